@@ -1,0 +1,251 @@
+"""Stage 3 entry point: `compile_model(ModelSpec) -> CompiledModel` (shapes inferred, pure
+`init` and `apply` ready for `jax.jit`, `jax.grad`, `jax.vmap`)."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from kspec.compiler.graph import Graph, Node, build_graph
+from kspec.compiler.lowering import Array, BuildEnv, LayerCall, LayerWeights, Shape, format_shape
+from kspec.compiler.regularizers import activity_penalty, constrain, penalty
+from kspec.errors import Diagnostic, ShapeError, SpecError
+from kspec.schemas.graph import Ref
+from kspec.schemas.model import ModelSpec
+from kspec.spec import SourceMap
+
+Variables = dict[str, dict[str, dict[str, Array]]]
+"""`{"params": {layer: {weight: array}}, "state": {layer: {...}}}`, Keras names and order."""
+
+
+@dataclass(frozen=True)
+class Aux:
+    """What a training-mode apply returns besides outputs: the layers' new state and the sum of
+    the losses layers added (activity and weight regularization)."""
+
+    state: dict[str, dict[str, Array]]
+    loss: Array
+
+
+jax.tree_util.register_dataclass(Aux, data_fields=["state", "loss"], meta_fields=[])
+
+
+def node_key(key: Array, name: str) -> Array:
+    """A per-node key derived from the node's name, so results never depend on build order."""
+    return jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """A validated model lowered to pure functions, with every tensor's inferred shape."""
+
+    spec: ModelSpec
+    graph: Graph
+    shapes: dict[Ref, Shape]
+    env: BuildEnv = field(default_factory=BuildEnv)
+    _weight_order: dict[str, list[tuple[str, str]]] = field(default_factory=dict, repr=False)
+
+    @property
+    def input_shapes(self) -> dict[str, Shape]:
+        return {name: self.shapes[Ref(name)] for name in self.graph.inputs}
+
+    @property
+    def output_shapes(self) -> list[Shape]:
+        return [self.shapes[ref] for ref in self.graph.outputs]
+
+    def input_shapes_of(self, node: Node) -> list[Shape]:
+        return [self.shapes[ref] for ref in node.inputs]
+
+    def weight_names(self, layer: str) -> list[tuple[str, str]]:
+        """`(group, name)` of a layer's variables in Keras order: params, then state, each in
+        creation order. Pytree operations sort dict keys, so the order is recorded here, from
+        what `init` returns, rather than read back from a variables dict."""
+        if layer not in self._weight_order:
+            first = self.graph.layer_nodes()[layer][0]
+            names: list[tuple[str, str]] = []
+
+            def record(key: Array) -> LayerWeights:
+                weights = first.lowering.init(first.spec, key, self.input_shapes_of(first))
+                names.extend([("params", n) for n in weights.params] + [("state", n) for n in weights.state])
+                return weights
+
+            jax.eval_shape(record, jax.random.PRNGKey(0))
+            self._weight_order[layer] = names
+        return self._weight_order[layer]
+
+    def init(self, key: Array) -> Variables:
+        """Fresh variables; each layer's key is derived from its name."""
+        params: dict[str, dict[str, Array]] = {}
+        state: dict[str, dict[str, Array]] = {}
+        for layer, nodes in self.graph.layer_nodes().items():
+            first = nodes[0]
+            weights = first.lowering.init(first.spec, node_key(key, layer), self.input_shapes_of(first))
+            if weights.params:
+                params[layer] = weights.params
+            if weights.state:
+                state[layer] = weights.state
+        return {"params": params, "state": state}
+
+    def apply(
+        self,
+        variables: Variables,
+        inputs: Mapping[str, Array],
+        *,
+        training: bool = False,
+        rng: Array | None = None,
+    ) -> tuple[list[Array], Aux]:
+        """Run the graph. Pure: new state and added losses come back in `Aux`."""
+        values: dict[Ref, Array] = {}
+        masks: dict[Ref, Array | None] = {}
+        for name in self.graph.inputs:
+            spec = self.spec.inputs[name]
+            values[Ref(name)] = jnp.asarray(inputs[name], dtype=spec.dtype)
+        params, state = variables.get("params", {}), variables.get("state", {})
+        new_state = dict(state)
+        losses: list[Array] = []
+        for node in self.graph.nodes:
+            xs = [values[r] for r in node.inputs]
+            call = LayerCall(
+                training=training,
+                rng=None if rng is None else node_key(rng, node.name),
+                masks=[masks.get(r) for r in node.inputs],
+                state=state.get(node.layer, {}),
+                env=self.env,
+            )
+            outputs = node.lowering.apply(node.spec, params.get(node.layer, {}), xs, call)
+            out_masks = node.lowering.compute_mask(node.spec, call.masks, xs)
+            for i, y in enumerate(outputs):
+                values[Ref(node.name, i)] = y
+                masks[Ref(node.name, i)] = out_masks[i] if i < len(out_masks) else None
+            activity = getattr(node.spec, "activity_regularizer", None)
+            if activity is not None:
+                losses += [activity_penalty(activity, y) for y in outputs]
+            losses += call.losses
+            if call.new_state is not None:
+                new_state[node.layer] = call.new_state
+        losses.append(self.weight_penalty(params))
+        outputs = [values[ref] for ref in self.graph.outputs]
+        return outputs, Aux(new_state, jnp.sum(jnp.stack([jnp.sum(l) for l in losses])))
+
+    def weight_penalty(self, params: Mapping[str, Mapping[str, Array]]) -> Array:
+        """Sum of every `*_regularizer` penalty on the weights (Keras' weight losses)."""
+        total = jnp.zeros((), jnp.float32)
+        for layer, weight, regularizer in self._weight_rules("_regularizer"):
+            if layer in params and weight in params[layer]:
+                total += penalty(regularizer, params[layer][weight])
+        return total
+
+    def constrain(self, params: Variables | dict[str, Any]) -> dict[str, Any]:
+        """Params with every `*_constraint` applied (call after each optimizer update)."""
+        result = {layer: dict(ws) for layer, ws in params.items()}
+        for layer, weight, constraint in self._weight_rules("_constraint"):
+            if layer in result and weight in result[layer]:
+                result[layer][weight] = constrain(constraint, result[layer][weight])
+        return result
+
+    def _weight_rules(self, suffix: str) -> list[tuple[str, str, Any]]:
+        """(layer, weight name, rule) for fields like `kernel_regularizer` or
+        `recurrent_constraint` (which names weight `recurrent_kernel`, as in Keras)."""
+        rules = []
+        for layer, nodes in self.graph.layer_nodes().items():
+            spec = nodes[0].spec
+            for field_name in type(spec).model_fields:
+                rule = getattr(spec, field_name)
+                if not field_name.endswith(suffix) or field_name.startswith("activity") or rule is None:
+                    continue
+                prefix = field_name[: -len(suffix)]
+                rules.append((layer, prefix, rule))
+                rules.append((layer, f"{prefix}_kernel", rule))
+        return rules
+
+
+def compile_model(
+    spec: ModelSpec,
+    source_map: SourceMap | None = None,
+    functions: Mapping[str, Callable[..., Any]] | None = None,
+) -> CompiledModel:
+    """Lower a validated spec: build the graph and infer every shape (no weights allocated).
+
+    Raises one `SpecError` listing each node whose shapes do not fit, at its location.
+    """
+    graph = build_graph(spec, source_map)
+    env = BuildEnv(dict(functions or {}))
+    shapes: dict[Ref, Shape] = {
+        Ref(name): (inp.batch_size, *inp.shape) for name, inp in spec.inputs.items()
+    }
+    problems: list[Diagnostic] = []
+    failed: set[str] = set()
+    for node in graph.nodes:
+        if any(r.node in failed for r in node.inputs):
+            failed.add(node.name)
+            continue
+        try:
+            in_shapes = [_lookup(shapes, r, graph) for r in node.inputs]
+            out_shapes = node.lowering.infer_shape(node.spec, in_shapes, env)
+        except ShapeError as exc:
+            failed.add(node.name)
+            received = ", ".join(format_shape(shapes[r]) for r in node.inputs if r in shapes)
+            problems.append(
+                Diagnostic(f"{exc.diagnostics[0].message} (input shapes: {received})", node.location, node.name)
+            )
+            continue
+        for i, shape in enumerate(out_shapes):
+            shapes[Ref(node.name, i)] = tuple(shape)
+    compiled = CompiledModel(spec, graph, shapes, env)
+    if not problems:
+        problems += _check_shared_layers(compiled)
+        problems += _check_outputs(compiled)
+    if problems:
+        raise SpecError(problems)
+    return compiled
+
+
+def _lookup(shapes: dict[Ref, Shape], ref: Ref, graph: Graph) -> Shape:
+    if ref not in shapes:
+        count = sum(1 for r in shapes if r.node == ref.node)
+        raise ShapeError(f"'{ref}' does not exist: '{ref.node}' has {count} output(s)")
+    return shapes[ref]
+
+
+def _check_outputs(compiled: CompiledModel) -> list[Diagnostic]:
+    return [
+        Diagnostic(f"output '{ref}' does not exist")
+        for ref in compiled.graph.outputs
+        if ref not in compiled.shapes
+    ]
+
+
+def _check_shared_layers(compiled: CompiledModel) -> list[Diagnostic]:
+    """A shared layer's weights must fit every node that applies it."""
+    problems = []
+    for layer, nodes in compiled.graph.layer_nodes().items():
+        if len(nodes) < 2:
+            continue
+        first = nodes[0]
+
+        def weight_shapes(node: Node) -> Any:
+            shapes = compiled.input_shapes_of(node)
+            init = lambda key: first.lowering.init(first.spec, key, shapes)  # noqa: E731
+            return jax.tree.map(lambda a: a.shape, jax.eval_shape(init, jax.random.PRNGKey(0)))
+
+        expected = weight_shapes(first)
+        for node in nodes[1:]:
+            if weight_shapes(node) != expected:
+                problems.append(
+                    Diagnostic(
+                        f"shares layer '{layer}', built for input shapes "
+                        f"{[format_shape(s) for s in compiled.input_shapes_of(first)]}, but is "
+                        f"fed {[format_shape(s) for s in compiled.input_shapes_of(node)]}",
+                        node.location,
+                        node.name,
+                    )
+                )
+    return problems
+
+
+__all__ = ["Aux", "CompiledModel", "LayerWeights", "Variables", "compile_model", "node_key"]

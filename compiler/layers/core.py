@@ -1,0 +1,267 @@
+"""Lowerings of the core layers: shape rule, init and apply of each, side by side."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from kspec.compiler.activations import activation
+from kspec.compiler.expressions import evaluate
+from kspec.compiler.initializers import initialize
+from kspec.compiler.lowering import (
+    Array,
+    BuildEnv,
+    LayerCall,
+    LayerWeights,
+    Lowering,
+    Shape,
+    Weights,
+    drop_mask,
+    expect_inputs,
+    expect_rank,
+    format_shape,
+)
+from kspec.compiler.regularizers import activity_penalty
+from kspec.errors import ShapeError
+from kspec.schemas.layers import core as s
+
+# Dense ---------------------------------------------------------------------------------------
+
+
+def _dense_shape(spec: s.Dense, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+    (shape,) = shapes
+    expect_rank(shape, 2, "Dense")
+    if shape[-1] is None:
+        raise ShapeError(
+            f"Dense needs a known last dimension. Received: shape={format_shape(shape)}"
+        )
+    return [(*shape[:-1], spec.units)]
+
+
+def _dense_init(spec: s.Dense, key: Array, shapes: list[Shape]) -> LayerWeights:
+    in_features = shapes[0][-1]
+    kernel_key, bias_key = jax.random.split(key)
+    params = {"kernel": initialize(spec.kernel_initializer, kernel_key, (in_features, spec.units))}
+    if spec.use_bias:
+        params["bias"] = initialize(spec.bias_initializer, bias_key, (spec.units,))
+    return LayerWeights(params)
+
+
+def _dense_apply(spec: s.Dense, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
+    """y = activation(x @ kernel + bias)"""
+    y = inputs[0] @ params["kernel"]
+    if spec.use_bias:
+        y = y + params["bias"]
+    return [activation(spec.activation)(y)]
+
+
+# Element-wise and identity-shaped layers -----------------------------------------------------
+
+
+def _same_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+    expect_inputs(shapes, 1, type(spec).__name__)
+    return [shapes[0]]
+
+
+def _activation_apply(
+    spec: s.Activation, params: Weights, inputs: list[Array], call: LayerCall
+) -> list[Array]:
+    return [activation(spec.activation)(inputs[0])]
+
+
+def _dropout_apply(
+    spec: s.Dropout, params: Weights, inputs: list[Array], call: LayerCall
+) -> list[Array]:
+    """Training: x * bernoulli(1 - rate) / (1 - rate); inference: x."""
+    (x,) = inputs
+    if not call.training or spec.rate == 0.0:
+        return [x]
+    rng = call.need_rng("Dropout")
+    if spec.seed is not None:
+        rng = jax.random.fold_in(rng, spec.seed)
+    shape = x.shape
+    if spec.noise_shape is not None:
+        shape = tuple(d if d is not None else x.shape[i] for i, d in enumerate(spec.noise_shape))
+    keep = jax.random.bernoulli(rng, 1.0 - spec.rate, shape)
+    return [jnp.where(keep, x / (1.0 - spec.rate), jnp.zeros((), x.dtype))]
+
+
+def _dropout_shape(spec: s.Dropout, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+    (shape,) = _same_shape(spec, shapes, env)
+    if spec.noise_shape is not None:
+        if len(spec.noise_shape) != len(shape):
+            raise ShapeError(
+                f"noise_shape must have the input's rank {len(shape)} (batch axis included). "
+                f"Received: noise_shape={spec.noise_shape}"
+            )
+        for n, d in zip(spec.noise_shape, shape, strict=True):
+            if n not in (None, 1) and d is not None and n != d:
+                raise ShapeError(
+                    f"noise_shape {spec.noise_shape} does not broadcast to the input shape "
+                    f"{format_shape(shape)}"
+                )
+    return [shape]
+
+
+def _activity_regularization_apply(
+    spec: s.ActivityRegularization, params: Weights, inputs: list[Array], call: LayerCall
+) -> list[Array]:
+    if spec.l1 or spec.l2:
+        call.add_loss(activity_penalty(spec, inputs[0]))
+    return [inputs[0]]
+
+
+def _masking_apply(
+    spec: s.Masking, params: Weights, inputs: list[Array], call: LayerCall
+) -> list[Array]:
+    """y = x * any(x != mask_value, axis=-1)"""
+    (x,) = inputs
+    keep = jnp.any(x != spec.mask_value, axis=-1, keepdims=True)
+    return [x * keep.astype(x.dtype)]
+
+
+def _masking_mask(
+    spec: s.Masking, masks: list[Array | None], inputs: list[Array]
+) -> list[Array | None]:
+    return [jnp.any(inputs[0] != spec.mask_value, axis=-1)]
+
+
+# Reshaping ------------------------------------------------------------------------------------
+
+
+def _flatten_shape(spec: s.Flatten, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+    (shape,) = shapes
+    expect_rank(shape, 1, "Flatten")
+    rest = shape[1:]
+    return [(shape[0], None if None in rest else math.prod(rest))]  # type: ignore[arg-type]
+
+
+def _flatten_apply(spec: s.Flatten, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
+    (x,) = inputs
+    if spec.data_format == "channels_first" and x.ndim > 2:
+        x = jnp.moveaxis(x, 1, -1)
+    return [x.reshape(x.shape[0], -1)]
+
+
+def _reshape_target(spec: s.Reshape, shape: Shape) -> Shape:
+    target = list(spec.target_shape)
+    rest = shape[1:]
+    if None in rest:
+        if -1 in target:
+            target[target.index(-1)] = None  # type: ignore[call-overload]
+        return (shape[0], *target)
+    total = math.prod(rest)  # type: ignore[arg-type]
+    known = math.prod(d for d in target if d != -1)
+    if -1 in target:
+        if total % known:
+            raise ShapeError(
+                f"cannot reshape {format_shape(shape)} to {tuple(spec.target_shape)}: "
+                f"{total} values do not divide into blocks of {known}"
+            )
+        target[target.index(-1)] = total // known
+    elif known != total:
+        raise ShapeError(
+            f"cannot reshape {format_shape(shape)} ({total} values) to "
+            f"{tuple(spec.target_shape)} ({known} values)"
+        )
+    return (shape[0], *target)
+
+
+def _reshape_shape(spec: s.Reshape, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+    expect_rank(shapes[0], 1, "Reshape")
+    return [_reshape_target(spec, shapes[0])]
+
+
+def _reshape_apply(spec: s.Reshape, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
+    (x,) = inputs
+    return [x.reshape(x.shape[0], *spec.target_shape)]
+
+
+def _permute_shape(spec: s.Permute, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+    (shape,) = shapes
+    expect_rank(shape, len(spec.dims) + 1, "Permute", exactly=True)
+    return [(shape[0], *(shape[d] for d in spec.dims))]
+
+
+def _permute_apply(spec: s.Permute, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
+    return [jnp.transpose(inputs[0], (0, *spec.dims))]
+
+
+def _repeat_shape(spec: s.RepeatVector, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+    (shape,) = shapes
+    expect_rank(shape, 2, "RepeatVector", exactly=True)
+    return [(shape[0], spec.n, shape[1])]
+
+
+def _repeat_apply(
+    spec: s.RepeatVector, params: Weights, inputs: list[Array], call: LayerCall
+) -> list[Array]:
+    (x,) = inputs
+    return [jnp.broadcast_to(x[:, None, :], (x.shape[0], spec.n, x.shape[1]))]
+
+
+# Lambda ---------------------------------------------------------------------------------------
+
+
+def _lambda_function(spec: s.Lambda, env: BuildEnv) -> Callable[[list[Array]], Any]:
+    if spec.function is not None:
+        if spec.function not in env.functions:
+            known = ", ".join(sorted(env.functions)) or "none"
+            raise ShapeError(
+                f"Lambda function '{spec.function}' is not registered (registered: {known}); "
+                "pass it in code: kspec.load(spec, functions={'" + spec.function + "': fn})"
+            )
+        fn = env.functions[spec.function]
+        return lambda xs: fn(xs[0] if len(xs) == 1 else xs, **spec.arguments)
+
+    def run(xs: list[Array]) -> Any:
+        variables = {"inputs": xs, **{f"x{i}": x for i, x in enumerate(xs)}, **spec.arguments}
+        variables["x"] = xs[0] if len(xs) == 1 else xs
+        return evaluate(spec.expression or "", variables)
+
+    return run
+
+
+_PROBE_SIZES = (3, 7)  # two sizes for unknown dims: an output dim that follows them is unknown
+
+
+def _lambda_shape(spec: s.Lambda, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+    fn = _lambda_function(spec, env)
+    if spec.output_shape is not None:
+        return [(shapes[0][0], *spec.output_shape)]
+    probes = []
+    for size in _PROBE_SIZES:
+        args = [jax.ShapeDtypeStruct(tuple(size if d is None else d for d in sh), jnp.float32) for sh in shapes]
+        try:
+            out = jax.eval_shape(lambda *xs: fn(list(xs)), *args)
+        except Exception as exc:  # a user expression can fail in any way JAX can
+            raise ShapeError(f"Lambda expression failed on inputs {[format_shape(s) for s in shapes]}: {exc}") from None
+        if not hasattr(out, "shape"):
+            raise ShapeError("a Lambda must return one array")
+        probes.append(out.shape)
+    first, second = probes
+    if len(first) != len(second):
+        raise ShapeError("the Lambda's output rank depends on unknown input sizes; give output_shape")
+    return [tuple(a if a == b else None for a, b in zip(first, second, strict=True))]
+
+
+def _lambda_apply(spec: s.Lambda, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
+    return [_lambda_function(spec, call.env)(inputs)]
+
+
+LOWERINGS: list[Lowering[Any]] = [
+    Lowering(s.Dense, _dense_shape, _dense_apply, _dense_init),
+    Lowering(s.Activation, _same_shape, _activation_apply),
+    Lowering(s.Dropout, _dropout_shape, _dropout_apply),
+    Lowering(s.Flatten, _flatten_shape, _flatten_apply, compute_mask=drop_mask),
+    Lowering(s.Reshape, _reshape_shape, _reshape_apply, compute_mask=drop_mask),
+    Lowering(s.Permute, _permute_shape, _permute_apply, compute_mask=drop_mask),
+    Lowering(s.RepeatVector, _repeat_shape, _repeat_apply, compute_mask=drop_mask),
+    Lowering(s.Lambda, _lambda_shape, _lambda_apply, compute_mask=drop_mask),
+    Lowering(s.ActivityRegularization, _same_shape, _activity_regularization_apply),
+    Lowering(s.Masking, _same_shape, _masking_apply, compute_mask=_masking_mask),
+]

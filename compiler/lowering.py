@@ -1,0 +1,121 @@
+"""The lowering contract: how one layer type becomes shape rules and pure JAX functions.
+
+A lowering is a frozen bundle of plain functions over the layer's validated spec:
+
+    infer_shape(spec, in_shapes, env) -> out_shapes      # batch and unknown lengths are None
+    init(spec, key, in_shapes)        -> LayerWeights    # Keras weight names, shapes, order
+    apply(spec, params, inputs, call) -> outputs         # pure; `call` carries training, rng, ...
+
+Shapes, init and apply of one layer live together in `compiler/layers/<family>.py` and share
+derived quantities (kernel shape, padding). Lowerings raise `ShapeError` without a location; the
+graph walker adds node and place once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import jax
+
+from kspec.errors import ShapeError
+from kspec.schemas.base import LayerSpec
+
+Array = jax.Array
+Shape = tuple[int | None, ...]
+Weights = dict[str, Array]
+S = TypeVar("S", bound=LayerSpec)
+
+
+@dataclass(frozen=True)
+class LayerWeights:
+    """A layer's variables, each dict in Keras weight order: trainable `params`, then `state`
+    (non-trainable variables such as moving statistics)."""
+
+    params: Weights = field(default_factory=dict)
+    state: Weights = field(default_factory=dict)
+
+
+jax.tree_util.register_dataclass(LayerWeights, data_fields=["params", "state"], meta_fields=[])
+
+@dataclass(frozen=True)
+class BuildEnv:
+    """What the caller supplies at compile time: Python functions registered for `Lambda`."""
+
+    functions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+
+
+@dataclass
+class LayerCall:
+    """Everything one application of a layer may read or record besides params and inputs.
+
+    Mutated only while tracing one apply, never shared between calls, so apply stays pure:
+    added losses and new state come back to the caller explicitly.
+    """
+
+    training: bool
+    rng: Array | None
+    masks: list[Array | None]
+    state: Weights
+    env: BuildEnv
+    losses: list[Array] = field(default_factory=list)
+    new_state: Weights | None = None
+
+    def add_loss(self, loss: Array) -> None:
+        """Add a scalar to the model's training loss (activity regularizers)."""
+        self.losses.append(loss)
+
+    def update_state(self, state: Weights) -> None:
+        """Replace this layer's state after the call (moving statistics, RNN state)."""
+        self.new_state = state
+
+    def need_rng(self, layer: str) -> Array:
+        if self.rng is None:
+            raise ValueError(f"{layer} in training mode needs an rng: pass apply(..., rng=key)")
+        return self.rng
+
+
+def no_weights(spec: LayerSpec, key: Array, in_shapes: list[Shape]) -> LayerWeights:
+    """`init` for layers without variables."""
+    return LayerWeights()
+
+
+def keep_mask(spec: LayerSpec, masks: list[Array | None], inputs: list[Array]) -> list[Array | None]:
+    """Mask rule of element-wise layers: the input's mask is the output's."""
+    return masks[:1]
+
+
+def drop_mask(spec: LayerSpec, masks: list[Array | None], inputs: list[Array]) -> list[Array | None]:
+    """Mask rule of layers whose output has no time axis to mask."""
+    return [None]
+
+
+@dataclass(frozen=True)
+class Lowering(Generic[S]):
+    """Shape rule, initializer and pure apply for one layer schema class."""
+
+    spec_type: type[S]
+    infer_shape: Callable[[S, list[Shape], BuildEnv], list[Shape]]
+    apply: Callable[[S, Weights, list[Array], LayerCall], list[Array]]
+    init: Callable[[S, Array, list[Shape]], LayerWeights] = no_weights
+    compute_mask: Callable[[S, list[Array | None], list[Array]], list[Array | None]] = keep_mask
+
+
+def expect_rank(shape: Shape, at_least: int, layer: str, *, exactly: bool = False) -> None:
+    """Raise `ShapeError` unless `shape` (batch included) has the rank `layer` needs."""
+    ok = len(shape) == at_least if exactly else len(shape) >= at_least
+    if not ok:
+        need = f"rank {at_least}" if exactly else f"rank >= {at_least}"
+        raise ShapeError(f"{layer} expects an input of {need}. Received: shape={format_shape(shape)}")
+
+
+def expect_inputs(shapes: list[Shape], count: int, layer: str) -> None:
+    if len(shapes) != count:
+        raise ShapeError(f"{layer} takes {count} input(s). Received: {len(shapes)} inputs")
+
+
+def format_shape(shape: Shape) -> str:
+    """`(None, 28, 28, 1)`, as Keras prints shapes."""
+    inner = ", ".join("None" if d is None else str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"

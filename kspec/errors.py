@@ -1,0 +1,61 @@
+"""The errors a user can meet: every mistake in a spec becomes one `SpecError`.
+
+A `SpecError` carries one or more `Diagnostic`s, each with the location in the source file
+(`file:line:col`, 1-based) and the node it concerns, so the CLI can print compiler-style lines.
+This module imports nothing from kspec: every stage may raise these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Location:
+    """A 1-based position in a source file; `file` is `<string>` for text given inline."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One user-facing problem: where it is, which node it concerns, and what is wrong."""
+
+    message: str
+    location: Location | None = None
+    node: str | None = None
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        node = f"node '{self.node}': " if self.node else ""
+        return f"{where}{self.severity}: {node}{self.message}"
+
+
+class SpecError(Exception):
+    """A spec that cannot be loaded, validated or compiled; holds every diagnostic found."""
+
+    def __init__(self, diagnostics: list[Diagnostic] | Diagnostic | str) -> None:
+        if isinstance(diagnostics, str):
+            diagnostics = Diagnostic(diagnostics)
+        if isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics: list[Diagnostic] = list(diagnostics)
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+class ShapeError(SpecError):
+    """A shape a layer cannot accept. Lowerings raise it bare; the graph walker adds node and place."""
+
+
+class CheckpointError(SpecError):
+    """A checkpoint that is missing, corrupt, or does not fit the model it is loaded into."""
+
+
+class KspecDeprecationWarning(DeprecationWarning):
+    """An old (Keras 1/2) name in a spec: still accepted, with the new name to use instead."""

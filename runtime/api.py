@@ -1,0 +1,42 @@
+"""The public entry points: `kspec.validate` and `kspec.load`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kspec.compiler import CompiledModel, compile_model
+from kspec.runtime.model import Model
+from kspec.schemas import ModelSpec, validate_document
+from kspec.spec import Document, SourceMap, load_document
+from kspec.spec.document import Source
+
+Functions = Mapping[str, Callable[..., Any]]
+
+
+def check(source: Source | ModelSpec, functions: Functions | None = None) -> CompiledModel:
+    """Load, validate and shape-check a spec without allocating weights."""
+    if isinstance(source, ModelSpec):
+        document = Document(source.model_dump(), SourceMap("<ModelSpec>"))
+    else:
+        document = load_document(source)
+    spec = validate_document(document)
+    return compile_model(spec, document.source_map, functions)
+
+
+def validate(source: Source | ModelSpec, *, functions: Functions | None = None) -> ModelSpec:
+    """Validate a spec (path, YAML/JSON text or dict): schemas, graph and shapes.
+
+    Returns the canonical `ModelSpec` (defaults filled, every node named) or raises one
+    `kspec.SpecError` listing every problem at its `file:line:col`.
+    """
+    return check(source, functions).spec
+
+
+def load(source: Source | ModelSpec, *, functions: Functions | None = None) -> Model:
+    """Validate and compile a spec into a `Model` (weights are created by `Model.init`).
+
+    `functions` registers Python callables that `Lambda` nodes name with `function:`; a spec
+    can never run code on its own.
+    """
+    return Model(check(source, functions))

@@ -1,0 +1,170 @@
+"""The `kspec` command line: validate, build, summary, schema, explain.
+
+User mistakes print as `file:line:col: error: ...` and exit 1; no Python traceback reaches
+the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from kspec.errors import SpecError
+
+EXIT_OK, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2
+
+
+def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Deprecation warnings as compiler-style lines: `file:line:col: warning: ...`."""
+    for w in caught:
+        text = str(w.message)
+        where, sep, rest = text.partition(": ")
+        line = f"{where}: warning: {rest}" if sep and where.count(":") >= 2 else f"warning: {text}"
+        print(line, file=sys.stderr)
+
+
+def _run_checked(fn: Callable[[], None]) -> int:
+    """Run `fn`, turning `SpecError`s into located error lines (one per line, never wrapped,
+    so editors can jump to them) and the exit code."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fn()
+        except SpecError as exc:
+            _print_warnings(caught)
+            for diagnostic in exc.diagnostics:
+                print(diagnostic, file=sys.stderr)
+            return EXIT_ERROR
+    _print_warnings(caught)
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from kspec.runtime.api import check
+
+    status = EXIT_OK
+    for file in args.files:
+        def one(file: str = file) -> None:
+            compiled = check(Path(file))
+            shapes = ", ".join(str(s) for s in compiled.output_shapes)
+            out.print(f"{file}: ok ({len(compiled.graph.nodes)} nodes; outputs {shapes})", highlight=False)
+
+        status = max(status, _run_checked(one))
+    return status
+
+
+def cmd_build(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from kspec.runtime.build import build
+
+    def run() -> None:
+        written = build(Path(args.file), Path(args.output), seed=args.seed, batch_size=args.batch_size)
+        out.print(written.summary_text, highlight=False)
+        out.print(f"spec:       {written.spec}", highlight=False)
+        out.print(f"checkpoint: {written.checkpoint}", highlight=False)
+        out.print(f"summary:    {written.summary}", highlight=False)
+        out.print(f"compiled apply for batch {args.batch_size} in {written.compile_seconds:.2f}s", highlight=False)
+
+    return _run_checked(run)
+
+
+def cmd_summary(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from kspec.runtime.api import load
+
+    def run() -> None:
+        model = load(Path(args.file))
+        model.init(args.seed)
+        model.summary(print_fn=lambda line: out.print(line, highlight=False, markup=False))
+
+    return _run_checked(run)
+
+
+def cmd_schema(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from kspec.schemas.canonical import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text)
+        out.print(f"wrote {args.output}", highlight=False)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import difflib
+
+    from kspec.schemas.registry import LAYERS_BY_TYPE, TYPE_ALIASES
+
+    name = TYPE_ALIASES.get(args.layer, args.layer)
+    cls = LAYERS_BY_TYPE.get(name)
+    if cls is None:
+        close = difflib.get_close_matches(args.layer, list(LAYERS_BY_TYPE), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        err.print(f"error: unknown layer type '{args.layer}'{hint}", highlight=False)
+        err.print(f"known types: {', '.join(sorted(LAYERS_BY_TYPE))}", highlight=False)
+        return EXIT_ERROR
+    out.print(f"[bold]{name}[/bold]: {(cls.__doc__ or '').strip()}")
+    table = Table("parameter", "type", "default", "description")
+    for field_name, field in cls.model_fields.items():
+        if field_name == "type":
+            continue
+        default = "required" if field.is_required() else repr(
+            field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        )
+        annotation = getattr(field.annotation, "__name__", None) or str(field.annotation)
+        table.add_row(field_name, annotation.replace("typing.", ""), default, field.description or "")
+    out.print(table)
+    if cls.keras1_aliases:
+        aliases = ", ".join(f"{old} -> {new}" for old, new in cls.keras1_aliases.items())
+        out.print(f"Keras 1 names (accepted, deprecated): {aliases}", highlight=False)
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kspec", description="Declarative model specs compiled to pure JAX functions."
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    v = sub.add_parser("validate", help="check schemas, graph and shapes (no weights allocated)")
+    v.add_argument("files", nargs="+", metavar="FILE", help="spec files (.yaml, .yml, .json)")
+    v.set_defaults(run=cmd_validate)
+    b = sub.add_parser("build", help="validate, init, jit-compile; write spec, checkpoint, summary")
+    b.add_argument("file", metavar="FILE")
+    b.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    b.add_argument("--seed", type=int, default=0, help="init seed (default 0)")
+    b.add_argument("--batch-size", type=int, default=1, help="batch size to compile for (default 1)")
+    b.set_defaults(run=cmd_build)
+    s = sub.add_parser("summary", help="print the layer table and parameter counts")
+    s.add_argument("file", metavar="FILE")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(run=cmd_summary)
+    j = sub.add_parser("schema", help="write the JSON Schema of the spec format")
+    j.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout)")
+    j.set_defaults(run=cmd_schema)
+    e = sub.add_parser("explain", help="parameters, defaults and descriptions of a layer type")
+    e.add_argument("layer", metavar="LAYER", help="layer type, e.g. Dense")
+    e.set_defaults(run=cmd_explain)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    out, err = Console(highlight=False), Console(stderr=True, highlight=False)
+    try:
+        return int(args.run(args, out, err))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # last resort: never show a traceback to a user
+        err.print(f"internal error: {type(exc).__name__}: {exc} (please report this)", markup=False)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""`Model`: a compiled spec plus its variables, with the Keras-style methods users expect.
+
+Everything numeric goes through the compiled pure functions; `Model` only holds the current
+variables and converts between Keras conventions (weight lists, numpy batches) and JAX.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from kspec.compiler import Aux, CompiledModel, Variables
+from kspec.compiler.graph import keras_layer_order
+from kspec.compiler.lowering import Shape
+from kspec.errors import SpecError
+from kspec.schemas import ModelSpec
+from kspec.schemas.base import LayerSpec
+
+Inputs = jax.Array | np.ndarray | Sequence[Any] | Mapping[str, Any]
+
+
+class Layer:
+    """A view of one layer of a model: its spec, shapes and weights (Keras order)."""
+
+    def __init__(self, model: Model, name: str) -> None:
+        self._model = model
+        self.name = name
+
+    @property
+    def spec(self) -> LayerSpec:
+        return self._model.compiled.graph.layer_nodes()[self.name][0].spec
+
+    @property
+    def input_shape(self) -> Shape | list[Shape]:
+        shapes = self._model.compiled.input_shapes_of(self._first_node)
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shape(self) -> Shape | list[Shape]:
+        node = self._first_node
+        shapes = [s for r, s in self._model.compiled.shapes.items() if r.node == node.name]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def _first_node(self) -> Any:
+        return self._model.compiled.graph.layer_nodes()[self.name][0]
+
+    def weight_names(self) -> list[str]:
+        return [name for _, name in self._model.compiled.weight_names(self.name)]
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Trainable weights first, then non-trainable, each in creation order (as Keras)."""
+        variables = self._model.variables
+        return [
+            np.asarray(variables[group][self.name][name])
+            for group, name in self._model.compiled.weight_names(self.name)
+        ]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        self._model.variables = _replace_layer_weights(
+            self._model.variables, self.name, self._model.compiled.weight_names(self.name), weights
+        )
+
+    def __repr__(self) -> str:
+        return f"<Layer {self.name}: {type(self.spec).__name__}>"
+
+
+class Model:
+    """A compiled kspec model. Pure functions live on `compiled`; this adds the Keras API."""
+
+    def __init__(self, compiled: CompiledModel) -> None:
+        self.compiled = compiled
+        self._variables: Variables | None = None
+
+    # Structure -----------------------------------------------------------------------------
+
+    @property
+    def spec(self) -> ModelSpec:
+        return self.compiled.spec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self.compiled.graph.inputs)
+
+    @property
+    def output_shape(self) -> Shape | list[Shape]:
+        shapes = self.compiled.output_shapes
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @cached_property
+    def layer_names(self) -> list[str]:
+        """Layers in Keras' `model.layers` order (the order of `get_weights`)."""
+        return keras_layer_order(self.compiled.graph)
+
+    @property
+    def layers(self) -> list[Layer]:
+        return [Layer(self, name) for name in self.layer_names]
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by name, or by position in `layers`."""
+        if (name is None) == (index is None):
+            raise ValueError("give exactly one of `name` and `index`")
+        if index is not None:
+            if not -len(self.layer_names) <= index < len(self.layer_names):
+                raise ValueError(f"index {index} is out of range: the model has {len(self.layer_names)} layers")
+            return Layer(self, self.layer_names[index])
+        if name not in self.layer_names:
+            raise ValueError(f"no layer named '{name}'; layers: {', '.join(self.layer_names)}")
+        return Layer(self, name)
+
+    # Variables -----------------------------------------------------------------------------
+
+    def init(self, seed: int | jax.Array = 0) -> Variables:
+        """Create fresh variables (Keras initializers), keep them on the model, return them."""
+        key = jax.random.PRNGKey(seed) if isinstance(seed, int) else seed
+        self._variables = self.compiled.init(key)
+        return self._variables
+
+    @property
+    def variables(self) -> Variables:
+        if self._variables is None:
+            self.init(0)
+        assert self._variables is not None
+        return self._variables
+
+    @variables.setter
+    def variables(self, value: Variables) -> None:
+        self._variables = value
+
+    def count_params(self) -> int:
+        return sum(int(np.prod(w.shape)) for w in jax.tree.leaves(self.variables))
+
+    def get_weights(self) -> list[np.ndarray]:
+        """All weights as numpy arrays, in exactly Keras 3's order and shapes."""
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Set all weights from a list in Keras order (e.g. `keras_model.get_weights()`)."""
+        expected = sum(len(layer.weight_names()) for layer in self.layers)
+        if len(weights) != expected:
+            raise ValueError(
+                f"set_weights expects {expected} arrays (in Keras order). Received: {len(weights)}"
+            )
+        variables, position = self.variables, 0
+        for layer in self.layers:
+            count = len(layer.weight_names())
+            variables = _replace_layer_weights(
+                variables,
+                layer.name,
+                self.compiled.weight_names(layer.name),
+                weights[position : position + count],
+            )
+            position += count
+        self.variables = variables
+
+    def save_weights(self, directory: str | os.PathLike[str]) -> None:
+        """Write the variables as an Orbax checkpoint (atomic: a crash leaves no half state)."""
+        from kspec.runtime.checkpoint import save_variables
+
+        save_variables(directory, self.variables, self.spec)
+
+    def load_weights(self, directory: str | os.PathLike[str]) -> None:
+        """Read variables saved by `save_weights`; a mismatched tree is a `CheckpointError`."""
+        from kspec.runtime.checkpoint import load_variables
+
+        self.variables = load_variables(directory, self.variables)
+
+    # Running -------------------------------------------------------------------------------
+
+    def apply(
+        self,
+        variables: Variables,
+        *inputs: Inputs,
+        training: bool = False,
+        rng: jax.Array | None = None,
+        return_aux: bool = False,
+    ) -> Any:
+        """The model as a pure function: `apply(variables, x)` -> output(s).
+
+        Usable under `jax.jit`, `jax.grad` and `jax.vmap`. Inputs are one array per model
+        input, in order, or a dict by input name. `training=True` enables dropout (needs `rng`);
+        with `return_aux=True` the result is `(outputs, Aux(state, loss))`, where `state` holds
+        the layers' updated state and `loss` the sum of regularization losses.
+        """
+        outputs, aux = self.compiled.apply(
+            variables, self._named_inputs(inputs), training=training, rng=rng
+        )
+        result = outputs[0] if len(outputs) == 1 else outputs
+        return (result, aux) if return_aux else result
+
+    __call__ = apply
+
+    @cached_property
+    def _predict_step(self) -> Any:
+        return jax.jit(lambda variables, inputs: self.compiled.apply(variables, inputs)[0])
+
+    def predict(self, *inputs: Inputs, batch_size: int = 32) -> Any:
+        """Numpy in, numpy out, in batches of `batch_size` through one jitted function.
+
+        The last partial batch is padded to `batch_size`, so every batch reuses the same
+        compiled program.
+        """
+        named = {k: np.asarray(v) for k, v in self._named_inputs(inputs).items()}
+        total = len(next(iter(named.values())))
+        chunks: list[list[np.ndarray]] = []
+        for start in range(0, total, batch_size):
+            batch = {k: v[start : start + batch_size] for k, v in named.items()}
+            size = len(next(iter(batch.values())))
+            if size < batch_size and total > batch_size:
+                batch = {k: _pad_batch(v, batch_size) for k, v in batch.items()}
+            outputs = self._predict_step(self.variables, batch)
+            chunks.append([np.asarray(o)[:size] for o in outputs])
+        merged = [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
+        return merged[0] if len(merged) == 1 else merged
+
+    def _named_inputs(self, inputs: tuple[Inputs, ...]) -> dict[str, Any]:
+        names = self.input_names
+        if len(inputs) == 1 and isinstance(inputs[0], Mapping):
+            given = dict(inputs[0])
+            missing = [n for n in names if n not in given]
+            if missing:
+                raise ValueError(f"missing model input(s) {missing}; inputs: {names}")
+            return {n: given[n] for n in names}
+        if len(inputs) == 1 and isinstance(inputs[0], list | tuple) and len(names) > 1:
+            inputs = tuple(inputs[0])
+        if len(inputs) != len(names):
+            raise ValueError(f"the model takes {len(names)} input(s) {names}. Received: {len(inputs)}")
+        return dict(zip(names, inputs, strict=True))
+
+    # Reporting -----------------------------------------------------------------------------
+
+    def summary(self, print_fn: Any = None) -> None:
+        """Print a table of nodes: name (type), output shape, params; then the totals."""
+        from kspec.runtime.summary import print_summary
+
+        print_summary(self, print_fn)
+
+    def __repr__(self) -> str:
+        return f"<kspec.Model '{self.name}': {len(self.layer_names)} layers>"
+
+
+def _pad_batch(array: np.ndarray, size: int) -> np.ndarray:
+    padding = [(0, size - len(array))] + [(0, 0)] * (array.ndim - 1)
+    return np.pad(array, padding)
+
+
+def _replace_layer_weights(
+    variables: Variables, layer: str, names: list[tuple[str, str]], weights: Sequence[Any]
+) -> Variables:
+    """New variables with `layer`'s weights replaced, after checking count and shapes."""
+    current = [(group, name, variables[group][layer][name]) for group, name in names]
+    if len(weights) != len(current):
+        raise ValueError(
+            f"layer '{layer}' has {len(current)} weights "
+            f"({', '.join(n for _, n, _ in current) or 'none'}). Received: {len(weights)}"
+        )
+    updated = {group: dict(variables[group]) for group in ("params", "state")}
+    for (group, name, old), new in zip(current, weights, strict=True):
+        new = jnp.asarray(new, dtype=old.dtype)
+        if new.shape != old.shape:
+            raise ValueError(
+                f"layer '{layer}' weight '{name}' has shape {old.shape}. Received: {new.shape}"
+            )
+        updated[group][layer] = {**updated[group][layer], name: new}
+    return updated

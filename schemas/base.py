@@ -1,0 +1,70 @@
+"""Base classes shared by every schema: strict, frozen pydantic models with Keras 1 aliases."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from kspec.errors import KspecDeprecationWarning
+
+
+class SpecModel(BaseModel):
+    """A strict, immutable piece of a spec: unknown keys are errors, values are never coerced
+    from the wrong kind (a string is not silently a number)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def rename_legacy_keys(
+    type_name: str, aliases: dict[str, str], data: dict[str, Any], where: str = ""
+) -> dict[str, Any]:
+    """Rename Keras 1 parameter names to their modern names, warning once for each.
+
+    `where` prefixes the warning (e.g. `model.yaml:4:5: node 'dense'`); it is empty for specs
+    built in Python, where the warning's own stack location points at the caller.
+    """
+    if not any(old in data for old in aliases):
+        return data
+    renamed = dict(data)
+    for old, new in aliases.items():
+        if old not in renamed:
+            continue
+        prefix = f"{where}: " if where else ""
+        if new in renamed:
+            raise ValueError(f"`{old}` is the Keras 1 name of `{new}`; give only one of them")
+        warnings.warn(
+            f"{prefix}{type_name}: `{old}` is a Keras 1 name; use `{new}` instead",
+            KspecDeprecationWarning,
+            stacklevel=3,
+        )
+        renamed[new] = renamed.pop(old)
+    return renamed
+
+
+class LayerSpec(SpecModel):
+    """Fields every layer node has, whatever its type."""
+
+    keras1_aliases: ClassVar[dict[str, str]] = {}
+
+    name: str | None = Field(
+        None,
+        description="Node name, unique in the model. Default: Keras style from the type "
+        "(`dense`, `dense_1`, `re_lu`, ...).",
+        min_length=1,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.\-/]*$",
+    )
+    inputs: list[str] | None = Field(
+        None,
+        description="Names of the nodes or model inputs feeding this node (`node:1` selects a "
+        "node's second output). Default: the previous node's output.",
+    )
+    trainable: bool = Field(True, description="Whether the layer's weights are updated by training.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_keras1_names(cls, data: Any) -> Any:
+        if isinstance(data, dict) and cls.keras1_aliases:
+            return rename_legacy_keys(data.get("type", cls.__name__), cls.keras1_aliases, data)
+        return data

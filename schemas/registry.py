@@ -1,0 +1,47 @@
+"""The layer catalogue: every layer schema, in one explicit list (no import side effects)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Union
+
+from pydantic import BaseModel, Discriminator, Field, Tag
+
+from kspec.schemas.base import LayerSpec, SpecModel
+from kspec.schemas.layers.core import CORE_LAYERS
+
+LAYER_TYPES: list[type[LayerSpec]] = [*CORE_LAYERS]
+"""Every built-in layer schema; the compiler holds one lowering for each (a test checks)."""
+
+TYPE_ALIASES: dict[str, str] = {}
+"""Keras 1 layer type names accepted for their modern type, with a deprecation warning."""
+
+LAYERS_BY_TYPE: dict[str, type[LayerSpec]] = {cls.__name__: cls for cls in LAYER_TYPES}
+
+
+class SharedNode(SpecModel):
+    """A node that applies the layer (and weights) of another node to other inputs."""
+
+    shares: str = Field(description="Name of the node whose layer and weights are reused.")
+    name: str | None = Field(None, description="Node name; default: `<shares>_<n>`.", min_length=1)
+    inputs: list[str] | None = Field(None, description="Inputs; default: the previous node.")
+
+
+def node_kind(value: Any) -> str | None:
+    """The tag of a layer item: its `type`, or `shares` for a shared node."""
+    if isinstance(value, SharedNode):
+        return "shares"
+    if isinstance(value, BaseModel):
+        return getattr(value, "type", None)
+    if isinstance(value, dict):
+        return "shares" if "shares" in value and "type" not in value else value.get("type")
+    return None
+
+
+AnyLayer = Annotated[
+    Union[  # noqa: UP007 - built from a list
+        tuple(Annotated[cls, Tag(cls.__name__)] for cls in LAYER_TYPES)
+        + (Annotated[SharedNode, Tag("shares")],)
+    ],
+    Discriminator(node_kind),
+    Field(description="A layer node: `type` plus that layer's parameters, or `shares`."),
+]

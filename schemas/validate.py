@@ -1,0 +1,206 @@
+"""Stage 2 entry point: `validate_document(Document) -> ModelSpec`, or one `SpecError` that
+lists every mistake at its `file:line:col`."""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from typing import Any
+
+from pydantic import ValidationError
+
+from kspec.errors import Diagnostic, KspecDeprecationWarning, SpecError
+from kspec.schemas.base import rename_legacy_keys
+from kspec.schemas.graph import check_graph, default_names, with_names
+from kspec.schemas.model import ModelSpec
+from kspec.schemas.registry import LAYERS_BY_TYPE, TYPE_ALIASES, SharedNode
+from kspec.spec import Document, SourceMap
+from kspec.spec.source_map import Path
+
+
+def validate_document(document: Document) -> ModelSpec:
+    """Validate a loaded spec: schemas, then graph. Returns the canonical `ModelSpec` (every
+    node named, outputs filled)."""
+    source_map = document.source_map
+    data, diagnostics, names = _prepare(document.data, source_map)
+    spec: ModelSpec | None = None
+    try:
+        spec = ModelSpec.model_validate(data)
+    except ValidationError as exc:
+        untyped = {d.node for d in diagnostics if d.node}
+        diagnostics += [d for d in _from_pydantic(exc, data, source_map, names) if d.node not in untyped]
+    if diagnostics:
+        raise SpecError(_without_echoes(diagnostics))
+    assert spec is not None
+    spec = with_names(spec)
+    problems = check_graph(spec)
+    if problems:
+        raise SpecError(
+            [
+                Diagnostic(p.message, source_map.locate(p.path, key=p.path[-1:] == ("name",)), p.node)
+                for p in problems
+            ]
+        )
+    return spec
+
+
+def _prepare(
+    data: dict[str, Any], source_map: SourceMap
+) -> tuple[dict[str, Any], list[Diagnostic], list[str]]:
+    """Resolve Keras 1 type and parameter names (warning at their location), report unknown
+    layer types, and compute node names for messages."""
+    diagnostics: list[Diagnostic] = []
+    if "kspec" not in data:
+        diagnostics.append(
+            Diagnostic(
+                "missing the format version: add `kspec: 1` at the top", source_map.locate(())
+            )
+        )
+    layers = data.get("layers")
+    if not isinstance(layers, list):
+        return data, diagnostics, []
+    names = default_names([_kind_of(item) for item in layers])
+    data = {**data, "layers": list(layers)}
+    for i, item in enumerate(layers):
+        if not isinstance(item, dict) or "shares" in item:
+            continue
+        data["layers"][i] = _resolve_layer(item, ("layers", i), names[i], source_map, diagnostics)
+    return data, diagnostics, names
+
+
+def _resolve_layer(
+    item: dict[str, Any],
+    path: Path,
+    name: str,
+    source_map: SourceMap,
+    diagnostics: list[Diagnostic],
+) -> dict[str, Any]:
+    type_name = item.get("type")
+    if type_name is None:
+        diagnostics.append(
+            Diagnostic(
+                "missing `type` (e.g. `type: Dense`), or `shares: <node>`",
+                source_map.locate(path),
+                name,
+            )
+        )
+        return item
+    where = source_map.locate(path + ("type",))
+    if isinstance(type_name, str) and type_name in TYPE_ALIASES:
+        new = TYPE_ALIASES[type_name]
+        warnings.warn(
+            f"{where}: node '{name}': `{type_name}` is a Keras 1 name; use `{new}` instead",
+            KspecDeprecationWarning,
+            stacklevel=4,
+        )
+        item, type_name = {**item, "type": new}, new
+    cls = LAYERS_BY_TYPE.get(type_name) if isinstance(type_name, str) else None
+    if cls is None:
+        close = difflib.get_close_matches(str(type_name), [*LAYERS_BY_TYPE, *TYPE_ALIASES], n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        diagnostics.append(Diagnostic(f"unknown layer type '{type_name}'{hint}", where, name))
+        return item
+    try:
+        return rename_legacy_keys(
+            type_name, cls.keras1_aliases, item, f"{source_map.locate(path)}: node '{name}'"
+        )
+    except ValueError as exc:
+        diagnostics.append(Diagnostic(str(exc), source_map.locate(path), name))
+        return item
+
+
+def _kind_of(item: Any) -> tuple[str | None, str | None, str | None]:
+    if not isinstance(item, dict):
+        return None, None, None
+    name = item.get("name") if isinstance(item.get("name"), str) else None
+    shares = item.get("shares") if isinstance(item.get("shares"), str) else None
+    type_name = item.get("type") if isinstance(item.get("type"), str) else None
+    return TYPE_ALIASES.get(type_name or "", type_name), shares, name
+
+
+def _from_pydantic(
+    exc: ValidationError, data: Any, source_map: SourceMap, names: list[str]
+) -> list[Diagnostic]:
+    diagnostics = []
+    for error in exc.errors(include_url=False):
+        path = _data_path(error["loc"], data)
+        node = names[path[1]] if len(path) >= 2 and path[0] == "layers" and isinstance(path[1], int) and path[1] < len(names) else None  # noqa: E501
+        layer_path = path[2:] if node else path
+        message = _message(error, layer_path, data, path)
+        at_key = error["type"] in ("extra_forbidden",)
+        diagnostics.append(Diagnostic(message, source_map.locate(path, key=at_key), node))
+    return diagnostics
+
+
+def _data_path(loc: tuple[Any, ...], data: Any) -> Path:
+    """Pydantic's `loc` without the segments it adds (union tags, validator names)."""
+    path: list[str | int] = []
+    here = data
+    for part in loc:
+        if isinstance(here, dict) and part in here:
+            here = here[part]
+            path.append(part)
+        elif isinstance(here, list) and isinstance(part, int) and 0 <= part < len(here):
+            here = here[part]
+            path.append(part)
+        elif isinstance(here, dict) and isinstance(part, str) and part.isidentifier():
+            if part[0].islower() and part not in ("shares",) and "[" not in part:
+                path.append(part)
+                here = None
+    return tuple(path)
+
+
+def _message(error: dict[str, Any], layer_path: Path, data: Any, path: Path) -> str:
+    kind, text = error["type"], error["msg"]
+    key = ".".join(str(p) for p in layer_path) if layer_path else None
+    if kind == "missing":
+        return f"missing required parameter `{key}`" if key else "missing a required value"
+    if kind == "extra_forbidden":
+        return f"unknown parameter `{key}`{_field_hint(layer_path, data, path)}"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return "each layer needs a known `type` (e.g. `type: Dense`) or `shares: <node>`"
+    if kind == "literal_error" and len(error.get("ctx", {}).get("expected", "")) > 80:
+        choices = [c.strip(" '") for c in error["ctx"]["expected"].replace(" or ", ",").split(",")]
+        close = difflib.get_close_matches(str(error["input"]), choices, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"`{key}`: unknown value {error['input']!r}{hint}; expected one of: {', '.join(choices)}"
+    if text.startswith("Value error, "):
+        text = text[len("Value error, ") :]
+    elif text.startswith("Input should"):
+        text = text.replace("Input should", f"`{key}` should" if key else "value should", 1)
+    if "input" in error and kind not in ("value_error", "model_type", "dict_type"):
+        shown = error["input"]
+        if not isinstance(shown, dict | list) or len(repr(shown)) < 60:
+            text += f". Received: {key or 'value'}={shown!r}"
+    return text
+
+
+def _field_hint(layer_path: Path, data: Any, path: Path) -> str:
+    """`did you mean` for a misspelt parameter, looked up in the schema of the layer it is in."""
+    if not layer_path or len(path) < 2 or path[0] != "layers":
+        fields = list(ModelSpec.model_fields) if len(path) == 1 else []
+    else:
+        item = data["layers"][path[1]]
+        cls = SharedNode if "shares" in item else LAYERS_BY_TYPE.get(item.get("type"))
+        fields = list(cls.model_fields) if cls and len(layer_path) == 1 else []
+    close = difflib.get_close_matches(str(layer_path[-1] if layer_path else path[-1]), fields, n=1)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def _without_echoes(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Drop repeats, and `missing X` where the same node has a misspelt key suggesting X: the
+    typo is the one mistake the user made."""
+    suggested = {
+        (d.node, d.message.rsplit("`", 2)[-2])
+        for d in diagnostics
+        if d.message.startswith("unknown parameter") and "did you mean" in d.message
+    }
+    seen, result = set(), []
+    for d in diagnostics:
+        missing = d.message.startswith("missing required parameter")
+        if missing and (d.node, d.message.split("`")[1]) in suggested:
+            continue
+        if (d.message, d.location) not in seen:
+            seen.add((d.message, d.location))
+            result.append(d)
+    return result
