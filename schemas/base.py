@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -18,12 +19,16 @@ class SpecModel(BaseModel):
 
 
 def rename_legacy_keys(
-    type_name: str, aliases: dict[str, str], data: dict[str, Any], where: str = ""
+    type_name: str,
+    aliases: dict[str, str],
+    data: dict[str, Any],
+    where: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
     """Rename Keras 1 parameter names to their modern names, warning once for each.
 
-    `where` prefixes the warning (e.g. `model.yaml:4:5: node 'dense'`); it is empty for specs
-    built in Python, where the warning's own stack location points at the caller.
+    `where(old_key)` prefixes the warning with the key's place (e.g. `model.yaml:4:19: node
+    'dense'`); it is None for specs built in Python, where the warning's own stack location
+    points at the caller.
     """
     if not any(old in data for old in aliases):
         return data
@@ -31,7 +36,7 @@ def rename_legacy_keys(
     for old, new in aliases.items():
         if old not in renamed:
             continue
-        prefix = f"{where}: " if where else ""
+        prefix = f"{where(old)}: " if where else ""
         if new in renamed:
             raise ValueError(f"`{old}` is the Keras 1 name of `{new}`; give only one of them")
         warnings.warn(
@@ -57,10 +62,13 @@ class LayerSpec(SpecModel):
     )
     inputs: list[str] | None = Field(
         None,
+        min_length=1,
         description="Names of the nodes or model inputs feeding this node (`node:1` selects a "
         "node's second output). Default: the previous node's output.",
     )
-    trainable: bool = Field(True, description="Whether the layer's weights are updated by training.")
+    trainable: bool = Field(
+        True, description="Whether the layer's weights are updated by training."
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import yaml
-
 from kspec.schemas.model import ModelSpec
 
 

@@ -14,6 +14,7 @@ It is parsed with `ast` and interpreted by the compiler; `eval`/`exec` are never
 from __future__ import annotations
 
 import ast
+import difflib
 
 FUNCTIONS = frozenset(
     {
@@ -50,6 +51,9 @@ def parse_expression(source: str, variables: frozenset[str] = frozenset({"x"})) 
         tree = ast.parse(source.strip(), mode="exec")
     except SyntaxError as exc:
         raise ValueError(f"invalid expression: {exc.msg} (line {exc.lineno})") from None
+    for child in ast.walk(tree):  # forbidden constructs first: they are the real mistake
+        if not isinstance(child, _ALLOWED_NODES):
+            raise ValueError(f"`{type(child).__name__}` is not allowed in an expression")
     if not tree.body or not isinstance(tree.body[-1], ast.Expr):
         raise ValueError("an expression must end with the value to return, e.g. `x ** 2`")
     bound = set(variables) | CONSTANTS
@@ -77,9 +81,14 @@ def _check_node(node: ast.AST, bound: set[str]) -> None:
                 )
         elif isinstance(child, ast.Attribute) and not _is_call_target(child, node):
             raise ValueError(f"attribute access `{ast.unparse(child)}` is not allowed")
-        elif isinstance(child, ast.Name) and isinstance(child.ctx, ast.Load):
-            if child.id not in bound and child.id not in MODULE_PREFIXES:
-                raise ValueError(f"unknown name `{child.id}`; known: {', '.join(sorted(bound))}")
+        elif (
+            isinstance(child, ast.Name)
+            and isinstance(child.ctx, ast.Load)
+            and child.id not in bound | FUNCTIONS | MODULE_PREFIXES
+        ):
+            close = difflib.get_close_matches(child.id, sorted(bound | FUNCTIONS), n=1)
+            hint = f" (did you mean `{close[0]}`?)" if close else ""
+            raise ValueError(f"unknown name `{child.id}` in expression{hint}")
 
 
 def function_name(func: ast.expr) -> str | None:

@@ -12,9 +12,8 @@ import difflib
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, PlainSerializer, PositiveFloat
-
 from kspec.schemas.base import SpecModel
+from pydantic import BeforeValidator, Field, PlainSerializer, PositiveFloat
 
 ActivationName = Literal[
     "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "glu", "silu",
@@ -63,7 +62,7 @@ def _named_object(
         if isinstance(value, dict) and set(value) == {"class_name", "config"}:
             return {"type": _resolve(value["class_name"]), **(value["config"] or {})}
         if isinstance(value, dict) and len(value) == 1 and "type" not in value:
-            (name, params), = value.items()
+            ((name, params),) = value.items()
             if isinstance(params, (int, float)) and not isinstance(params, bool):
                 params = _single_param(_resolve(name), params)
             if params is None or isinstance(params, dict):

@@ -61,11 +61,13 @@ def default_names(kinds: list[tuple[str | None, str | None, str | None]]) -> lis
 def with_names(spec: ModelSpec) -> ModelSpec:
     """The spec with every node named and `outputs` filled in (the canonical form)."""
     kinds = [
-        (node_kind(n), n.shares if isinstance(n, SharedNode) else None, n.name)
-        for n in spec.layers
+        (node_kind(n), n.shares if isinstance(n, SharedNode) else None, n.name) for n in spec.layers
     ]
     names = default_names(kinds)
-    layers = [n if n.name else n.model_copy(update={"name": name}) for n, name in zip(spec.layers, names, strict=True)]
+    layers = [
+        n if n.name else n.model_copy(update={"name": name})
+        for n, name in zip(spec.layers, names, strict=True)
+    ]
     outputs = spec.outputs or [names[-1]]
     return spec.model_copy(update={"layers": layers, "outputs": outputs})
 
@@ -229,17 +231,18 @@ def _check_reachability(
             stack.append(shared.shares)
     problems = [
         GraphProblem(
-            f"node '{n.name}' does not lead to any output; add it to `outputs:` or remove it",
+            "the node does not lead to any output; add it to `outputs:` or remove it",
             ("layers", i),
             n.name,
         )
         for i, n in enumerate(spec.layers)
         if n.name not in used
     ]
+    fed = {r.node for refs in wiring.values() for r in refs}  # a dangling node is one mistake
     problems += [
         GraphProblem(f"model input '{name}' is not used by any node", ("inputs", name))
         for name in spec.inputs
-        if name not in used
+        if name not in fed
     ]
     return problems
 

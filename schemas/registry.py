@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, Discriminator, Field, Tag
-
 from kspec.schemas.base import LayerSpec, SpecModel
 from kspec.schemas.layers.core import CORE_LAYERS
+from pydantic import BaseModel, Discriminator, Field, Tag
 
 LAYER_TYPES: list[type[LayerSpec]] = [*CORE_LAYERS]
 """Every built-in layer schema; the compiler holds one lowering for each (a test checks)."""
@@ -23,7 +22,9 @@ class SharedNode(SpecModel):
 
     shares: str = Field(description="Name of the node whose layer and weights are reused.")
     name: str | None = Field(None, description="Node name; default: `<shares>_<n>`.", min_length=1)
-    inputs: list[str] | None = Field(None, description="Inputs; default: the previous node.")
+    inputs: list[str] | None = Field(
+        None, min_length=1, description="Inputs; default: the previous node."
+    )
 
 
 def node_kind(value: Any) -> str | None:

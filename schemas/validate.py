@@ -4,18 +4,19 @@ lists every mistake at its `file:line:col`."""
 from __future__ import annotations
 
 import difflib
+import re
 import warnings
 from typing import Any
 
-from pydantic import ValidationError
-
-from kspec.errors import Diagnostic, KspecDeprecationWarning, SpecError
 from kspec.schemas.base import rename_legacy_keys
 from kspec.schemas.graph import check_graph, default_names, with_names
 from kspec.schemas.model import ModelSpec
-from kspec.schemas.registry import LAYERS_BY_TYPE, TYPE_ALIASES, SharedNode
+from kspec.schemas.registry import LAYERS_BY_TYPE, TYPE_ALIASES, SharedNode, node_kind
 from kspec.spec import Document, SourceMap
 from kspec.spec.source_map import Path
+from pydantic import ValidationError
+
+from kspec.errors import Diagnostic, KspecDeprecationWarning, SpecError
 
 
 def validate_document(document: Document) -> ModelSpec:
@@ -28,7 +29,11 @@ def validate_document(document: Document) -> ModelSpec:
         spec = ModelSpec.model_validate(data)
     except ValidationError as exc:
         untyped = {d.node for d in diagnostics if d.node}
-        diagnostics += [d for d in _from_pydantic(exc, data, source_map, names) if d.node not in untyped]
+        diagnostics += [
+            d
+            for d in _from_pydantic(exc, data, source_map, names)
+            if d.node not in untyped and not (d.node is None and d.message == _MISSING_VERSION)
+        ]
     if diagnostics:
         raise SpecError(_without_echoes(diagnostics))
     assert spec is not None
@@ -37,11 +42,17 @@ def validate_document(document: Document) -> ModelSpec:
     if problems:
         raise SpecError(
             [
-                Diagnostic(p.message, source_map.locate(p.path, key=p.path[-1:] == ("name",)), p.node)
+                Diagnostic(
+                    p.message, source_map.locate(p.path, key=p.path[-1:] == ("name",)), p.node
+                )
                 for p in problems
             ]
         )
     return spec
+
+
+_MISSING_VERSION = "missing required parameter `kspec`"
+"""Pydantic's echo of the missing format version, which `_prepare` already reports."""
 
 
 def _prepare(
@@ -102,7 +113,10 @@ def _resolve_layer(
         return item
     try:
         return rename_legacy_keys(
-            type_name, cls.keras1_aliases, item, f"{source_map.locate(path)}: node '{name}'"
+            type_name,
+            cls.keras1_aliases,
+            item,
+            lambda key: f"{source_map.locate((*path, key), key=True)}: node '{name}'",
         )
     except ValueError as exc:
         diagnostics.append(Diagnostic(str(exc), source_map.locate(path), name))
@@ -123,8 +137,15 @@ def _from_pydantic(
 ) -> list[Diagnostic]:
     diagnostics = []
     for error in exc.errors(include_url=False):
-        path = _data_path(error["loc"], data)
-        node = names[path[1]] if len(path) >= 2 and path[0] == "layers" and isinstance(path[1], int) and path[1] < len(names) else None  # noqa: E501
+        path = _data_path(_without_layer_tag(error["loc"], data), data)
+        node = (
+            names[path[1]]
+            if len(path) >= 2
+            and path[0] == "layers"
+            and isinstance(path[1], int)
+            and path[1] < len(names)
+            else None
+        )
         layer_path = path[2:] if node else path
         message = _message(error, layer_path, data, path)
         at_key = error["type"] in ("extra_forbidden",)
@@ -132,22 +153,39 @@ def _from_pydantic(
     return diagnostics
 
 
+def _without_layer_tag(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """Drop the union tag pydantic puts after a layer's index (`layers.0.Dense.units`)."""
+    if len(loc) > 2 and loc[0] == "layers" and isinstance(loc[1], int):
+        layers = data.get("layers") if isinstance(data, dict) else None
+        if (
+            isinstance(layers, list)
+            and loc[1] < len(layers)
+            and loc[2] == node_kind(layers[loc[1]])
+        ):
+            return loc[:2] + loc[3:]
+    return loc
+
+
 def _data_path(loc: tuple[Any, ...], data: Any) -> Path:
     """Pydantic's `loc` without the segments it adds (union tags, validator names)."""
     path: list[str | int] = []
     here = data
     for part in loc:
-        if isinstance(here, dict) and part in here:
+        in_dict = isinstance(here, dict) and part in here
+        in_list = isinstance(here, list) and isinstance(part, int) and 0 <= part < len(here)
+        if in_dict or in_list:
             here = here[part]
             path.append(part)
-        elif isinstance(here, list) and isinstance(part, int) and 0 <= part < len(here):
-            here = here[part]
-            path.append(part)
-        elif isinstance(here, dict) and isinstance(part, str) and part.isidentifier():
-            if part[0].islower() and part not in ("shares",) and "[" not in part:
-                path.append(part)
-                here = None
+        elif isinstance(here, dict) and _is_field_name(part):
+            path.append(part)  # a missing field: report it where its mapping is
+            here = None
     return tuple(path)
+
+
+def _is_field_name(part: Any) -> bool:
+    """Field names are snake_case identifiers; union tags (`Dense`) and validator names
+    (`function-before[...]`) are not."""
+    return isinstance(part, str) and part.isidentifier() and part[0].islower()
 
 
 def _message(error: dict[str, Any], layer_path: Path, data: Any, path: Path) -> str:
@@ -162,12 +200,14 @@ def _message(error: dict[str, Any], layer_path: Path, data: Any, path: Path) -> 
     if kind == "literal_error" and len(error.get("ctx", {}).get("expected", "")) > 80:
         choices = [c.strip(" '") for c in error["ctx"]["expected"].replace(" or ", ",").split(",")]
         close = difflib.get_close_matches(str(error["input"]), choices, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"`{key}`: unknown value {error['input']!r}{hint}; expected one of: {', '.join(choices)}"
+        if close:  # the near miss says it all; the full list would bury it
+            return f"`{key}`: unknown value {error['input']!r} (did you mean {close[0]!r}?)"
+        return f"`{key}`: unknown value {error['input']!r}; expected one of: {', '.join(choices)}"
     if text.startswith("Value error, "):
         text = text[len("Value error, ") :]
-    elif text.startswith("Input should"):
-        text = text.replace("Input should", f"`{key}` should" if key else "value should", 1)
+    elif re.match(r"^(Input|List|Dictionary|String|Value) should", text):
+        subject = f"`{key}`" if key else "the value"
+        text = subject + text[text.index(" should") :].replace(" after validation", "")
     if "input" in error and kind not in ("value_error", "model_type", "dict_type"):
         shown = error["input"]
         if not isinstance(shown, dict | list) or len(repr(shown)) < 60:

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path as FilePath
 from typing import Any
 
-from kspec.errors import Diagnostic, Location, SpecError
 from kspec.spec.json_reader import read_json
 from kspec.spec.source_map import SourceMap
 from kspec.spec.sugar import desugar
 from kspec.spec.yaml_reader import read_yaml
+
+from kspec.errors import Diagnostic, Location, SpecError
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -39,7 +40,7 @@ def load_document(source: Source) -> Document:
     """
     if isinstance(source, dict):
         data, source_map = copy.deepcopy(source), SourceMap("<dict>")
-    elif isinstance(source, os.PathLike) or _looks_like_path(source):
+    elif isinstance(source, os.PathLike) or (isinstance(source, str) and _looks_like_path(source)):
         data, source_map = _read_file(FilePath(source))
     elif isinstance(source, str):
         data, source_map = read_yaml(source, "<string>")

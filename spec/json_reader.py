@@ -1,8 +1,9 @@
 """JSON -> plain data + `SourceMap`.
 
-JSON is read twice: `json` decides what is valid JSON (and reports syntax errors at their line and
-column), then the YAML composer, for which JSON is a subset, supplies positions and rejects duplicate
-keys. If the composer cannot follow (tab indentation, say), the data stands with file-level locations.
+JSON is read twice: `json` decides what is valid JSON (and reports syntax errors at their line
+and column), then the YAML composer, for which JSON is a subset, supplies positions and rejects
+duplicate keys. If the composer cannot follow (tab indentation, say), the data stands with
+file-level locations.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kspec.errors import Diagnostic, Location, SpecError
 from kspec.spec.source_map import SourceMap
 from kspec.spec.yaml_reader import read_yaml
+
+from kspec.errors import Diagnostic, Location, SpecError
 
 
 def read_json(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kspec.errors import Diagnostic, SpecError
 from kspec.spec.source_map import Path, SourceMap
+
+from kspec.errors import Diagnostic, SpecError
 
 INPUT_LAYER_TYPES = ("Input", "InputLayer")
 NESTED_LAYER_KEYS = ("layer", "backward_layer")
@@ -44,7 +45,7 @@ def _layer_shorthand(node: Any, path: Path, source_map: SourceMap) -> Any:
         source_map.values[path + ("type",)] = source_map.locate(path)
         return {"type": node}
     if isinstance(node, dict) and len(node) == 1 and "type" not in node:
-        (type_name, params), = node.items()
+        ((type_name, params),) = node.items()
         if isinstance(type_name, str) and (params is None or isinstance(params, dict)):
             item_loc = source_map.locate(path)
             type_loc = source_map.locate(path + (type_name,), key=True)

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 import yaml
+from kspec.spec.source_map import Path, SourceMap
 from yaml.composer import Composer
 from yaml.parser import Parser
 from yaml.reader import Reader
@@ -20,7 +21,6 @@ from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
 from kspec.errors import Diagnostic, Location, SpecError
-from kspec.spec.source_map import Path, SourceMap
 
 MAX_VALUES = 100_000
 """Most scalars, lists and mappings one document may expand to (aliases counted each time)."""
@@ -70,6 +70,11 @@ def _location(file: str, mark: yaml.Mark | None) -> Location:
     return Location(file, mark.line + 1, mark.column + 1)
 
 
+def _shown_tag(tag: str) -> str:
+    """`tag:yaml.org,2002:python/object` -> `!!python/object`, as the user wrote it."""
+    return "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
+
+
 def _scalar(node: yaml.ScalarNode, file: str) -> Any:
     tag, text = node.tag, node.value
     if tag == _TAG + "str":
@@ -88,7 +93,8 @@ def _scalar(node: yaml.ScalarNode, file: str) -> Any:
         pass
     raise SpecError(
         Diagnostic(
-            f"unsupported YAML value {text!r} with tag {tag!r}; specs hold plain data only",
+            f"unsupported YAML value {text!r} with tag {_shown_tag(tag)}; "
+            "specs hold plain data only",
             _location(file, node.start_mark),
         )
     )
@@ -117,6 +123,12 @@ class _Builder:
         self.source_map.values[path] = here
         if isinstance(node, yaml.ScalarNode):
             return _scalar(node, self.file)
+        if node.tag not in (_TAG + "seq", _TAG + "map"):
+            raise SpecError(
+                Diagnostic(
+                    f"unsupported YAML tag {_shown_tag(node.tag)}; specs hold plain data only", here
+                )
+            )
         if id(node) in self.active:
             raise SpecError(Diagnostic("recursive YAML alias: a value cannot contain itself", here))
         self.active.add(id(node))
@@ -146,21 +158,41 @@ class _Builder:
         return result
 
 
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
+    """PyYAML's message in the user's words, saying where an unclosed construct began."""
+    problem = exc.problem or exc.context or "invalid YAML"
+    problem = problem.replace("'<stream end>'", "end of file")
+    if "'\\t'" in problem or "'\t'" in problem:
+        return "tabs cannot indent YAML; indent with spaces"
+    start, end = exc.context_mark, exc.problem_mark
+    if exc.context and start is not None and end is not None and start.line != end.line:
+        construct = re.sub(r"^while (?:parsing|scanning) an? ", "", exc.context)
+        problem += f" (in the {construct} that starts at line {start.line + 1})"
+    return problem
+
+
 def read_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
     """Parse one YAML document into plain data and its source map; errors are `SpecError`s."""
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # the reader rejects control characters here already
         node = loader.get_single_node()
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        where = Location(file, before.count("\n") + 1, exc.position - before.rfind("\n"))
+        message = f"invalid YAML: control character U+{exc.character:04X} is not allowed"
+        raise SpecError(Diagnostic(message, where)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise SpecError(Diagnostic(f"invalid YAML: {problem}", _location(file, mark))) from None
+        where = _location(file, mark)
+        raise SpecError(Diagnostic(f"invalid YAML: {_yaml_problem(exc)}", where)) from None
     except yaml.YAMLError as exc:
         raise SpecError(Diagnostic(f"invalid YAML: {exc}", Location(file, 1, 1))) from None
     except RecursionError:
         raise SpecError(Diagnostic("YAML nested too deeply", Location(file, 1, 1))) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if node is None:
         return None, SourceMap(file)
     builder = _Builder(file)

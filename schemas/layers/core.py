@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, PositiveInt, field_validator, model_validator
-
 from kspec.schemas.base import LayerSpec
 from kspec.schemas.expressions import parse_expression
 from kspec.schemas.fields import ActivationFunction, Constraint, Initializer, Regularizer
+from pydantic import Field, PositiveInt, ValidationInfo, field_validator, model_validator
 
 DataFormat = Literal["channels_last", "channels_first"]
 
@@ -102,9 +101,7 @@ class Permute(LayerSpec):
     @classmethod
     def _is_permutation(cls, dims: list[int]) -> list[int]:
         if sorted(dims) != list(range(1, len(dims) + 1)):
-            raise ValueError(
-                f"dims must be a permutation of 1..{len(dims)}. Received: dims={dims}"
-            )
+            raise ValueError(f"dims must be a permutation of 1..{len(dims)}. Received: dims={dims}")
         return dims
 
 
@@ -121,6 +118,9 @@ class Lambda(LayerSpec):
 
     type: Literal["Lambda"] = "Lambda"
 
+    arguments: dict[str, Any] = Field(
+        default_factory=dict, description="Extra keyword values: names in the expression."
+    )
     expression: str | None = Field(
         None,
         description="Array expression of `x` (or `x0`, `x1`, ... for several inputs), e.g. "
@@ -132,17 +132,20 @@ class Lambda(LayerSpec):
     output_shape: list[PositiveInt | None] | None = Field(
         None, description="Output shape without batch axis; default: inferred by tracing."
     )
-    arguments: dict[str, Any] = Field(
-        default_factory=dict, description="Extra keyword values: names in the expression."
-    )
+
+    @field_validator("expression")
+    @classmethod
+    def _safe_expression(cls, expression: str | None, info: ValidationInfo) -> str | None:
+        if expression is not None:
+            arguments = info.data.get("arguments", {})
+            names = frozenset({"x", "inputs", *(f"x{i}" for i in range(16)), *arguments})
+            parse_expression(expression, names)
+        return expression
 
     @model_validator(mode="after")
     def _one_body(self) -> Lambda:
         if (self.expression is None) == (self.function is None):
             raise ValueError("give exactly one of `expression` and `function`")
-        if self.expression is not None:
-            names = frozenset({"x", "inputs", *(f"x{i}" for i in range(16)), *self.arguments})
-            parse_expression(self.expression, names)
         return self
 
 
