@@ -1,4 +1,4 @@
-"""Keras 3 activation functions in JAX, by name (the names `schemas.fields.ActivationName` lists)."""
+"""Keras 3 activation functions in JAX, by the names `schemas.fields.ActivationName` lists."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ def _sparsemax(x: Array, axis: int = -1) -> Array:
     """Euclidean projection onto the simplex (Martins & Astudillo 2016), as Keras computes it."""
     logits = jnp.moveaxis(x, axis, -1)
     sorted_logits = -jnp.sort(-logits, axis=-1)
+    # k shaped (1, ..., 1, n): explicit broadcasting, as jax_numpy_rank_promotion="raise" needs
     k = jnp.arange(1, logits.shape[-1] + 1, dtype=logits.dtype)
+    k = k.reshape((1,) * (logits.ndim - 1) + (-1,))
     cumulative = jnp.cumsum(sorted_logits, axis=-1)
     support = (1 + k * sorted_logits) > cumulative
     k_max = jnp.sum(support, axis=-1, keepdims=True)

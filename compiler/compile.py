@@ -10,14 +10,14 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-
 from kspec.compiler.graph import Graph, Node, build_graph
 from kspec.compiler.lowering import Array, BuildEnv, LayerCall, LayerWeights, Shape, format_shape
 from kspec.compiler.regularizers import activity_penalty, constrain, penalty
-from kspec.errors import Diagnostic, ShapeError, SpecError
 from kspec.schemas.graph import Ref
 from kspec.schemas.model import ModelSpec
 from kspec.spec import SourceMap
+
+from kspec.errors import Diagnostic, ShapeError, SpecError
 
 Variables = dict[str, dict[str, dict[str, Array]]]
 """`{"params": {layer: {weight: array}}, "state": {layer: {...}}}`, Keras names and order."""
@@ -71,7 +71,9 @@ class CompiledModel:
 
             def record(key: Array) -> LayerWeights:
                 weights = first.lowering.init(first.spec, key, self.input_shapes_of(first))
-                names.extend([("params", n) for n in weights.params] + [("state", n) for n in weights.state])
+                names.extend(
+                    [("params", n) for n in weights.params] + [("state", n) for n in weights.state]
+                )
                 return weights
 
             jax.eval_shape(record, jax.random.PRNGKey(0))
@@ -84,7 +86,9 @@ class CompiledModel:
         state: dict[str, dict[str, Array]] = {}
         for layer, nodes in self.graph.layer_nodes().items():
             first = nodes[0]
-            weights = first.lowering.init(first.spec, node_key(key, layer), self.input_shapes_of(first))
+            weights = first.lowering.init(
+                first.spec, node_key(key, layer), self.input_shapes_of(first)
+            )
             if weights.params:
                 params[layer] = weights.params
             if weights.state:
@@ -130,7 +134,7 @@ class CompiledModel:
                 new_state[node.layer] = call.new_state
         losses.append(self.weight_penalty(params))
         outputs = [values[ref] for ref in self.graph.outputs]
-        return outputs, Aux(new_state, jnp.sum(jnp.stack([jnp.sum(l) for l in losses])))
+        return outputs, Aux(new_state, jnp.sum(jnp.stack([jnp.sum(loss) for loss in losses])))
 
     def weight_penalty(self, params: Mapping[str, Mapping[str, Array]]) -> Array:
         """Sum of every `*_regularizer` penalty on the weights (Keras' weight losses)."""
@@ -156,7 +160,11 @@ class CompiledModel:
             spec = nodes[0].spec
             for field_name in type(spec).model_fields:
                 rule = getattr(spec, field_name)
-                if not field_name.endswith(suffix) or field_name.startswith("activity") or rule is None:
+                if (
+                    not field_name.endswith(suffix)
+                    or field_name.startswith("activity")
+                    or rule is None
+                ):
                     continue
                 prefix = field_name[: -len(suffix)]
                 rules.append((layer, prefix, rule))
@@ -189,10 +197,11 @@ def compile_model(
             out_shapes = node.lowering.infer_shape(node.spec, in_shapes, env)
         except ShapeError as exc:
             failed.add(node.name)
+            message = exc.diagnostics[0].message
             received = ", ".join(format_shape(shapes[r]) for r in node.inputs if r in shapes)
-            problems.append(
-                Diagnostic(f"{exc.diagnostics[0].message} (input shapes: {received})", node.location, node.name)
-            )
+            if received and received not in message:  # say the shapes once, not twice
+                message += f" (input shapes: {received})"
+            problems.append(Diagnostic(message, node.location, node.name))
             continue
         for i, shape in enumerate(out_shapes):
             shapes[Ref(node.name, i)] = tuple(shape)
@@ -220,6 +229,16 @@ def _check_outputs(compiled: CompiledModel) -> list[Diagnostic]:
     ]
 
 
+def _weight_shapes(compiled: CompiledModel, owner: Node, node: Node) -> Any:
+    """Shapes of the weights `owner`'s layer would build for `node`'s inputs (no allocation)."""
+    shapes = compiled.input_shapes_of(node)
+
+    def init(key: Array) -> LayerWeights:
+        return owner.lowering.init(owner.spec, key, shapes)
+
+    return jax.tree.map(lambda a: a.shape, jax.eval_shape(init, jax.random.PRNGKey(0)))
+
+
 def _check_shared_layers(compiled: CompiledModel) -> list[Diagnostic]:
     """A shared layer's weights must fit every node that applies it."""
     problems = []
@@ -227,15 +246,9 @@ def _check_shared_layers(compiled: CompiledModel) -> list[Diagnostic]:
         if len(nodes) < 2:
             continue
         first = nodes[0]
-
-        def weight_shapes(node: Node) -> Any:
-            shapes = compiled.input_shapes_of(node)
-            init = lambda key: first.lowering.init(first.spec, key, shapes)  # noqa: E731
-            return jax.tree.map(lambda a: a.shape, jax.eval_shape(init, jax.random.PRNGKey(0)))
-
-        expected = weight_shapes(first)
+        expected = _weight_shapes(compiled, first, first)
         for node in nodes[1:]:
-            if weight_shapes(node) != expected:
+            if _weight_shapes(compiled, first, node) != expected:
                 problems.append(
                     Diagnostic(
                         f"shares layer '{layer}', built for input shapes "

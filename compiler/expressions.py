@@ -11,7 +11,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-
 from kspec.compiler.activations import ACTIVATIONS
 from kspec.schemas.expressions import FUNCTIONS, function_name, parse_expression
 
@@ -25,17 +24,61 @@ def _cast(x: jax.Array, dtype: str) -> jax.Array:
     return x.astype(dtype)
 
 
+_NUMPY_FUNCTIONS = [
+    "abs",
+    "exp",
+    "log",
+    "log1p",
+    "sqrt",
+    "square",
+    "sin",
+    "cos",
+    "tanh",
+    "sign",
+    "floor",
+    "ceil",
+    "round",
+    "power",
+    "maximum",
+    "minimum",
+    "clip",
+    "where",
+    "sum",
+    "mean",
+    "max",
+    "min",
+    "prod",
+    "std",
+    "var",
+    "cumsum",
+    "argmax",
+    "argmin",
+    "concatenate",
+    "stack",
+    "expand_dims",
+    "squeeze",
+    "reshape",
+    "transpose",
+    "matmul",
+]
+_ACTIVATION_FUNCTIONS = [
+    "relu",
+    "relu6",
+    "sigmoid",
+    "softplus",
+    "softsign",
+    "elu",
+    "selu",
+    "gelu",
+    "silu",
+    "swish",
+    "mish",
+    "hard_sigmoid",
+]
+
 IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {
-    **{name: getattr(jnp, name) for name in (
-        "abs", "exp", "log", "log1p", "sqrt", "square", "sin", "cos", "tanh", "sign", "floor",
-        "ceil", "round", "power", "maximum", "minimum", "clip", "where", "sum", "mean", "max",
-        "min", "prod", "std", "var", "cumsum", "argmax", "argmin", "concatenate", "stack",
-        "expand_dims", "squeeze", "reshape", "transpose", "matmul",
-    )},  # fmt: skip
-    **{name: ACTIVATIONS[name] for name in (
-        "relu", "relu6", "sigmoid", "softplus", "softsign", "elu", "selu", "gelu", "silu",
-        "swish", "mish", "hard_sigmoid",
-    )},  # fmt: skip
+    **{name: getattr(jnp, name) for name in _NUMPY_FUNCTIONS},
+    **{name: ACTIVATIONS[name] for name in _ACTIVATION_FUNCTIONS},
     "softmax": jax.nn.softmax,
     "log_softmax": jax.nn.log_softmax,
     "leaky_relu": lambda x, negative_slope=0.2: jax.nn.leaky_relu(x, negative_slope),
@@ -55,7 +98,14 @@ _COMPARE = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
     ast.Gt: operator.gt, ast.GtE: operator.ge,
 }  # fmt: skip
-_CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf, "True": True, "False": False, "None": None}
+_CONSTANTS = {
+    "pi": math.pi,
+    "e": math.e,
+    "inf": math.inf,
+    "True": True,
+    "False": False,
+    "None": None,
+}
 
 
 def evaluate(source: str, variables: dict[str, Any]) -> Any:

@@ -10,7 +10,6 @@ import math
 
 import jax
 import jax.numpy as jnp
-
 from kspec.schemas import fields as f
 
 Array = jax.Array
@@ -50,7 +49,7 @@ def _orthogonal(key: Array, shape: Shape, dtype: jnp.dtype, gain: float) -> Arra
     rows, cols = math.prod(shape[:-1]), shape[-1]
     flat = (max(rows, cols), min(rows, cols))
     q, r = jnp.linalg.qr(jax.random.normal(key, flat, jnp.float32))
-    q = q * jnp.sign(jnp.diag(r))
+    q = q * jnp.sign(jnp.diag(r))[None, :]  # explicit broadcast: rank promotion is an error
     if rows < cols:
         q = q.T
     return (gain * q).reshape(shape).astype(dtype)
@@ -66,7 +65,9 @@ _SCALING = {
 }
 
 
-def initialize(spec: f.SpecModel, key: Array, shape: Shape, dtype: jnp.dtype = jnp.float32) -> Array:
+def initialize(
+    spec: f.SpecModel, key: Array, shape: Shape, dtype: jnp.dtype = jnp.float32
+) -> Array:
     """Draw a weight of `shape` as the initializer `spec` says; a `seed` replaces `key`."""
     seed = getattr(spec, "seed", None)
     if seed is not None:

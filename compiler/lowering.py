@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import jax
+from kspec.schemas.base import LayerSpec
 
 from kspec.errors import ShapeError
-from kspec.schemas.base import LayerSpec
 
 Array = jax.Array
 Shape = tuple[int | None, ...]
@@ -38,6 +38,7 @@ class LayerWeights:
 
 
 jax.tree_util.register_dataclass(LayerWeights, data_fields=["params", "state"], meta_fields=[])
+
 
 @dataclass(frozen=True)
 class BuildEnv:
@@ -81,12 +82,16 @@ def no_weights(spec: LayerSpec, key: Array, in_shapes: list[Shape]) -> LayerWeig
     return LayerWeights()
 
 
-def keep_mask(spec: LayerSpec, masks: list[Array | None], inputs: list[Array]) -> list[Array | None]:
+def keep_mask(
+    spec: LayerSpec, masks: list[Array | None], inputs: list[Array]
+) -> list[Array | None]:
     """Mask rule of element-wise layers: the input's mask is the output's."""
     return masks[:1]
 
 
-def drop_mask(spec: LayerSpec, masks: list[Array | None], inputs: list[Array]) -> list[Array | None]:
+def drop_mask(
+    spec: LayerSpec, masks: list[Array | None], inputs: list[Array]
+) -> list[Array | None]:
     """Mask rule of layers whose output has no time axis to mask."""
     return [None]
 
@@ -107,7 +112,9 @@ def expect_rank(shape: Shape, at_least: int, layer: str, *, exactly: bool = Fals
     ok = len(shape) == at_least if exactly else len(shape) >= at_least
     if not ok:
         need = f"rank {at_least}" if exactly else f"rank >= {at_least}"
-        raise ShapeError(f"{layer} expects an input of {need}. Received: shape={format_shape(shape)}")
+        raise ShapeError(
+            f"{layer} expects an input of {need}. Received: shape={format_shape(shape)}"
+        )
 
 
 def expect_inputs(shapes: list[Shape], count: int, layer: str) -> None:
@@ -119,3 +126,11 @@ def format_shape(shape: Shape) -> str:
     """`(None, 28, 28, 1)`, as Keras prints shapes."""
     inner = ", ".join("None" if d is None else str(d) for d in shape)
     return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def add_bias(y: Array, bias: Array, axis: int = -1) -> Array:
+    """`y + bias` along `axis` (the channel axis), broadcast explicitly: kspec runs clean
+    under `jax_numpy_rank_promotion="raise"`."""
+    shape = [1] * y.ndim
+    shape[axis] = bias.shape[0]
+    return y + bias.reshape(shape)

@@ -8,7 +8,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-
 from kspec.compiler.activations import activation
 from kspec.compiler.expressions import evaluate
 from kspec.compiler.initializers import initialize
@@ -20,26 +19,29 @@ from kspec.compiler.lowering import (
     Lowering,
     Shape,
     Weights,
+    add_bias,
     drop_mask,
     expect_inputs,
     expect_rank,
     format_shape,
 )
 from kspec.compiler.regularizers import activity_penalty
-from kspec.errors import ShapeError
 from kspec.schemas.layers import core as s
+
+from kspec.errors import ShapeError
 
 # Dense ---------------------------------------------------------------------------------------
 
 
 def _dense_shape(spec: s.Dense, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+    expect_inputs(shapes, 1, "Dense")
     (shape,) = shapes
     expect_rank(shape, 2, "Dense")
     if shape[-1] is None:
         raise ShapeError(
             f"Dense needs a known last dimension. Received: shape={format_shape(shape)}"
         )
-    return [(*shape[:-1], spec.units)]
+    return [_activated_shape(spec.activation, (*shape[:-1], spec.units))]
 
 
 def _dense_init(spec: s.Dense, key: Array, shapes: list[Shape]) -> LayerWeights:
@@ -51,11 +53,13 @@ def _dense_init(spec: s.Dense, key: Array, shapes: list[Shape]) -> LayerWeights:
     return LayerWeights(params)
 
 
-def _dense_apply(spec: s.Dense, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
+def _dense_apply(
+    spec: s.Dense, params: Weights, inputs: list[Array], call: LayerCall
+) -> list[Array]:
     """y = activation(x @ kernel + bias)"""
     y = inputs[0] @ params["kernel"]
     if spec.use_bias:
-        y = y + params["bias"]
+        y = add_bias(y, params["bias"])
     return [activation(spec.activation)(y)]
 
 
@@ -65,6 +69,23 @@ def _dense_apply(spec: s.Dense, params: Weights, inputs: list[Array], call: Laye
 def _same_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     expect_inputs(shapes, 1, type(spec).__name__)
     return [shapes[0]]
+
+
+def _activated_shape(name: str | None, shape: Shape) -> Shape:
+    """The shape after an activation: all keep it except `glu`, which halves the last axis."""
+    if name != "glu":
+        return shape
+    last = shape[-1] if len(shape) > 1 else None
+    if last is not None and last % 2:
+        raise ShapeError(
+            f"glu halves the last axis, which must be even. Received: shape={format_shape(shape)}"
+        )
+    return (*shape[:-1], None if last is None else last // 2)
+
+
+def _activation_shape(spec: s.Activation, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+    (shape,) = _same_shape(spec, shapes, env)
+    return [_activated_shape(spec.activation, shape)]
 
 
 def _activation_apply(
@@ -134,13 +155,16 @@ def _masking_mask(
 
 
 def _flatten_shape(spec: s.Flatten, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+    expect_inputs(shapes, 1, "Flatten")
     (shape,) = shapes
     expect_rank(shape, 1, "Flatten")
     rest = shape[1:]
     return [(shape[0], None if None in rest else math.prod(rest))]  # type: ignore[arg-type]
 
 
-def _flatten_apply(spec: s.Flatten, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
+def _flatten_apply(
+    spec: s.Flatten, params: Weights, inputs: list[Array], call: LayerCall
+) -> list[Array]:
     (x,) = inputs
     if spec.data_format == "channels_first" and x.ndim > 2:
         x = jnp.moveaxis(x, 1, -1)
@@ -172,26 +196,33 @@ def _reshape_target(spec: s.Reshape, shape: Shape) -> Shape:
 
 
 def _reshape_shape(spec: s.Reshape, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+    expect_inputs(shapes, 1, "Reshape")
     expect_rank(shapes[0], 1, "Reshape")
     return [_reshape_target(spec, shapes[0])]
 
 
-def _reshape_apply(spec: s.Reshape, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
+def _reshape_apply(
+    spec: s.Reshape, params: Weights, inputs: list[Array], call: LayerCall
+) -> list[Array]:
     (x,) = inputs
     return [x.reshape(x.shape[0], *spec.target_shape)]
 
 
 def _permute_shape(spec: s.Permute, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+    expect_inputs(shapes, 1, "Permute")
     (shape,) = shapes
     expect_rank(shape, len(spec.dims) + 1, "Permute", exactly=True)
     return [(shape[0], *(shape[d] for d in spec.dims))]
 
 
-def _permute_apply(spec: s.Permute, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
+def _permute_apply(
+    spec: s.Permute, params: Weights, inputs: list[Array], call: LayerCall
+) -> list[Array]:
     return [jnp.transpose(inputs[0], (0, *spec.dims))]
 
 
 def _repeat_shape(spec: s.RepeatVector, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+    expect_inputs(shapes, 1, "RepeatVector")
     (shape,) = shapes
     expect_rank(shape, 2, "RepeatVector", exactly=True)
     return [(shape[0], spec.n, shape[1])]
@@ -235,27 +266,36 @@ def _lambda_shape(spec: s.Lambda, shapes: list[Shape], env: BuildEnv) -> list[Sh
         return [(shapes[0][0], *spec.output_shape)]
     probes = []
     for size in _PROBE_SIZES:
-        args = [jax.ShapeDtypeStruct(tuple(size if d is None else d for d in sh), jnp.float32) for sh in shapes]
+        args = [
+            jax.ShapeDtypeStruct(tuple(size if d is None else d for d in sh), jnp.float32)
+            for sh in shapes
+        ]
         try:
             out = jax.eval_shape(lambda *xs: fn(list(xs)), *args)
         except Exception as exc:  # a user expression can fail in any way JAX can
-            raise ShapeError(f"Lambda expression failed on inputs {[format_shape(s) for s in shapes]}: {exc}") from None
+            raise ShapeError(
+                f"Lambda expression failed on inputs {[format_shape(s) for s in shapes]}: {exc}"
+            ) from None
         if not hasattr(out, "shape"):
             raise ShapeError("a Lambda must return one array")
         probes.append(out.shape)
     first, second = probes
     if len(first) != len(second):
-        raise ShapeError("the Lambda's output rank depends on unknown input sizes; give output_shape")
+        raise ShapeError(
+            "the Lambda's output rank depends on unknown input sizes; give output_shape"
+        )
     return [tuple(a if a == b else None for a, b in zip(first, second, strict=True))]
 
 
-def _lambda_apply(spec: s.Lambda, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
+def _lambda_apply(
+    spec: s.Lambda, params: Weights, inputs: list[Array], call: LayerCall
+) -> list[Array]:
     return [_lambda_function(spec, call.env)(inputs)]
 
 
 LOWERINGS: list[Lowering[Any]] = [
     Lowering(s.Dense, _dense_shape, _dense_apply, _dense_init),
-    Lowering(s.Activation, _same_shape, _activation_apply),
+    Lowering(s.Activation, _activation_shape, _activation_apply),
     Lowering(s.Dropout, _dropout_shape, _dropout_apply),
     Lowering(s.Flatten, _flatten_shape, _flatten_apply, compute_mask=drop_mask),
     Lowering(s.Reshape, _reshape_shape, _reshape_apply, compute_mask=drop_mask),
