@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jax
-
 from kspec.runtime.api import load
 from kspec.runtime.summary import render_summary
 from kspec.schemas.canonical import to_yaml
@@ -30,7 +29,9 @@ def build(file: Path, output: Path, *, seed: int = 0, batch_size: int = 1) -> Bu
     started = time.perf_counter()
     inputs = {
         name: jax.ShapeDtypeStruct(
-            tuple(batch_size if d is None else d for d in (spec.batch_size or batch_size, *spec.shape)),
+            tuple(
+                batch_size if d is None else d for d in (spec.batch_size or batch_size, *spec.shape)
+            ),
             spec.dtype,
         )
         for name, spec in model.spec.inputs.items()

@@ -20,11 +20,11 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
-
 from kspec.compiler import Variables
-from kspec.errors import CheckpointError
 from kspec.schemas import ModelSpec
 from kspec.schemas.canonical import to_data
+
+from kspec.errors import CheckpointError
 
 METADATA = "kspec.json"
 CHECKPOINT_FORMAT = 1
@@ -34,17 +34,24 @@ def spec_digest(spec_data: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec_data, sort_keys=True).encode()).hexdigest()
 
 
-def save_variables(directory: str | os.PathLike[str], variables: Variables, spec: ModelSpec) -> Path:
+def save_variables(
+    directory: str | os.PathLike[str], variables: Variables, spec: ModelSpec
+) -> Path:
     """Atomically write `variables` and `spec` to `directory` (replacing what was there)."""
     target = Path(directory).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
-        checkpointer = ocp.StandardCheckpointer()
-        checkpointer.save(staging / "variables", _storable(variables))
-        checkpointer.wait_until_finished()
+        with ocp.StandardCheckpointer() as checkpointer:
+            checkpointer.save(staging / "variables", _storable(variables))
+            checkpointer.wait_until_finished()
         spec_data = to_data(spec)
-        metadata = {"format": CHECKPOINT_FORMAT, "spec": spec_data, "spec_sha256": spec_digest(spec_data)}
+        metadata = {
+            "format": CHECKPOINT_FORMAT,
+            "spec": spec_data,
+            "spec_sha256": spec_digest(spec_data),
+            "files": _file_digests(staging),
+        }
         (staging / METADATA).write_text(json.dumps(metadata, indent=2))
         if target.exists():
             retired = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
@@ -62,6 +69,8 @@ def save_variables(directory: str | os.PathLike[str], variables: Variables, spec
 def read_metadata(directory: str | os.PathLike[str]) -> dict[str, Any]:
     """The `kspec.json` of a checkpoint: format version, spec and its hash."""
     path = Path(directory) / METADATA
+    if not Path(directory).is_dir():
+        raise CheckpointError(f"{directory}: no such checkpoint directory")
     try:
         metadata = json.loads(path.read_text())
     except FileNotFoundError:
@@ -69,18 +78,28 @@ def read_metadata(directory: str | os.PathLike[str]) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: unreadable checkpoint metadata ({exc})") from None
     if not isinstance(metadata, dict) or metadata.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: unknown checkpoint format {metadata.get('format') if isinstance(metadata, dict) else metadata!r}")
+        found = metadata.get("format") if isinstance(metadata, dict) else metadata
+        raise CheckpointError(f"{path}: unknown checkpoint format {found!r}")
     return metadata
 
 
 def load_variables(directory: str | os.PathLike[str], expected: Variables) -> Variables:
     """Restore variables, checking the tree and every shape against `expected`."""
-    read_metadata(directory)
+    metadata = read_metadata(directory)
+    _verify_files(Path(directory), metadata.get("files", {}))
     path = Path(directory).absolute() / "variables"
     try:
-        restored = ocp.StandardCheckpointer().restore(path)
+        # Closed on every path: a checkpointer left open after a failed read prints asyncio
+        # "Event loop is closed" tracebacks at exit.
+        with ocp.StandardCheckpointer() as checkpointer:
+            restored = checkpointer.restore(path)
     except Exception as exc:  # Orbax and TensorStore raise many types for a damaged directory
-        raise CheckpointError(f"{directory}: cannot read the checkpoint ({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(
+            f"{directory}: the checkpoint is damaged or incomplete; cannot read its variables "
+            f"({type(exc).__name__}: {_brief(exc)})"
+        ) from None
+    if not isinstance(restored, dict):
+        raise CheckpointError(f"{directory}: the checkpoint does not hold a variables tree")
     restored = {group: restored.get(group, {}) for group in ("params", "state")}
     problems = _differences(expected, restored)
     if problems:
@@ -90,8 +109,44 @@ def load_variables(directory: str | os.PathLike[str], expected: Variables) -> Va
     return jax.tree.map(lambda e, r: jax.numpy.asarray(r, dtype=e.dtype), expected, restored)
 
 
+def _file_digests(checkpoint: Path) -> dict[str, str]:
+    """sha256 of every file Orbax wrote, so damage is found before Orbax reads anything."""
+    root = checkpoint / "variables"
+    return {
+        str(p.relative_to(checkpoint)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _verify_files(checkpoint: Path, expected: dict[str, str]) -> None:
+    """Raise `CheckpointError` naming the first missing or changed file."""
+    for name, digest in expected.items():
+        path = checkpoint / name
+        if not path.is_file():
+            raise CheckpointError(f"{checkpoint}: the checkpoint is incomplete: {name} is missing")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            raise CheckpointError(
+                f"{checkpoint}: the checkpoint is damaged: {name} changed after it was saved"
+            )
+
+
+def _brief(exc: Exception, limit: int = 240) -> str:
+    """The first line of an error, cut short: TensorStore appends its whole JSON spec."""
+    text = str(exc).split("\n", 1)[0].split(" [tensorstore_spec=", 1)[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _storable(variables: Variables) -> dict[str, Any]:
-    """Orbax cannot store empty dicts; an empty group is written as absent."""
+    """The tree Orbax writes: numeric arrays only (checked before anything touches the disk),
+    and no empty groups, which Orbax cannot store."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(variables)[0]:
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is None or dtype.kind not in "biufcV":  # V: ml_dtypes such as bfloat16
+            name = "/".join(str(getattr(p, "key", p)) for p in path)
+            raise CheckpointError(
+                f"cannot save {name}: not a numeric array ({type(leaf).__name__})"
+            )
     return {group: tree for group, tree in variables.items() if tree}
 
 

@@ -51,10 +51,13 @@ def cmd_validate(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     status = EXIT_OK
     for file in args.files:
+
         def one(file: str = file) -> None:
             compiled = check(Path(file))
             shapes = ", ".join(str(s) for s in compiled.output_shapes)
-            out.print(f"{file}: ok ({len(compiled.graph.nodes)} nodes; outputs {shapes})", highlight=False)
+            out.print(
+                f"{file}: ok ({len(compiled.graph.nodes)} nodes; outputs {shapes})", highlight=False
+            )
 
         status = max(status, _run_checked(one))
     return status
@@ -64,12 +67,17 @@ def cmd_build(args: argparse.Namespace, out: Console, err: Console) -> int:
     from kspec.runtime.build import build
 
     def run() -> None:
-        written = build(Path(args.file), Path(args.output), seed=args.seed, batch_size=args.batch_size)
+        written = build(
+            Path(args.file), Path(args.output), seed=args.seed, batch_size=args.batch_size
+        )
         out.print(written.summary_text, highlight=False)
         out.print(f"spec:       {written.spec}", highlight=False)
         out.print(f"checkpoint: {written.checkpoint}", highlight=False)
         out.print(f"summary:    {written.summary}", highlight=False)
-        out.print(f"compiled apply for batch {args.batch_size} in {written.compile_seconds:.2f}s", highlight=False)
+        out.print(
+            f"compiled apply for batch {args.batch_size} in {written.compile_seconds:.2f}s",
+            highlight=False,
+        )
 
     return _run_checked(run)
 
@@ -115,11 +123,17 @@ def cmd_explain(args: argparse.Namespace, out: Console, err: Console) -> int:
     for field_name, field in cls.model_fields.items():
         if field_name == "type":
             continue
-        default = "required" if field.is_required() else repr(
-            field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        default = (
+            "required"
+            if field.is_required()
+            else repr(
+                field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+            )
         )
         annotation = getattr(field.annotation, "__name__", None) or str(field.annotation)
-        table.add_row(field_name, annotation.replace("typing.", ""), default, field.description or "")
+        table.add_row(
+            field_name, annotation.replace("typing.", ""), default, field.description or ""
+        )
     out.print(table)
     if cls.keras1_aliases:
         aliases = ", ".join(f"{old} -> {new}" for old, new in cls.keras1_aliases.items())
@@ -139,7 +153,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("file", metavar="FILE")
     b.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
     b.add_argument("--seed", type=int, default=0, help="init seed (default 0)")
-    b.add_argument("--batch-size", type=int, default=1, help="batch size to compile for (default 1)")
+    b.add_argument(
+        "--batch-size", type=int, default=1, help="batch size to compile for (default 1)"
+    )
     b.set_defaults(run=cmd_build)
     s = sub.add_parser("summary", help="print the layer table and parameter counts")
     s.add_argument("file", metavar="FILE")
@@ -156,7 +172,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    out, err = Console(highlight=False), Console(stderr=True, highlight=False)
+    # soft_wrap: a long path or message stays on one line, so tools can parse it
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         return int(args.run(args, out, err))
     except KeyboardInterrupt:

@@ -14,11 +14,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from kspec.compiler import Aux, CompiledModel, Variables
+from kspec.compiler import CompiledModel, Variables
 from kspec.compiler.graph import keras_layer_order
 from kspec.compiler.lowering import Shape
-from kspec.errors import SpecError
 from kspec.schemas import ModelSpec
 from kspec.schemas.base import LayerSpec
 
@@ -112,7 +110,9 @@ class Model:
             raise ValueError("give exactly one of `name` and `index`")
         if index is not None:
             if not -len(self.layer_names) <= index < len(self.layer_names):
-                raise ValueError(f"index {index} is out of range: the model has {len(self.layer_names)} layers")
+                raise ValueError(
+                    f"index {index} is out of range: the model has {len(self.layer_names)} layers"
+                )
             return Layer(self, self.layer_names[index])
         if name not in self.layer_names:
             raise ValueError(f"no layer named '{name}'; layers: {', '.join(self.layer_names)}")
@@ -211,7 +211,15 @@ class Model:
         compiled program.
         """
         named = {k: np.asarray(v) for k, v in self._named_inputs(inputs).items()}
-        total = len(next(iter(named.values())))
+        lengths = {k: len(v) for k, v in named.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"all inputs need the same number of samples. Received: {lengths}")
+        total = next(iter(lengths.values()))
+        if total == 0:
+            one = {k: jax.ShapeDtypeStruct((1, *v.shape[1:]), v.dtype) for k, v in named.items()}
+            shapes = jax.eval_shape(self._predict_step, self.variables, one)
+            empty = [np.zeros((0, *s.shape[1:]), s.dtype) for s in shapes]
+            return empty[0] if len(empty) == 1 else empty
         chunks: list[list[np.ndarray]] = []
         for start in range(0, total, batch_size):
             batch = {k: v[start : start + batch_size] for k, v in named.items()}
@@ -234,7 +242,9 @@ class Model:
         if len(inputs) == 1 and isinstance(inputs[0], list | tuple) and len(names) > 1:
             inputs = tuple(inputs[0])
         if len(inputs) != len(names):
-            raise ValueError(f"the model takes {len(names)} input(s) {names}. Received: {len(inputs)}")
+            raise ValueError(
+                f"the model takes {len(names)} input(s) {names}. Received: {len(inputs)}"
+            )
         return dict(zip(names, inputs, strict=True))
 
     # Reporting -----------------------------------------------------------------------------

@@ -7,10 +7,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
+from kspec.compiler.lowering import format_shape
 from rich.console import Console
 from rich.table import Table
-
-from kspec.compiler.lowering import format_shape
 
 if TYPE_CHECKING:
     from kspec.runtime.model import Model
@@ -20,10 +19,15 @@ def summary_table(model: Model) -> tuple[Table, list[str]]:
     """The node table and the total lines (trainable / non-trainable / total params)."""
     compiled = model.compiled
     graph = compiled.graph
-    chained = all(
-        len(node.inputs) == 1 and node.inputs[0].node == previous
-        for node, previous in zip(graph.nodes, [graph.inputs[0], *[n.name for n in graph.nodes]])
-    ) and len(graph.inputs) == 1
+    chained = (
+        all(
+            len(node.inputs) == 1 and node.inputs[0].node == previous
+            for node, previous in zip(
+                graph.nodes, [graph.inputs[0], *[n.name for n in graph.nodes]], strict=False
+            )
+        )
+        and len(graph.inputs) == 1
+    )
     table = Table(title=f'Model: "{model.name}"', title_justify="left")
     table.add_column("Layer (type)")
     table.add_column("Output Shape")

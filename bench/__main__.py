@@ -1,0 +1,6 @@
+"""`python -m bench`: every benchmark, printed as a short report."""
+
+from bench import apply_mlp
+
+if __name__ == "__main__":
+    apply_mlp.main()
