@@ -50,7 +50,8 @@ class SpecError(Exception):
 
 
 class ShapeError(SpecError):
-    """A shape a layer cannot accept. Lowerings raise it bare; the graph walker adds node and place."""
+    """A shape a layer cannot accept. Lowerings raise it bare; the graph walker adds the node
+    and its place."""
 
 
 class CheckpointError(SpecError):
