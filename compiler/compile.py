@@ -10,14 +10,14 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+
 from kspec.compiler.graph import Graph, Node, build_graph
 from kspec.compiler.lowering import Array, BuildEnv, LayerCall, LayerWeights, Shape, format_shape
 from kspec.compiler.regularizers import activity_penalty, constrain, penalty
+from kspec.errors import Diagnostic, ShapeError, SpecError
 from kspec.schemas.graph import Ref
 from kspec.schemas.model import ModelSpec
 from kspec.spec import SourceMap
-
-from kspec.errors import Diagnostic, ShapeError, SpecError
 
 Variables = dict[str, dict[str, dict[str, Array]]]
 """`{"params": {layer: {weight: array}}, "state": {layer: {...}}}`, Keras names and order."""
@@ -62,18 +62,16 @@ class CompiledModel:
         return [self.shapes[ref] for ref in node.inputs]
 
     def weight_names(self, layer: str) -> list[tuple[str, str]]:
-        """`(group, name)` of a layer's variables in Keras order: params, then state, each in
-        creation order. Pytree operations sort dict keys, so the order is recorded here, from
-        what `init` returns, rather than read back from a variables dict."""
+        """`(group, name)` of a layer's variables in Keras `get_weights` order. Pytree
+        operations sort dict keys, so the order is recorded here, from what `init` returns,
+        rather than read back from a variables dict."""
         if layer not in self._weight_order:
             first = self.graph.layer_nodes()[layer][0]
             names: list[tuple[str, str]] = []
 
             def record(key: Array) -> LayerWeights:
                 weights = first.lowering.init(first.spec, key, self.input_shapes_of(first))
-                names.extend(
-                    [("params", n) for n in weights.params] + [("state", n) for n in weights.state]
-                )
+                names.extend(weights.keras_order())
                 return weights
 
             jax.eval_shape(record, jax.random.PRNGKey(0))

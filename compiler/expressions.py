@@ -11,6 +11,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+
 from kspec.compiler.activations import ACTIVATIONS
 from kspec.schemas.expressions import FUNCTIONS, function_name, parse_expression
 

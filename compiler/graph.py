@@ -7,13 +7,12 @@ from typing import Any
 
 from kspec.compiler.lowering import Lowering
 from kspec.compiler.registry import LOWERINGS
+from kspec.errors import Location
 from kspec.schemas.base import LayerSpec
 from kspec.schemas.graph import Ref, parse_ref, topological_order, wire
 from kspec.schemas.model import ModelSpec
 from kspec.schemas.registry import SharedNode
 from kspec.spec import SourceMap
-
-from kspec.errors import Location
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+
 from kspec.schemas import fields as f
 
 Array = jax.Array

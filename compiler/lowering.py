@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import jax
-from kspec.schemas.base import LayerSpec
 
 from kspec.errors import ShapeError
+from kspec.schemas.base import LayerSpec
 
 Array = jax.Array
 Shape = tuple[int | None, ...]
@@ -30,14 +30,23 @@ S = TypeVar("S", bound=LayerSpec)
 
 @dataclass(frozen=True)
 class LayerWeights:
-    """A layer's variables, each dict in Keras weight order: trainable `params`, then `state`
-    (non-trainable variables such as moving statistics)."""
+    """A layer's variables: trainable `params` and non-trainable `state` (moving statistics,
+    frozen kernels). Keras lists a layer's weights in creation order; that is params then
+    state unless `order` (weight names, in creation order) says otherwise."""
 
     params: Weights = field(default_factory=dict)
     state: Weights = field(default_factory=dict)
+    order: tuple[str, ...] | None = None
+
+    def keras_order(self) -> list[tuple[str, str]]:
+        """`(group, name)` of every weight, in Keras' `layer.weights` order."""
+        groups = {**{n: "state" for n in self.state}, **{n: "params" for n in self.params}}
+        return [(groups[n], n) for n in self.order or [*self.params, *self.state]]
 
 
-jax.tree_util.register_dataclass(LayerWeights, data_fields=["params", "state"], meta_fields=[])
+jax.tree_util.register_dataclass(
+    LayerWeights, data_fields=["params", "state"], meta_fields=["order"]
+)
 
 
 @dataclass(frozen=True)

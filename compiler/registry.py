@@ -5,10 +5,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from kspec.compiler.layers import core
+from kspec.compiler.layers import (
+    activations,
+    convolution,
+    core,
+    embedding,
+    locally_connected,
+    merge,
+    noise,
+    normalization,
+    pooling,
+    recurrent,
+    reshaping,
+    wrappers,
+)
 from kspec.compiler.lowering import Lowering
 from kspec.schemas.base import LayerSpec
 
+FAMILIES = [
+    core, convolution, pooling, reshaping, locally_connected, merge, activations, normalization,
+    noise, embedding, recurrent, wrappers,
+]  # fmt: skip
+
 LOWERINGS: dict[type[LayerSpec], Lowering[Any]] = {
-    lowering.spec_type: lowering for lowering in [*core.LOWERINGS]
+    lowering.spec_type: lowering for family in FAMILIES for lowering in family.LOWERINGS
 }

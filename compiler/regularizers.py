@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+
 from kspec.schemas import fields as f
 from kspec.schemas.base import SpecModel
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jax
+
 from kspec.runtime.api import load
 from kspec.runtime.summary import render_summary
 from kspec.schemas.canonical import to_yaml

@@ -20,11 +20,11 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+
 from kspec.compiler import Variables
+from kspec.errors import CheckpointError
 from kspec.schemas import ModelSpec
 from kspec.schemas.canonical import to_data
-
-from kspec.errors import CheckpointError
 
 METADATA = "kspec.json"
 CHECKPOINT_FORMAT = 1

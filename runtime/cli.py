@@ -136,7 +136,10 @@ def cmd_explain(args: argparse.Namespace, out: Console, err: Console) -> int:
         )
     out.print(table)
     if cls.keras1_aliases:
-        aliases = ", ".join(f"{old} -> {new}" for old, new in cls.keras1_aliases.items())
+        aliases = ", ".join(
+            f"{old} -> {new if isinstance(new, str) else new[0]}"
+            for old, new in cls.keras1_aliases.items()
+        )
         out.print(f"Keras 1 names (accepted, deprecated): {aliases}", highlight=False)
     return EXIT_OK
 

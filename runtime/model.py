@@ -14,6 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from kspec.compiler import CompiledModel, Variables
 from kspec.compiler.graph import keras_layer_order
 from kspec.compiler.lowering import Shape

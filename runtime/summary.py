@@ -7,9 +7,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
-from kspec.compiler.lowering import format_shape
 from rich.console import Console
 from rich.table import Table
+
+from kspec.compiler.lowering import format_shape
 
 if TYPE_CHECKING:
     from kspec.runtime.model import Model

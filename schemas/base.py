@@ -18,13 +18,19 @@ class SpecModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+Alias = str | tuple[str, Callable[[Any], Any]]
+"""A Keras 1 parameter's modern name, optionally with a converter for its value
+(e.g. `("data_format", {"tf": "channels_last", "th": "channels_first"}.get)`)."""
+
+
 def rename_legacy_keys(
     type_name: str,
-    aliases: dict[str, str],
+    aliases: dict[str, Alias],
     data: dict[str, Any],
     where: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
-    """Rename Keras 1 parameter names to their modern names, warning once for each.
+    """Rename Keras 1 parameter names to their modern names (converting values where the
+    meaning changed), warning once for each.
 
     `where(old_key)` prefixes the warning with the key's place (e.g. `model.yaml:4:19: node
     'dense'`); it is None for specs built in Python, where the warning's own stack location
@@ -33,9 +39,10 @@ def rename_legacy_keys(
     if not any(old in data for old in aliases):
         return data
     renamed = dict(data)
-    for old, new in aliases.items():
+    for old, alias in aliases.items():
         if old not in renamed:
             continue
+        new, convert = (alias, None) if isinstance(alias, str) else alias
         prefix = f"{where(old)}: " if where else ""
         if new in renamed:
             raise ValueError(f"`{old}` is the Keras 1 name of `{new}`; give only one of them")
@@ -44,14 +51,17 @@ def rename_legacy_keys(
             KspecDeprecationWarning,
             stacklevel=3,
         )
-        renamed[new] = renamed.pop(old)
+        value = renamed.pop(old)
+        converted = convert(value) if convert is not None else value
+        renamed[new] = value if converted is None else converted
     return renamed
 
 
 class LayerSpec(SpecModel):
     """Fields every layer node has, whatever its type."""
 
-    keras1_aliases: ClassVar[dict[str, str]] = {}
+    keras1_aliases: ClassVar[dict[str, Alias]] = {}
+    """Keras 1 parameter names accepted for this layer's modern ones (with a warning)."""
 
     name: str | None = Field(
         None,

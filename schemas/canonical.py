@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import yaml
+
 from kspec.schemas.model import ModelSpec
 
 

@@ -12,8 +12,9 @@ import difflib
 import re
 from typing import Annotated, Any, Literal
 
-from kspec.schemas.base import SpecModel
 from pydantic import BeforeValidator, Field, PlainSerializer, PositiveFloat
+
+from kspec.schemas.base import SpecModel
 
 ActivationName = Literal[
     "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "glu", "silu",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field, PositiveInt
+
 from kspec.schemas.base import SpecModel
 from kspec.schemas.fields import DType
 from kspec.schemas.registry import AnyLayer
-from pydantic import Field, PositiveInt
 
 FORMAT_VERSION = 1
 

@@ -4,14 +4,35 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from kspec.schemas.base import LayerSpec, SpecModel
-from kspec.schemas.layers.core import CORE_LAYERS
 from pydantic import BaseModel, Discriminator, Field, Tag
 
-LAYER_TYPES: list[type[LayerSpec]] = [*CORE_LAYERS]
+from kspec.schemas.base import LayerSpec, SpecModel
+from kspec.schemas.layers import (
+    activations,
+    convolution,
+    core,
+    embedding,
+    locally_connected,
+    merge,
+    noise,
+    normalization,
+    pooling,
+    recurrent,
+    reshaping,
+    wrappers,
+)
+
+FAMILIES = [
+    core, convolution, pooling, reshaping, locally_connected, merge, activations, normalization,
+    noise, embedding, recurrent, wrappers,
+]  # fmt: skip
+
+LAYER_TYPES: list[type[LayerSpec]] = [cls for family in FAMILIES for cls in family.LAYERS]
 """Every built-in layer schema; the compiler holds one lowering for each (a test checks)."""
 
-TYPE_ALIASES: dict[str, str] = {}
+TYPE_ALIASES: dict[str, str] = {
+    old: new for family in FAMILIES for old, new in family.TYPE_ALIASES.items()
+}
 """Keras 1 layer type names accepted for their modern type, with a deprecation warning."""
 
 LAYERS_BY_TYPE: dict[str, type[LayerSpec]] = {cls.__name__: cls for cls in LAYER_TYPES}

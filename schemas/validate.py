@@ -8,15 +8,15 @@ import re
 import warnings
 from typing import Any
 
+from pydantic import ValidationError
+
+from kspec.errors import Diagnostic, KspecDeprecationWarning, SpecError
 from kspec.schemas.base import rename_legacy_keys
 from kspec.schemas.graph import check_graph, default_names, with_names
 from kspec.schemas.model import ModelSpec
 from kspec.schemas.registry import LAYERS_BY_TYPE, TYPE_ALIASES, SharedNode, node_kind
 from kspec.spec import Document, SourceMap
 from kspec.spec.source_map import Path
-from pydantic import ValidationError
-
-from kspec.errors import Diagnostic, KspecDeprecationWarning, SpecError
 
 
 def validate_document(document: Document) -> ModelSpec:

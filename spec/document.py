@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path as FilePath
 from typing import Any
 
+from kspec.errors import Diagnostic, Location, SpecError
 from kspec.spec.json_reader import read_json
 from kspec.spec.source_map import SourceMap
 from kspec.spec.sugar import desugar
 from kspec.spec.yaml_reader import read_yaml
-
-from kspec.errors import Diagnostic, Location, SpecError
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kspec.errors import Diagnostic, Location, SpecError
 from kspec.spec.source_map import SourceMap
 from kspec.spec.yaml_reader import read_yaml
-
-from kspec.errors import Diagnostic, Location, SpecError
 
 
 def read_json(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:

@@ -12,9 +12,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kspec.spec.source_map import Path, SourceMap
-
 from kspec.errors import Diagnostic, SpecError
+from kspec.spec.source_map import Path, SourceMap
 
 INPUT_LAYER_TYPES = ("Input", "InputLayer")
 NESTED_LAYER_KEYS = ("layer", "backward_layer")

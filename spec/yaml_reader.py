@@ -13,7 +13,6 @@ import re
 from typing import Any
 
 import yaml
-from kspec.spec.source_map import Path, SourceMap
 from yaml.composer import Composer
 from yaml.parser import Parser
 from yaml.reader import Reader
@@ -21,6 +20,7 @@ from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
 from kspec.errors import Diagnostic, Location, SpecError
+from kspec.spec.source_map import Path, SourceMap
 
 MAX_VALUES = 100_000
 """Most scalars, lists and mappings one document may expand to (aliases counted each time)."""

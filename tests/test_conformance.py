@@ -7,118 +7,42 @@ reject); `test_every_layer_type_has_cases` fails until it does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import importlib
+import pkgutil
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from kspec.compiler import compile_model
 from kspec.compiler.lowering import BuildEnv, LayerCall, Shape
 from kspec.compiler.registry import LOWERINGS
+from kspec.errors import ShapeError, SpecError
 from kspec.schemas import LAYER_TYPES, ModelSpec, validate_document
 from kspec.schemas.canonical import to_json, to_yaml
 from kspec.spec import load_document
-
-from kspec.errors import ShapeError, SpecError
+from tests import conformance
+from tests.conformance.cases import Case, Invalid
 
 BATCH = 2
 
 
-@dataclass(frozen=True)
-class Case:
-    """One layer configuration and the shapes (batch axis excluded) of its inputs."""
-
-    params: dict[str, Any]
-    shapes: list[list[int | None]]
-    training: bool = False
-    dtype: str = "float32"
-    id: str = ""
-
-
-@dataclass(frozen=True)
-class Invalid:
-    """A configuration whose input shapes the layer must reject with a `ShapeError`."""
-
-    params: dict[str, Any]
-    shapes: list[list[int | None]]
-    match: str = ""
-    id: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+def _collect() -> tuple[dict[str, list[Case]], dict[str, list[Invalid]]]:
+    """Merge the tables of every module in tests/conformance/."""
+    cases: dict[str, list[Case]] = {}
+    invalid: dict[str, list[Invalid]] = {}
+    for module_info in pkgutil.iter_modules(conformance.__path__):
+        if module_info.name == "cases":
+            continue
+        module = importlib.import_module(f"tests.conformance.{module_info.name}")
+        cases |= module.CASES
+        invalid |= module.INVALID
+    return cases, invalid
 
 
-CASES: dict[str, list[Case]] = {
-    "Dense": [
-        Case({"units": 3}, [[4]]),
-        Case({"units": 5, "activation": "relu", "use_bias": False}, [[6, 4]]),
-        Case({"units": 1, "kernel_initializer": {"RandomNormal": {"stddev": 0.1}}}, [[2, 3, 4]]),
-        Case({"units": 2}, [[None, 4]], id="unknown-time"),
-    ],
-    "Activation": [
-        Case({"activation": "tanh"}, [[5]]),
-        Case({"activation": "softmax"}, [[3, 4]]),
-    ],
-    "Dropout": [
-        Case({"rate": 0.5}, [[6]]),
-        Case({"rate": 0.3, "seed": 3}, [[4, 5]], training=True),
-        Case({"rate": 0.5, "noise_shape": [None, 1, 5]}, [[4, 5]], training=True),
-    ],
-    "Flatten": [
-        Case({}, [[2, 3, 4]]),
-        Case({}, [[7]]),
-        Case({"data_format": "channels_first"}, [[2, 3, 4]]),
-    ],
-    "Reshape": [
-        Case({"target_shape": [3, 4]}, [[12]]),
-        Case({"target_shape": [-1, 2]}, [[3, 4]]),
-        Case({"target_shape": [-1]}, [[2, 3, 2]]),
-    ],
-    "Permute": [
-        Case({"dims": [2, 1]}, [[3, 4]]),
-        Case({"dims": [3, 1, 2]}, [[2, 3, 4]]),
-    ],
-    "RepeatVector": [
-        Case({"n": 3}, [[4]]),
-        Case({"n": 1}, [[2]]),
-    ],
-    "Lambda": [
-        Case({"expression": "x ** 2"}, [[4]]),
-        Case({"expression": "mean(x, axis=1)"}, [[3, 4]]),
-        Case({"expression": "x0 + x1"}, [[4], [4]], id="two-inputs"),
-        Case({"expression": "concatenate([x, x], axis=-1)", "output_shape": [3, 8]}, [[3, 4]]),
-    ],
-    "ActivityRegularization": [
-        Case({"l1": 0.01}, [[4]]),
-        Case({"l2": 0.1}, [[2, 3]], training=True),
-    ],
-    "Masking": [
-        Case({}, [[3, 4]]),
-        Case({"mask_value": 1.0}, [[5, 2]]),
-    ],
-}
-
-INVALID: dict[str, list[Invalid]] = {
-    "Dense": [
-        Invalid({"units": 3}, [[]], "rank >= 2", id="rank-1"),
-        Invalid({"units": 3}, [[4, None]], "known last dimension", id="unknown-features"),
-    ],
-    "Reshape": [
-        Invalid({"target_shape": [5]}, [[12]], "cannot reshape", id="size-mismatch"),
-        Invalid({"target_shape": [-1, 5]}, [[12]], "do not divide", id="not-divisible"),
-    ],
-    "Permute": [Invalid({"dims": [2, 1]}, [[3]], "rank 3", id="rank-mismatch")],
-    "RepeatVector": [Invalid({"n": 2}, [[3, 4]], "rank 2", id="rank-3")],
-    "Dropout": [Invalid({"rate": 0.5, "noise_shape": [None, 3]}, [[4]], "broadcast")],
-    "Lambda": [
-        Invalid({"expression": "x @ x"}, [[3]], "Lambda expression failed", id="bad-matmul"),
-        Invalid({"expression": "reshape(x, (5,))"}, [[4]], "Lambda expression failed"),
-    ],
-    "Activation": [],
-    "Flatten": [],
-    "ActivityRegularization": [],
-    "Masking": [],
-}
+CASES, INVALID = _collect()
 
 
 def _spec(type_name: str, params: dict[str, Any], shapes: list[list[int | None]]) -> ModelSpec:
@@ -129,8 +53,8 @@ def _spec(type_name: str, params: dict[str, Any], shapes: list[list[int | None]]
     return validate_document(load_document({"kspec": 1, "inputs": inputs, "layers": [layer]}))
 
 
-def _call(training: bool, rng: jax.Array | None) -> LayerCall:
-    return LayerCall(training=training, rng=rng, masks=[None], state={}, env=BuildEnv())
+def _call(training: bool, rng: jax.Array | None, state: dict[str, Any]) -> LayerCall:
+    return LayerCall(training=training, rng=rng, masks=[None], state=state, env=BuildEnv())
 
 
 def _ids(table: dict[str, list[Any]]) -> list[tuple[str, Any]]:
@@ -176,7 +100,9 @@ def test_infer_shape_matches_eval_shape(type_name: str, case: Case) -> None:
     xs = [jax.ShapeDtypeStruct(s, jnp.float32) for s in concrete]
     rng = key if case.training else None
     outs = jax.eval_shape(
-        lambda p, xs: lowering.apply(spec, p, xs, _call(case.training, rng)), weights.params, xs
+        lambda w, xs: lowering.apply(spec, w.params, xs, _call(case.training, rng, w.state)),
+        weights,
+        xs,
     )
     assert [tuple(o.shape) for o in outs] == [tuple(s) for s in exact]
     for sym, real in zip(symbolic, outs, strict=True):
@@ -194,11 +120,11 @@ def test_jit_equals_no_jit(type_name: str, case: Case) -> None:
     xs = [jax.random.normal(jax.random.fold_in(key, i), s) for i, s in enumerate(concrete)]
     rng = jax.random.PRNGKey(2) if case.training else None
 
-    def run(params: Any, xs: list[jax.Array]) -> list[jax.Array]:
-        return lowering.apply(spec, params, xs, _call(case.training, rng))
+    def run(weights: Any, xs: list[jax.Array]) -> list[jax.Array]:
+        return lowering.apply(spec, weights.params, xs, _call(case.training, rng, weights.state))
 
-    eager = run(weights.params, xs)
-    jitted = jax.jit(run)(weights.params, xs)
+    eager = run(weights, xs)
+    jitted = jax.jit(run)(weights, xs)
     for a, b in zip(eager, jitted, strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+
 from kspec.compiler.activations import activation
 from kspec.compiler.expressions import evaluate
 from kspec.compiler.initializers import initialize
@@ -26,9 +27,9 @@ from kspec.compiler.lowering import (
     format_shape,
 )
 from kspec.compiler.regularizers import activity_penalty
-from kspec.schemas.layers import core as s
-
 from kspec.errors import ShapeError
+from kspec.schemas.fields import HeUniform
+from kspec.schemas.layers import core as s
 
 # Dense ---------------------------------------------------------------------------------------
 
@@ -46,18 +47,36 @@ def _dense_shape(spec: s.Dense, shapes: list[Shape], env: BuildEnv) -> list[Shap
 
 def _dense_init(spec: s.Dense, key: Array, shapes: list[Shape]) -> LayerWeights:
     in_features = shapes[0][-1]
-    kernel_key, bias_key = jax.random.split(key)
-    params = {"kernel": initialize(spec.kernel_initializer, kernel_key, (in_features, spec.units))}
-    if spec.use_bias:
-        params["bias"] = initialize(spec.bias_initializer, bias_key, (spec.units,))
-    return LayerWeights(params)
+    kernel_key, bias_key, lora_key = jax.random.split(key, 3)
+    kernel = initialize(spec.kernel_initializer, kernel_key, (in_features, spec.units))
+    bias = (
+        {"bias": initialize(spec.bias_initializer, bias_key, (spec.units,))}
+        if spec.use_bias
+        else {}
+    )
+    if spec.lora_rank is None:
+        return LayerWeights({"kernel": kernel, **bias})
+    # Keras freezes the kernel (a non-trainable weight, still listed first) and learns A, B.
+    lora = {
+        "lora_kernel_a": initialize(HeUniform(), lora_key, (in_features, spec.lora_rank)),
+        "lora_kernel_b": jnp.zeros((spec.lora_rank, spec.units)),
+    }
+    return LayerWeights({**bias, **lora}, {"kernel": kernel}, ("kernel", *bias, *lora))
+
+
+def _dense_kernel(spec: s.Dense, params: Weights, call: LayerCall) -> Array:
+    """kernel, or with LoRA: frozen kernel + (lora_alpha / lora_rank) * A @ B."""
+    if spec.lora_rank is None:
+        return params["kernel"]
+    scale = (spec.lora_alpha or spec.lora_rank) / spec.lora_rank
+    return call.state["kernel"] + scale * (params["lora_kernel_a"] @ params["lora_kernel_b"])
 
 
 def _dense_apply(
     spec: s.Dense, params: Weights, inputs: list[Array], call: LayerCall
 ) -> list[Array]:
     """y = activation(x @ kernel + bias)"""
-    y = inputs[0] @ params["kernel"]
+    y = inputs[0] @ _dense_kernel(spec, params, call)
     if spec.use_bias:
         y = add_bias(y, params["bias"])
     return [activation(spec.activation)(y)]

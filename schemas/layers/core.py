@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from kspec.schemas.base import LayerSpec
+from pydantic import (
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from kspec.schemas.base import Alias, LayerSpec
 from kspec.schemas.expressions import parse_expression
 from kspec.schemas.fields import ActivationFunction, Constraint, Initializer, Regularizer
-from pydantic import Field, PositiveInt, ValidationInfo, field_validator, model_validator
 
 DataFormat = Literal["channels_last", "channels_first"]
 
@@ -26,7 +34,7 @@ class Dense(LayerSpec):
     """`y = activation(x @ kernel + bias)` on the last axis; any input rank >= 2."""
 
     type: Literal["Dense"] = "Dense"
-    keras1_aliases: ClassVar[dict[str, str]] = {"output_dim": "units", **_WEIGHT_ALIASES}
+    keras1_aliases: ClassVar[dict[str, Alias]] = {"output_dim": "units", **_WEIGHT_ALIASES}
 
     units: PositiveInt = Field(description="Size of the output's last axis.")
     activation: ActivationFunction = None
@@ -40,6 +48,22 @@ class Dense(LayerSpec):
     )
     kernel_constraint: Constraint | None = None
     bias_constraint: Constraint | None = None
+    lora_rank: PositiveInt | None = Field(
+        None,
+        description="Rank of a LoRA update: the kernel is frozen and `lora_kernel_a @ "
+        "lora_kernel_b * lora_alpha / lora_rank` is learned instead.",
+    )
+    lora_alpha: PositiveFloat | None = Field(
+        None, description="LoRA scale numerator; default: `lora_rank` (scale 1)."
+    )
+
+    @model_validator(mode="after")
+    def _lora_without_constraint(self) -> Dense:
+        if self.lora_rank is not None and self.kernel_constraint is not None:
+            raise ValueError(
+                "LoRA is incompatible with kernel constraints: drop `kernel_constraint`"
+            )
+        return self
 
 
 class Activation(LayerSpec):
@@ -54,7 +78,7 @@ class Dropout(LayerSpec):
     Inference: identity."""
 
     type: Literal["Dropout"] = "Dropout"
-    keras1_aliases: ClassVar[dict[str, str]] = {"p": "rate"}
+    keras1_aliases: ClassVar[dict[str, Alias]] = {"p": "rate"}
 
     rate: float = Field(ge=0.0, lt=1.0, description="Fraction of the inputs to drop.")
     noise_shape: list[PositiveInt | None] | None = Field(
@@ -165,7 +189,9 @@ class Masking(LayerSpec):
     mask_value: float = Field(0.0, description="The value that marks a padded timestep.")
 
 
-CORE_LAYERS: list[type[LayerSpec]] = [
+LAYERS: list[type[LayerSpec]] = [
     Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector, Lambda,
     ActivityRegularization, Masking,
 ]  # fmt: skip
+
+TYPE_ALIASES: dict[str, str] = {}

@@ -9,10 +9,10 @@ import jax
 import keras
 import numpy as np
 import pytest
-from kspec.compiler.initializers import initialize
-from kspec.schemas.fields import Initializer
 from pydantic import TypeAdapter
 
+from kspec.compiler.initializers import initialize
+from kspec.schemas.fields import Initializer
 from tests.parity.harness import assert_parity, keras_side, random_input
 
 L = keras.layers

@@ -9,13 +9,14 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 import pytest
-from kspec.schemas.fields import ActivationName
 
 import kspec
+from kspec.schemas.fields import ActivationName
 from tests.parity.harness import (
     ATOL,
     RTOL,
     LayerCase,
+    assert_parity,
     keras_sequential,
     keras_side,
     random_input,
@@ -477,3 +478,41 @@ def test_dropout_deterministic_per_rng_and_identity_at_inference() -> None:
     model = kspec.load(sequential_spec([{"type": "Dropout", "rate": 0.4}], (50,)))
     np.testing.assert_array_equal(np.asarray(model.apply(model.variables, x)), x)
     np.testing.assert_array_equal(model.predict(x), x)
+
+
+@pytest.mark.parametrize("rank", [1, 3])
+def test_dense_lora_matches_keras(rank: int) -> None:
+    """LoRA Dense: Keras lists the frozen kernel first; B starts at zero, so it is randomised
+    on the Keras side before copying, to make the low-rank path count."""
+    spec = sequential_spec([{"type": "Dense", "units": 4, "lora_rank": rank}], (5,))
+    with keras_side():
+        keras_model = keras_sequential([L.Dense(4, lora_rank=rank)], (5,))
+        rng = np.random.default_rng(1)
+        keras_model.set_weights([rng.normal(size=w.shape) for w in keras_model.get_weights()])
+    model = assert_parity(spec, keras_model, random_input((5,)))
+    layer = model.get_layer("dense")
+    assert layer.weight_names() == ["kernel", "bias", "lora_kernel_a", "lora_kernel_b"]
+    assert set(model.variables["state"]["dense"]) == {"kernel"}  # frozen: not a parameter
+
+
+def test_dense_lora_alpha_scales_the_update() -> None:
+    """`lora_alpha / lora_rank` scales A @ B, as the Keras docs define it. (Keras 3.15 itself
+    resets lora_alpha to lora_rank when the layer builds, so the oracle here is NumPy.)"""
+    model = kspec.load(
+        sequential_spec([{"type": "Dense", "units": 4, "lora_rank": 2, "lora_alpha": 6.0}], (5,))
+    )
+    model.init(0)
+    rng = np.random.default_rng(2)
+    kernel, bias, a, b = (rng.normal(size=w.shape).astype(np.float32) for w in model.get_weights())
+    model.set_weights([kernel, bias, a, b])
+    x = random_input((5,))
+    expected = x @ (kernel + 3.0 * a @ b) + bias
+    np.testing.assert_allclose(model.predict(x), expected, rtol=RTOL, atol=1e-5)
+
+
+def test_dense_lora_rejects_kernel_constraint() -> None:
+    spec = sequential_spec(
+        [{"type": "Dense", "units": 4, "lora_rank": 2, "kernel_constraint": "max_norm"}], (5,)
+    )
+    with pytest.raises(kspec.SpecError, match="LoRA is incompatible with kernel constraints"):
+        kspec.validate(spec)

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
+from kspec.errors import KspecDeprecationWarning, SpecError
 from kspec.schemas import LAYER_TYPES, ModelSpec, validate_document
 from kspec.schemas.canonical import to_data
 from kspec.spec import load_document
-
-from kspec.errors import KspecDeprecationWarning, SpecError
 
 
 def validate(layers: list[Any], inputs: Any = None, **top: Any) -> ModelSpec:

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kspec.schemas import validate_document
-from kspec.spec import load_document
 
 from kspec.errors import SpecError
+from kspec.schemas import validate_document
+from kspec.spec import load_document
 
 HEAD = "kspec: 1\ninputs: {x: [4]}\nlayers:\n"
 

@@ -1,0 +1,9 @@
+"""Lowerings of the reshaping layers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kspec.compiler.lowering import Lowering
+
+LOWERINGS: list[Lowering[Any]] = []
