@@ -1,6 +1,8 @@
 """`python -m bench`: every benchmark, printed as a short report."""
 
-from bench import apply_mlp
+from bench import apply_cnn, apply_lstm, apply_mlp
 
 if __name__ == "__main__":
     apply_mlp.main()
+    apply_cnn.main()
+    apply_lstm.main()

@@ -33,6 +33,33 @@ def _time_compile(fn: Any, *args: Any) -> tuple[Any, float]:
     return compiled, time.perf_counter() - started
 
 
+def interleaved(
+    ours: Any, ours_args: tuple[Any, ...], theirs: Any, theirs_args: tuple[Any, ...],
+    rounds: int, inner: int,
+) -> tuple[float, float]:  # fmt: skip
+    """Median seconds per call of two compiled functions, timed in alternating bursts."""
+
+    def burst(fn: Any, *args: Any) -> float:
+        started = time.perf_counter()
+        for _ in range(inner):
+            out = fn(*args)
+        jax.block_until_ready(out)
+        return (time.perf_counter() - started) / inner
+
+    for _ in range(20):  # warm up caches, clocks, allocator
+        burst(ours, *ours_args)
+        burst(theirs, *theirs_args)
+    times_ours, times_theirs = [], []
+    for i in range(rounds):  # alternate which goes first, so drift hits both alike
+        if i % 2:
+            times_theirs.append(burst(theirs, *theirs_args))
+            times_ours.append(burst(ours, *ours_args))
+        else:
+            times_ours.append(burst(ours, *ours_args))
+            times_theirs.append(burst(theirs, *theirs_args))
+    return statistics.median(times_ours), statistics.median(times_theirs)
+
+
 def run(rounds: int = 300, inner: int = 10) -> dict[str, float]:
     model = kspec.load(SPEC)
     variables = model.init(0)
@@ -44,25 +71,9 @@ def run(rounds: int = 300, inner: int = 10) -> dict[str, float]:
         np.asarray(ours(variables, x)), np.asarray(theirs(variables["params"], x)), atol=1e-5
     )
 
-    def burst(fn: Any, *args: Any) -> float:
-        started = time.perf_counter()
-        for _ in range(inner):
-            out = fn(*args)
-        jax.block_until_ready(out)
-        return (time.perf_counter() - started) / inner
-
-    for _ in range(20):  # warm up caches, clocks, allocator
-        burst(ours, variables, x)
-        burst(theirs, variables["params"], x)
-    times_ours, times_theirs = [], []
-    for i in range(rounds):  # alternate which goes first, so drift hits both alike
-        if i % 2:
-            times_theirs.append(burst(theirs, variables["params"], x))
-            times_ours.append(burst(ours, variables, x))
-        else:
-            times_ours.append(burst(ours, variables, x))
-            times_theirs.append(burst(theirs, variables["params"], x))
-    median_ours, median_theirs = statistics.median(times_ours), statistics.median(times_theirs)
+    median_ours, median_theirs = interleaved(
+        ours, (variables, x), theirs, (variables["params"], x), rounds, inner
+    )
     return {
         "kspec_us": median_ours * 1e6,
         "handwritten_us": median_theirs * 1e6,
