@@ -1,8 +1,183 @@
-"""Pooling layers (schemas): filled in by their family's issue."""
+"""Pooling layers: MaxPooling1D/2D/3D, AveragePooling1D/2D/3D, GlobalMaxPooling1D/2D/3D,
+GlobalAveragePooling1D/2D/3D. Fields, names and defaults are Keras 3's; `rank` and `reduce`
+tell the one shared lowering what to do."""
 
 from __future__ import annotations
 
-from kspec.schemas.base import LayerSpec
+from typing import ClassVar, Literal
 
-LAYERS: list[type[LayerSpec]] = []
+from pydantic import Field, model_validator
+
+from kspec.schemas.base import Alias, LayerSpec
+from kspec.schemas.layers.reshaping import DIM_ORDERING
+from kspec.schemas.layers.spatial_fields import DataFormatField, SpatialInt, check_per_axis
+
+_KERAS1_1D: dict[str, Alias] = {
+    "pool_length": "pool_size",
+    "stride": "strides",
+    "border_mode": "padding",
+}
+_KERAS1_ND: dict[str, Alias] = {"border_mode": "padding", "dim_ordering": DIM_ORDERING}
+
+_POOL_SIZE = "Window size: an int for every spatial axis, or one per axis."
+
+
+class _Pooling(LayerSpec):
+    """Shared fields of the windowed poolings."""
+
+    rank: ClassVar[int]
+    reduce: ClassVar[Literal["max", "average"]]
+
+    pool_size: SpatialInt
+    strides: SpatialInt | None = Field(
+        None, description="Step between windows (int or one per axis); default: `pool_size`."
+    )
+    padding: Literal["valid", "same"] = Field(
+        "valid",
+        description="`valid`: windows inside the input only; `same`: pad so that "
+        "`out = ceil(n / strides)` (averages count only real elements).",
+    )
+    data_format: DataFormatField = None
+
+    @model_validator(mode="after")
+    def _check_per_axis(self) -> _Pooling:
+        check_per_axis("pool_size", self.pool_size, self.rank)
+        check_per_axis("strides", self.strides, self.rank)
+        return self
+
+
+class MaxPooling1D(_Pooling):
+    """`y[t] = max(x[t*s : t*s + pool_size])` over the steps axis."""
+
+    type: Literal["MaxPooling1D"] = "MaxPooling1D"
+    keras1_aliases: ClassVar[dict[str, Alias]] = _KERAS1_1D
+    rank: ClassVar[int] = 1
+    reduce: ClassVar[Literal["max", "average"]] = "max"
+    pool_size: SpatialInt = Field(2, description=_POOL_SIZE)
+
+
+class MaxPooling2D(_Pooling):
+    """Maximum over each `pool_size` window of an image."""
+
+    type: Literal["MaxPooling2D"] = "MaxPooling2D"
+    keras1_aliases: ClassVar[dict[str, Alias]] = _KERAS1_ND
+    rank: ClassVar[int] = 2
+    reduce: ClassVar[Literal["max", "average"]] = "max"
+    pool_size: SpatialInt = Field([2, 2], description=_POOL_SIZE)
+
+
+class MaxPooling3D(_Pooling):
+    """Maximum over each `pool_size` window of a volume."""
+
+    type: Literal["MaxPooling3D"] = "MaxPooling3D"
+    keras1_aliases: ClassVar[dict[str, Alias]] = _KERAS1_ND
+    rank: ClassVar[int] = 3
+    reduce: ClassVar[Literal["max", "average"]] = "max"
+    pool_size: SpatialInt = Field([2, 2, 2], description=_POOL_SIZE)
+
+
+class AveragePooling1D(_Pooling):
+    """`y[t] = mean(x[t*s : t*s + pool_size])` over the steps axis."""
+
+    type: Literal["AveragePooling1D"] = "AveragePooling1D"
+    keras1_aliases: ClassVar[dict[str, Alias]] = _KERAS1_1D
+    rank: ClassVar[int] = 1
+    reduce: ClassVar[Literal["max", "average"]] = "average"
+    pool_size: SpatialInt = Field(description=_POOL_SIZE)
+
+
+class AveragePooling2D(_Pooling):
+    """Mean over each `pool_size` window of an image."""
+
+    type: Literal["AveragePooling2D"] = "AveragePooling2D"
+    keras1_aliases: ClassVar[dict[str, Alias]] = _KERAS1_ND
+    rank: ClassVar[int] = 2
+    reduce: ClassVar[Literal["max", "average"]] = "average"
+    pool_size: SpatialInt = Field(description=_POOL_SIZE)
+
+
+class AveragePooling3D(_Pooling):
+    """Mean over each `pool_size` window of a volume."""
+
+    type: Literal["AveragePooling3D"] = "AveragePooling3D"
+    keras1_aliases: ClassVar[dict[str, Alias]] = _KERAS1_ND
+    rank: ClassVar[int] = 3
+    reduce: ClassVar[Literal["max", "average"]] = "average"
+    pool_size: SpatialInt = Field(description=_POOL_SIZE)
+
+
+class _GlobalPooling(LayerSpec):
+    """Shared fields of the global poolings."""
+
+    rank: ClassVar[int]
+    reduce: ClassVar[Literal["max", "average"]]
+
+    data_format: DataFormatField = None
+    keepdims: bool = Field(
+        False, description="Keep the spatial axes (size 1) instead of dropping them."
+    )
+
+
+class GlobalMaxPooling1D(_GlobalPooling):
+    """`(batch, steps, features) -> (batch, features)`: maximum over the steps."""
+
+    type: Literal["GlobalMaxPooling1D"] = "GlobalMaxPooling1D"
+    rank: ClassVar[int] = 1
+    reduce: ClassVar[Literal["max", "average"]] = "max"
+
+
+class GlobalMaxPooling2D(_GlobalPooling):
+    """`(batch, h, w, c) -> (batch, c)`: maximum over the spatial axes."""
+
+    type: Literal["GlobalMaxPooling2D"] = "GlobalMaxPooling2D"
+    rank: ClassVar[int] = 2
+    reduce: ClassVar[Literal["max", "average"]] = "max"
+
+
+class GlobalMaxPooling3D(_GlobalPooling):
+    """`(batch, d, h, w, c) -> (batch, c)`: maximum over the spatial axes."""
+
+    type: Literal["GlobalMaxPooling3D"] = "GlobalMaxPooling3D"
+    rank: ClassVar[int] = 3
+    reduce: ClassVar[Literal["max", "average"]] = "max"
+
+
+class GlobalAveragePooling1D(_GlobalPooling):
+    """`(batch, steps, features) -> (batch, features)`: mean over the steps; with a mask,
+    the mean over the unmasked steps only."""
+
+    type: Literal["GlobalAveragePooling1D"] = "GlobalAveragePooling1D"
+    rank: ClassVar[int] = 1
+    reduce: ClassVar[Literal["max", "average"]] = "average"
+
+
+class GlobalAveragePooling2D(_GlobalPooling):
+    """`(batch, h, w, c) -> (batch, c)`: mean over the spatial axes."""
+
+    type: Literal["GlobalAveragePooling2D"] = "GlobalAveragePooling2D"
+    rank: ClassVar[int] = 2
+    reduce: ClassVar[Literal["max", "average"]] = "average"
+
+
+class GlobalAveragePooling3D(_GlobalPooling):
+    """`(batch, d, h, w, c) -> (batch, c)`: mean over the spatial axes."""
+
+    type: Literal["GlobalAveragePooling3D"] = "GlobalAveragePooling3D"
+    rank: ClassVar[int] = 3
+    reduce: ClassVar[Literal["max", "average"]] = "average"
+
+
+LAYERS: list[type[LayerSpec]] = [
+    MaxPooling1D, MaxPooling2D, MaxPooling3D, AveragePooling1D, AveragePooling2D,
+    AveragePooling3D, GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D,
+    GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D,
+]  # fmt: skip
+
 TYPE_ALIASES: dict[str, str] = {}
+
+SYNONYMS: dict[str, str] = {
+    **{f"MaxPool{r}D": f"MaxPooling{r}D" for r in (1, 2, 3)},
+    **{f"AvgPool{r}D": f"AveragePooling{r}D" for r in (1, 2, 3)},
+    **{f"GlobalMaxPool{r}D": f"GlobalMaxPooling{r}D" for r in (1, 2, 3)},
+    **{f"GlobalAvgPool{r}D": f"GlobalAveragePooling{r}D" for r in (1, 2, 3)},
+}
