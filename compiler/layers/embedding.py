@@ -1,9 +1,84 @@
-"""Lowerings of the embedding layers."""
+"""Lowering of Embedding: a table lookup; `mask_zero` makes the mask later layers consume."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kspec.compiler.lowering import Lowering
+import jax
+import jax.numpy as jnp
 
-LOWERINGS: list[Lowering[Any]] = []
+from kspec.compiler.initializers import initialize
+from kspec.compiler.lowering import (
+    Array,
+    BuildEnv,
+    LayerCall,
+    LayerWeights,
+    Lowering,
+    Shape,
+    Weights,
+    expect_inputs,
+    format_shape,
+)
+from kspec.errors import ShapeError
+from kspec.schemas.fields import HeUniform
+from kspec.schemas.layers import embedding as s
+
+
+def _embedding_shape(spec: s.Embedding, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+    expect_inputs(shapes, 1, "Embedding")
+    (shape,) = shapes
+    if spec.input_length is not None:
+        if len(shape) != 2 or shape[1] not in (None, spec.input_length):
+            raise ShapeError(
+                f"input_length={spec.input_length} expects ids of shape "
+                f"(None, {spec.input_length}). Received: shape={format_shape(shape)}"
+            )
+        shape = (shape[0], spec.input_length)
+    return [(*shape, spec.output_dim)]
+
+
+def _embedding_init(spec: s.Embedding, key: Array, shapes: list[Shape]) -> LayerWeights:
+    table_key, lora_key = jax.random.split(key)
+    shape = (spec.input_dim, spec.output_dim)
+    embeddings = initialize(spec.embeddings_initializer, table_key, shape)
+    if spec.lora_rank is None:
+        return LayerWeights({"embeddings": embeddings})
+    lora = {  # Keras freezes the table (still listed first) and learns A, B
+        "lora_embeddings_a": initialize(HeUniform(), lora_key, (spec.input_dim, spec.lora_rank)),
+        "lora_embeddings_b": jnp.zeros((spec.lora_rank, spec.output_dim)),
+    }
+    return LayerWeights(lora, {"embeddings": embeddings}, ("embeddings", *lora))
+
+
+def _embedding_apply(
+    spec: s.Embedding, params: Weights, inputs: list[Array], call: LayerCall
+) -> list[Array]:
+    """y = embeddings[ids]; ids outside [0, input_dim) give zeros."""
+    ids = inputs[0].astype(jnp.int32)
+    if spec.lora_rank is None:
+        table = params["embeddings"]
+    else:
+        scale = (spec.lora_alpha or spec.lora_rank) / spec.lora_rank
+        lora = params["lora_embeddings_a"] @ params["lora_embeddings_b"]
+        table = call.state["embeddings"] + scale * lora
+    inside = (ids >= 0) & (ids < spec.input_dim)
+    rows = jnp.take(table, jnp.clip(ids, 0, spec.input_dim - 1), axis=0)
+    return [jnp.where(inside[..., None], rows, jnp.zeros((), rows.dtype))]
+
+
+def _embedding_mask(
+    spec: s.Embedding, masks: list[Array | None], inputs: list[Array]
+) -> list[Array | None]:
+    return [inputs[0] != 0 if spec.mask_zero else None]
+
+
+LOWERINGS: list[Lowering[Any]] = [
+    Lowering(
+        s.Embedding,
+        _embedding_shape,
+        _embedding_apply,
+        _embedding_init,
+        compute_mask=_embedding_mask,
+        masks_output=lambda spec, masked: [spec.mask_zero],
+    ),
+]
