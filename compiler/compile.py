@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jax
@@ -186,6 +186,7 @@ def compile_model(
     }
     problems: list[Diagnostic] = []
     failed: set[str] = set()
+    masked: dict[Ref, str] = {}  # tensors that carry a mask -> the node that made the mask
     for node in graph.nodes:
         if any(r.node in failed for r in node.inputs):
             failed.add(node.name)
@@ -203,6 +204,8 @@ def compile_model(
             continue
         for i, shape in enumerate(out_shapes):
             shapes[Ref(node.name, i)] = tuple(shape)
+        problems += _track_masks(node, masked, len(out_shapes))
+    graph = _expand_outputs(graph, spec, shapes)
     compiled = CompiledModel(spec, graph, shapes, env)
     if not problems:
         problems += _check_shared_layers(compiled)
@@ -210,6 +213,41 @@ def compile_model(
     if problems:
         raise SpecError(problems)
     return compiled
+
+
+def _expand_outputs(graph: Graph, spec: ModelSpec, shapes: dict[Ref, Shape]) -> Graph:
+    """A bare name in `outputs:` (or the default last node) means all of that node's outputs,
+    in order (`return_state`); `node:0` means the first only."""
+    texts = spec.outputs or [str(graph.outputs[0])]
+    refs: list[Ref] = []
+    for text, ref in zip(texts, graph.outputs, strict=True):
+        count = sum(1 for r in shapes if r.node == ref.node) if ":" not in text else 1
+        refs += [ref] if count <= 1 else [Ref(ref.node, i) for i in range(count)]
+    return replace(graph, outputs=tuple(refs))
+
+
+def _track_masks(node: Node, masked: dict[Ref, str], outputs: int) -> list[Diagnostic]:
+    """Record which outputs of `node` carry a mask (Keras masks, known at compile time) and
+    reject a masked input to a layer whose mask policy is `error`."""
+    lowering, origins = node.lowering, [masked.get(r) for r in node.inputs]
+    origin = next((o for o in origins if o is not None), None)
+    if origin is not None and lowering.mask == "error":
+        layer = type(node.spec).__name__
+        return [
+            Diagnostic(
+                f"{layer} cannot honour the mask that node '{origin}' puts on its input "
+                f"(Keras would silently drop it); consume the mask first (an RNN, "
+                f"GlobalAveragePooling1D) or do not create it",
+                node.location,
+                node.name,
+            )
+        ]
+    flags = lowering.output_masked(node.spec, [o is not None for o in origins], outputs)
+    inherits = lowering.mask == "propagate" and lowering.masks_output is None
+    for i, flag in enumerate(flags):
+        if flag:
+            masked[Ref(node.name, i)] = origin if inherits and origin else node.name
+    return []
 
 
 def _lookup(shapes: dict[Ref, Shape], ref: Ref, graph: Graph) -> Shape:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import jax
 
@@ -26,6 +26,15 @@ Array = jax.Array
 Shape = tuple[int | None, ...]
 Weights = dict[str, Array]
 S = TypeVar("S", bound=LayerSpec)
+MaskPolicy = Literal["propagate", "consume", "drop", "error"]
+"""What a layer does with a masked input (Keras' `supports_masking`, decided at compile time):
+
+- `propagate`: element-wise; the input's mask is passed on (Dense, Dropout, Activation);
+- `consume`: the layer honours the mask (RNNs skip masked steps, pooling averages unmasked ones);
+- `drop`: the layer documents that it ignores the mask; its output is unmasked;
+- `error`: the layer cannot honour a mask, so a masked input is a compile-time error naming both
+  layers (Keras 3 would silently drop the mask). The default: a new layer must opt in.
+"""
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,17 @@ class Lowering(Generic[S]):
     apply: Callable[[S, Weights, list[Array], LayerCall], list[Array]]
     init: Callable[[S, Array, list[Shape]], LayerWeights] = no_weights
     compute_mask: Callable[[S, list[Array | None], list[Array]], list[Array | None]] = keep_mask
+    mask: MaskPolicy = "error"
+    masks_output: Callable[[S, list[bool]], list[bool]] | None = None
+    """Static twin of `compute_mask`: which outputs carry a mask, given which inputs do.
+    Default: output 0 is masked when input 0 is and the policy is `propagate`; else none."""
+
+    def output_masked(self, spec: S, in_masked: list[bool], outputs: int) -> list[bool]:
+        """Which of the `outputs` tensors carry a mask (compile time, no arrays)."""
+        if self.masks_output is not None:
+            return self.masks_output(spec, in_masked)
+        first = self.mask == "propagate" and bool(in_masked) and in_masked[0]
+        return [first] + [False] * (outputs - 1)
 
 
 def expect_rank(shape: Shape, at_least: int, layer: str, *, exactly: bool = False) -> None:

@@ -18,9 +18,11 @@ class SpecModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-Alias = str | tuple[str, Callable[[Any], Any]]
+Alias = str | tuple[str | None, Callable[[Any], Any]]
 """A Keras 1 parameter's modern name, optionally with a converter for its value
-(e.g. `("data_format", {"tf": "channels_last", "th": "channels_first"}.get)`)."""
+(e.g. `("data_format", {"tf": "channels_last", "th": "channels_first"}.get)`). A name of None
+marks a parameter Keras 3 dropped: the converter checks the value (raising `ValueError` for
+values that meant something else) and the key is removed with a warning."""
 
 
 def rename_legacy_keys(
@@ -28,14 +30,17 @@ def rename_legacy_keys(
     aliases: dict[str, Alias],
     data: dict[str, Any],
     where: Callable[[str], str] | None = None,
+    merges: dict[str, tuple[str, ...]] | None = None,
 ) -> dict[str, Any]:
     """Rename Keras 1 parameter names to their modern names (converting values where the
-    meaning changed), warning once for each.
+    meaning changed), warning once for each. `merges` maps a modern name to several Keras 1
+    keys whose values form its list, in order (`kernel_size: (nb_row, nb_col)`).
 
     `where(old_key)` prefixes the warning with the key's place (e.g. `model.yaml:4:19: node
     'dense'`); it is None for specs built in Python, where the warning's own stack location
     points at the caller.
     """
+    data = _merge_legacy_keys(type_name, merges or {}, data, where)
     if not any(old in data for old in aliases):
         return data
     renamed = dict(data)
@@ -44,6 +49,17 @@ def rename_legacy_keys(
             continue
         new, convert = (alias, None) if isinstance(alias, str) else alias
         prefix = f"{where(old)}: " if where else ""
+        if new is None:  # dropped by Keras 3: accepted only where it meant Keras 3's behaviour
+            assert convert is not None
+            value = renamed.pop(old)
+            convert(value)
+            warnings.warn(
+                f"{prefix}{type_name}: `{old}={value!r}` is a Keras 1 parameter that Keras 3 "
+                "dropped; remove it",
+                KspecDeprecationWarning,
+                stacklevel=3,
+            )
+            continue
         if new in renamed:
             raise ValueError(f"`{old}` is the Keras 1 name of `{new}`; give only one of them")
         warnings.warn(
@@ -57,11 +73,41 @@ def rename_legacy_keys(
     return renamed
 
 
+def _merge_legacy_keys(
+    type_name: str,
+    merges: dict[str, tuple[str, ...]],
+    data: dict[str, Any],
+    where: Callable[[str], str] | None,
+) -> dict[str, Any]:
+    """Join multi-key Keras 1 parameters (`nb_row: 3, nb_col: 5` -> `kernel_size: [3, 5]`)."""
+    for new, olds in merges.items():
+        present = [old for old in olds if old in data]
+        if not present:
+            continue
+        keys = ", ".join(f"`{old}`" for old in olds)
+        if len(present) != len(olds):
+            raise ValueError(f"{keys} are Keras 1 parts of `{new}`; give all of them")
+        if new in data:
+            raise ValueError(f"{keys} are the Keras 1 form of `{new}`; give only one of them")
+        prefix = f"{where(present[0])}: " if where else ""
+        warnings.warn(
+            f"{prefix}{type_name}: {keys} are Keras 1 names; use `{new}: "
+            f"[{', '.join(repr(data[old]) for old in olds)}]` instead",
+            KspecDeprecationWarning,
+            stacklevel=4,
+        )
+        data = {k: v for k, v in data.items() if k not in olds} | {new: [data[old] for old in olds]}
+    return data
+
+
 class LayerSpec(SpecModel):
     """Fields every layer node has, whatever its type."""
 
     keras1_aliases: ClassVar[dict[str, Alias]] = {}
     """Keras 1 parameter names accepted for this layer's modern ones (with a warning)."""
+    keras1_merges: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """Modern parameters that Keras 1 spread over several keys, e.g.
+    `{"kernel_size": ("nb_row", "nb_col")}` (joined into a list, with a warning)."""
 
     name: str | None = Field(
         None,
@@ -83,6 +129,8 @@ class LayerSpec(SpecModel):
     @model_validator(mode="before")
     @classmethod
     def _accept_keras1_names(cls, data: Any) -> Any:
-        if isinstance(data, dict) and cls.keras1_aliases:
-            return rename_legacy_keys(data.get("type", cls.__name__), cls.keras1_aliases, data)
+        if isinstance(data, dict) and (cls.keras1_aliases or cls.keras1_merges):
+            return rename_legacy_keys(
+                data.get("type", cls.__name__), cls.keras1_aliases, data, None, cls.keras1_merges
+            )
         return data

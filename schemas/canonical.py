@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from kspec.schemas.model import ModelSpec
 
@@ -15,6 +16,11 @@ def to_data(spec: ModelSpec) -> dict[str, Any]:
     data = spec.model_dump(mode="json")
     data["layers"] = [_type_first(layer) for layer in data["layers"]]
     return data
+
+
+def layer_data(layer: BaseModel) -> dict[str, Any]:
+    """One layer's canonical parameters, `type` first; no `inputs` (wiring is the model's)."""
+    return _type_first(layer.model_dump(mode="json", exclude={"inputs"}))
 
 
 def _type_first(layer: dict[str, Any]) -> dict[str, Any]:

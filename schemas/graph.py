@@ -7,6 +7,7 @@ without compiling anything. The compiler reuses `wire` to build its node graph.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kspec.schemas.fields import snake_case
@@ -34,12 +35,15 @@ class GraphProblem:
     node: str | None = None
 
 
-def default_names(kinds: list[tuple[str | None, str | None, str | None]]) -> list[str]:
+def default_names(
+    kinds: list[tuple[str | None, str | None, str | None]], reserved: Iterable[str] = ()
+) -> list[str]:
     """Keras-style names for nodes given as (type, shares, name): `dense`, `dense_1`, ...
 
-    Names the user gave are kept and never reused for an unnamed node.
+    Names the user gave (and `reserved` ones, e.g. model inputs) are never reused for an
+    unnamed node.
     """
-    taken = {name for _, _, name in kinds if name}
+    taken = {name for _, _, name in kinds if name} | set(reserved)
     counts: dict[str, int] = {}
     names = []
     for type_name, shares, name in kinds:

@@ -35,6 +35,11 @@ TYPE_ALIASES: dict[str, str] = {
 }
 """Keras 1 layer type names accepted for their modern type, with a deprecation warning."""
 
+TYPE_SYNONYMS: dict[str, str] = {
+    short: name for family in FAMILIES for short, name in getattr(family, "SYNONYMS", {}).items()
+}
+"""Other current Keras names of a type (`MaxPool2D` for `MaxPooling2D`), accepted silently."""
+
 LAYERS_BY_TYPE: dict[str, type[LayerSpec]] = {cls.__name__: cls for cls in LAYER_TYPES}
 
 

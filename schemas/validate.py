@@ -10,11 +10,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kspec.errors import Diagnostic, KspecDeprecationWarning, SpecError
-from kspec.schemas.base import rename_legacy_keys
+from kspec.errors import Diagnostic, KspecDeprecationWarning, Location, SpecError
+from kspec.schemas.base import LayerSpec, rename_legacy_keys
+from kspec.schemas.fields import snake_case
 from kspec.schemas.graph import check_graph, default_names, with_names
 from kspec.schemas.model import ModelSpec
-from kspec.schemas.registry import LAYERS_BY_TYPE, TYPE_ALIASES, SharedNode, node_kind
+from kspec.schemas.registry import (
+    LAYERS_BY_TYPE,
+    TYPE_ALIASES,
+    TYPE_SYNONYMS,
+    SharedNode,
+    node_kind,
+)
 from kspec.spec import Document, SourceMap
 from kspec.spec.source_map import Path
 
@@ -49,6 +56,25 @@ def validate_document(document: Document) -> ModelSpec:
             ]
         )
     return spec
+
+
+def validate_layer(data: dict[str, Any], location: Location | None = None) -> LayerSpec:
+    """Validate one layer's parameters outside a model (the Python builder's check), with the
+    same messages as in a spec file. `data["type"]` must be a registered type."""
+    cls = LAYERS_BY_TYPE[data["type"]]
+    node = data.get("name") if isinstance(data.get("name"), str) else snake_case(data["type"])
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        wrapped = {"layers": [data]}
+        diagnostics = []
+        for error in exc.errors(include_url=False):
+            path = ("layers", 0, *_data_path(error["loc"], data))
+            message = _message(error, path[2:], wrapped, path)
+            diagnostics.append(Diagnostic(message, location, node))
+        raise SpecError(_without_echoes(diagnostics)) from None
+    except ValueError as exc:  # a Keras 1 name given together with its new name
+        raise SpecError(Diagnostic(str(exc), location, node)) from None
 
 
 _MISSING_VERSION = "missing required parameter `kspec`"
@@ -97,30 +123,45 @@ def _resolve_layer(
         )
         return item
     where = source_map.locate(path + ("type",))
+    if isinstance(type_name, str) and type_name in TYPE_SYNONYMS:
+        item, type_name = {**item, "type": TYPE_SYNONYMS[type_name]}, TYPE_SYNONYMS[type_name]
     if isinstance(type_name, str) and type_name in TYPE_ALIASES:
         new = TYPE_ALIASES[type_name]
         warnings.warn(
-            f"{where}: node '{name}': `{type_name}` is a Keras 1 name; use `{new}` instead",
+            f"{_place(where, name)}: `{type_name}` is a Keras 1 name; use `{new}` instead",
             KspecDeprecationWarning,
             stacklevel=4,
         )
         item, type_name = {**item, "type": new}, new
     cls = LAYERS_BY_TYPE.get(type_name) if isinstance(type_name, str) else None
     if cls is None:
-        close = difflib.get_close_matches(str(type_name), [*LAYERS_BY_TYPE, *TYPE_ALIASES], n=1)
+        close = difflib.get_close_matches(
+            str(type_name), [*LAYERS_BY_TYPE, *TYPE_ALIASES, *TYPE_SYNONYMS], n=1
+        )
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         diagnostics.append(Diagnostic(f"unknown layer type '{type_name}'{hint}", where, name))
         return item
+    deprecation = getattr(cls, "deprecation", None)  # a Keras 1 layer kept for old specs
+    if deprecation is not None:
+        warnings.warn(
+            f"{_place(where, name)}: {deprecation(item)}", KspecDeprecationWarning, stacklevel=4
+        )
     try:
         return rename_legacy_keys(
             type_name,
             cls.keras1_aliases,
             item,
-            lambda key: f"{source_map.locate((*path, key), key=True)}: node '{name}'",
+            lambda key: _place(source_map.locate((*path, key), key=True), name),
+            cls.keras1_merges,
         )
     except ValueError as exc:
         diagnostics.append(Diagnostic(str(exc), source_map.locate(path), name))
         return item
+
+
+def _place(location: Location | None, node: str) -> str:
+    """`file:line:col: node 'x'` for a warning, or just `node 'x'` for a spec without a file."""
+    return f"{location}: node '{node}'" if location else f"node '{node}'"
 
 
 def _kind_of(item: Any) -> tuple[str | None, str | None, str | None]:
@@ -129,6 +170,7 @@ def _kind_of(item: Any) -> tuple[str | None, str | None, str | None]:
     name = item.get("name") if isinstance(item.get("name"), str) else None
     shares = item.get("shares") if isinstance(item.get("shares"), str) else None
     type_name = item.get("type") if isinstance(item.get("type"), str) else None
+    type_name = TYPE_SYNONYMS.get(type_name or "", type_name)
     return TYPE_ALIASES.get(type_name or "", type_name), shares, name
 
 

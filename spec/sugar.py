@@ -100,6 +100,11 @@ def _hoist_first_layer_shape(data: dict[str, Any], source_map: SourceMap) -> Non
     """Turn Keras' `input_shape`-style keys on the first layer into a model input."""
     for index, node in enumerate(data["layers"]):
         present = _shape_keys(node) if isinstance(node, dict) else []
+        # Embedding keeps `input_length` (checked against its input); it declares the model
+        # input only on a first layer of a spec without `inputs:`
+        embedding_length = present == ["input_length"] and node.get("type") == "Embedding"
+        if embedding_length and (index != 0 or "inputs" in data or node["input_length"] is None):
+            continue
         if not present:
             continue
         key_loc = source_map.locate(("layers", index, present[0]), key=True)

@@ -27,6 +27,8 @@ from tests import conformance
 from tests.conformance.cases import Case, Invalid
 
 BATCH = 2
+# Keras 1 layer types (`Merge`) warn on every load; the warning itself is tested with the layer.
+pytestmark = pytest.mark.filterwarnings("ignore::kspec.errors.KspecDeprecationWarning")
 
 
 def _collect() -> tuple[dict[str, list[Case]], dict[str, list[Invalid]]]:

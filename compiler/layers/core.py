@@ -312,15 +312,26 @@ def _lambda_apply(
     return [_lambda_function(spec, call.env)(inputs)]
 
 
+# Mask policies follow Keras 3's `supports_masking`; the reshaping layers and Lambda keep the
+# default `error`: a masked input to them is a compile-time error (Keras drops it silently).
 LOWERINGS: list[Lowering[Any]] = [
-    Lowering(s.Dense, _dense_shape, _dense_apply, _dense_init),
-    Lowering(s.Activation, _activation_shape, _activation_apply),
-    Lowering(s.Dropout, _dropout_shape, _dropout_apply),
+    Lowering(s.Dense, _dense_shape, _dense_apply, _dense_init, mask="propagate"),
+    Lowering(s.Activation, _activation_shape, _activation_apply, mask="propagate"),
+    Lowering(s.Dropout, _dropout_shape, _dropout_apply, mask="propagate"),
     Lowering(s.Flatten, _flatten_shape, _flatten_apply, compute_mask=drop_mask),
     Lowering(s.Reshape, _reshape_shape, _reshape_apply, compute_mask=drop_mask),
     Lowering(s.Permute, _permute_shape, _permute_apply, compute_mask=drop_mask),
     Lowering(s.RepeatVector, _repeat_shape, _repeat_apply, compute_mask=drop_mask),
     Lowering(s.Lambda, _lambda_shape, _lambda_apply, compute_mask=drop_mask),
-    Lowering(s.ActivityRegularization, _same_shape, _activity_regularization_apply),
-    Lowering(s.Masking, _same_shape, _masking_apply, compute_mask=_masking_mask),
+    Lowering(
+        s.ActivityRegularization, _same_shape, _activity_regularization_apply, mask="propagate"
+    ),
+    Lowering(
+        s.Masking,
+        _same_shape,
+        _masking_apply,
+        compute_mask=_masking_mask,
+        mask="propagate",
+        masks_output=lambda spec, masked: [True],
+    ),
 ]
