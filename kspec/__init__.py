@@ -22,15 +22,33 @@ _LAZY = {
     "validate": "kspec.runtime.api",
     "load": "kspec.runtime.api",
     "Model": "kspec.runtime.model",
+    "Sequential": "kspec.runtime.sequential",
+    "Input": "kspec.runtime.builder",
+    "Tensor": "kspec.runtime.builder",
+    "model_from_config": "kspec.runtime.config",
+    "model_from_json": "kspec.runtime.config",
+    "model_from_yaml": "kspec.runtime.config",
+    "load_checkpoint": "kspec.runtime.config",
+    "layers": "kspec.layers",
 }
 
 if TYPE_CHECKING:
+    from kspec import layers as layers
     from kspec.runtime.api import load as load
     from kspec.runtime.api import validate as validate
+    from kspec.runtime.builder import Input as Input
+    from kspec.runtime.builder import Tensor as Tensor
+    from kspec.runtime.config import load_checkpoint as load_checkpoint
+    from kspec.runtime.config import model_from_config as model_from_config
+    from kspec.runtime.config import model_from_json as model_from_json
+    from kspec.runtime.config import model_from_yaml as model_from_yaml
     from kspec.runtime.model import Model as Model
+    from kspec.runtime.sequential import Sequential as Sequential
 
 
 def __getattr__(name: str) -> Any:
+    if name == "layers":  # a submodule, imported on first use
+        return importlib.import_module("kspec.layers")
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'kspec' has no attribute {name!r}")

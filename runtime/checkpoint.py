@@ -85,6 +85,17 @@ def read_metadata(directory: str | os.PathLike[str]) -> dict[str, Any]:
 
 def load_variables(directory: str | os.PathLike[str], expected: Variables) -> Variables:
     """Restore variables, checking the tree and every shape against `expected`."""
+    restored = read_variables(directory)
+    problems = _differences(expected, restored)
+    if problems:
+        raise CheckpointError(
+            f"{directory}: the checkpoint does not fit this model:\n  " + "\n  ".join(problems)
+        )
+    return jax.tree.map(lambda e, r: jax.numpy.asarray(r, dtype=e.dtype), expected, restored)
+
+
+def read_variables(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checkpoint's variables tree as saved (file digests verified), unchecked."""
     metadata = read_metadata(directory)
     _verify_files(Path(directory), metadata.get("files", {}))
     path = Path(directory).absolute() / "variables"
@@ -100,13 +111,7 @@ def load_variables(directory: str | os.PathLike[str], expected: Variables) -> Va
         ) from None
     if not isinstance(restored, dict):
         raise CheckpointError(f"{directory}: the checkpoint does not hold a variables tree")
-    restored = {group: restored.get(group, {}) for group in ("params", "state")}
-    problems = _differences(expected, restored)
-    if problems:
-        raise CheckpointError(
-            f"{directory}: the checkpoint does not fit this model:\n  " + "\n  ".join(problems)
-        )
-    return jax.tree.map(lambda e, r: jax.numpy.asarray(r, dtype=e.dtype), expected, restored)
+    return {group: restored.get(group, {}) for group in ("params", "state")}
 
 
 def _file_digests(checkpoint: Path) -> dict[str, str]:

@@ -11,14 +11,17 @@ from rich.console import Console
 from rich.table import Table
 
 from kspec.compiler.lowering import format_shape
+from kspec.runtime.flops import format_flops, node_flops
 
 if TYPE_CHECKING:
     from kspec.runtime.model import Model
 
 
-def summary_table(model: Model) -> tuple[Table, list[str]]:
-    """The node table and the total lines (trainable / non-trainable / total params)."""
+def summary_table(model: Model, flops: bool = False) -> tuple[Table, list[str]]:
+    """The node table and the total lines (trainable / non-trainable / total params); with
+    `flops`, a FLOPs column (XLA cost analysis of each node, batch 1) and their total."""
     compiled = model.compiled
+    per_node = node_flops(model) if flops else {}
     graph = compiled.graph
     chained = (
         all(
@@ -33,6 +36,8 @@ def summary_table(model: Model) -> tuple[Table, list[str]]:
     table.add_column("Layer (type)")
     table.add_column("Output Shape")
     table.add_column("Param #", justify="right")
+    if flops:
+        table.add_column("FLOPs", justify="right")
     if not chained:
         table.add_column("Connected to")
     counted: set[str] = set()
@@ -45,7 +50,10 @@ def summary_table(model: Model) -> tuple[Table, list[str]]:
         if node.layer not in counted:
             counted.add(node.layer)
             params = variables["params"].get(node.layer, {})
-            state = variables["state"].get(node.layer, {})
+            weights = {name for _, name in compiled.weight_names(node.layer)}
+            state = {  # Keras weights only: a stateful RNN's carried states are not params
+                k: v for k, v in variables["state"].get(node.layer, {}).items() if k in weights
+            }
             n_params = sum(int(np.prod(w.shape)) for w in params.values())
             n_state = sum(int(np.prod(w.shape)) for w in state.values())
             nbytes += sum(w.nbytes for w in [*params.values(), *state.values()])
@@ -60,6 +68,8 @@ def summary_table(model: Model) -> tuple[Table, list[str]]:
             ", ".join(format_shape(s) for s in shapes),
             f"{count:,}",
         ]
+        if flops:
+            row.append(format_flops(per_node[node.name]))
         if not chained:
             row.append(", ".join(str(r) for r in node.inputs))
         table.add_row(*row)
@@ -68,6 +78,8 @@ def summary_table(model: Model) -> tuple[Table, list[str]]:
         f"Trainable params: {trainable:,}",
         f"Non-trainable params: {non_trainable:,}",
     ]
+    if flops:
+        totals.append(f"FLOPs per sample (inference): {format_flops(sum(per_node.values()))}")
     return table, totals
 
 
@@ -80,23 +92,25 @@ def _human_bytes(n: int) -> str:
     return f"{n} B"
 
 
-def render_summary(model: Model, width: int = 100) -> str:
+def render_summary(model: Model, width: int = 100, flops: bool = False) -> str:
     """The summary as plain text (what `summary()` prints, for files and print_fn)."""
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=False, color_system=None)
-    table, totals = summary_table(model)
+    table, totals = summary_table(model, flops)
     console.print(table)
     for line in totals:
         console.print(line)
     return buffer.getvalue()
 
 
-def print_summary(model: Model, print_fn: Callable[[str], object] | None = None) -> None:
+def print_summary(
+    model: Model, print_fn: Callable[[str], object] | None = None, flops: bool = False
+) -> None:
     if print_fn is not None:
-        for line in render_summary(model).splitlines():
+        for line in render_summary(model, flops=flops).splitlines():
             print_fn(line)
         return
-    table, totals = summary_table(model)
+    table, totals = summary_table(model, flops)
     console = Console()
     console.print(table)
     for line in totals:

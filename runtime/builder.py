@@ -1,0 +1,400 @@
+"""The Python builder: Keras-style layer objects and symbolic tensors that write a spec.
+
+`kspec.layers.Dense(32)` validates its parameters against the layer's schema class at once;
+calling a layer on a `Tensor` infers the output shape with the layer's lowering, so a mistake
+raises at the line that made it. `functional_spec` turns the recorded calls into spec data
+(a layer called twice becomes a `shares:` node); the usual pipeline then compiles it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import jax
+import numpy as np
+
+from kspec.compiler import CompiledModel, compile_model
+from kspec.compiler.lowering import BuildEnv, Shape, format_shape
+from kspec.compiler.registry import LOWERINGS
+from kspec.errors import Diagnostic, Location, ShapeError, SpecError
+from kspec.schemas.base import LayerSpec
+from kspec.schemas.canonical import layer_data
+from kspec.schemas.fields import snake_case
+from kspec.schemas.graph import default_names
+from kspec.schemas.validate import validate_document, validate_layer
+from kspec.spec import load_document
+from kspec.spec.document import Source
+
+_KSPEC_DIRS = tuple(
+    Path(__file__).resolve().parent.parent / d
+    for d in ("kspec", "spec", "schemas", "compiler", "runtime")
+)
+_ORDER = itertools.count()
+INPUT_KEYS = ("input_shape", "batch_input_shape", "input_dim", "input_length")
+"""Keras keys that declare a Sequential model's input on its first layer."""
+
+
+def caller_location() -> Location | None:
+    """`file:line:col` of the first frame outside kspec: the user's line."""
+    frame = sys._getframe(1)
+    while frame is not None and _inside_kspec(frame.f_code.co_filename):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return None
+    positions = list(frame.f_code.co_positions())
+    col = positions[frame.f_lasti // 2][2] if frame.f_lasti // 2 < len(positions) else None
+    return Location(frame.f_code.co_filename, frame.f_lineno, (col or 0) + 1)
+
+
+def _inside_kspec(filename: str) -> bool:
+    path = Path(filename).resolve()
+    return any(path.is_relative_to(d) for d in _KSPEC_DIRS)
+
+
+@dataclass(eq=False)
+class Node:
+    """One call of a layer (or a model input, `layer is None`), in creation order."""
+
+    layer: Layer | None
+    inputs: list[Tensor]
+    as_list: bool = False
+    input_spec: dict[str, Any] | None = None
+    name: str | None = None
+    outputs: list[Tensor] = field(default_factory=list)
+    order: int = field(default_factory=lambda: next(_ORDER))
+
+
+@dataclass(eq=False)
+class Tensor:
+    """A symbolic tensor: the shape (batch axis first, `None` = unknown) and where it came from."""
+
+    shape: Shape
+    node: Node
+    index: int = 0
+    dtype: str | None = None
+
+    @property
+    def name(self) -> str | None:
+        layer = self.node.layer
+        base = self.node.name or (layer.name if layer is not None else None)
+        return base if self.index == 0 or base is None else f"{base}:{self.index}"
+
+    def __repr__(self) -> str:
+        return f"<kspec.Tensor shape={format_shape(self.shape)} name={self.name!r}>"
+
+
+def Input(
+    shape: Sequence[int | None],
+    name: str | None = None,
+    dtype: str = "float32",
+    batch_size: int | None = None,
+) -> Tensor:
+    """A model input: `shape` without the batch axis, as `keras.Input`."""
+    spec = {"shape": _plain(shape), "dtype": dtype}
+    if batch_size is not None:
+        spec["batch_size"] = batch_size
+    node = Node(layer=None, inputs=[], input_spec=spec, name=name)
+    tensor = Tensor((batch_size, *spec["shape"]), node, 0, dtype)
+    node.outputs.append(tensor)
+    return tensor
+
+
+class Layer:
+    """A layer built in Python: a validated schema object plus the calls made with it.
+
+    Subclasses (one per registered layer type, see `layer_classes`) set `schema` and
+    `positional`, the Keras order of positional arguments.
+    """
+
+    schema: ClassVar[type[LayerSpec]]
+    positional: ClassVar[tuple[str | tuple[str, int], ...]] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        location = caller_location()
+        params = _positional_params(type(self), args, kwargs, location)
+        fields = type(self).schema.model_fields
+        self.input_keys = {k: params.pop(k) for k in INPUT_KEYS if k in params and k not in fields}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.spec = validate_layer({"type": self.schema.__name__, **params}, location)
+        _rewarn(caught, location)
+        if self.spec.inputs is not None:
+            raise SpecError(
+                Diagnostic(
+                    "`inputs` is set by calling the layer on tensors", location, self.display_name
+                )
+            )
+        self.nodes: list[Node] = []
+
+    @classmethod
+    def from_spec(cls, spec: LayerSpec) -> Layer:
+        """The builder layer of an already validated schema object (no re-validation); call
+        it on the type's class: `layer_classes()[type(spec).__name__].from_spec(spec)`."""
+        layer = object.__new__(cls)
+        layer.spec, layer.input_keys, layer.nodes = spec, {}, []
+        return layer
+
+    @property
+    def name(self) -> str | None:
+        return self.spec.name
+
+    @property
+    def trainable(self) -> bool:
+        return self.spec.trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self.spec = self.spec.model_copy(update={"trainable": bool(value)})
+
+    def get_config(self) -> dict[str, Any]:
+        """The layer's parameters in spec form (`type` first, defaults filled)."""
+        return layer_data(self.spec)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Layer:
+        """Inverse of `get_config`: `Dense.from_config(dense.get_config())`."""
+        config = dict(config)
+        type_name = config.pop("type", cls.schema.__name__)
+        if type_name != cls.schema.__name__:
+            raise SpecError(f"{cls.__name__}.from_config got a config of type '{type_name}'")
+        return cls(**config)
+
+    def __call__(self, inputs: Tensor | Sequence[Tensor]) -> Any:
+        """Apply the layer to symbolic tensors; returns its output tensor(s)."""
+        location = caller_location()
+        as_list = not isinstance(inputs, Tensor)
+        tensors = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        if not tensors or not all(isinstance(t, Tensor) for t in tensors):
+            raise SpecError(
+                Diagnostic(
+                    "a layer is called on kspec tensors (from `kspec.Input` or another layer). "
+                    f"Received: {type(inputs).__name__}",
+                    location,
+                    self.display_name,
+                )
+            )
+        shapes = self.infer_shapes([t.shape for t in tensors], location)
+        if self.nodes:
+            self._check_reuse([t.shape for t in tensors], location)
+        node = Node(layer=self, inputs=tensors, as_list=as_list)
+        node.outputs = [Tensor(tuple(s), node, i) for i, s in enumerate(shapes)]
+        self.nodes.append(node)
+        return node.outputs[0] if len(node.outputs) == 1 else list(node.outputs)
+
+    def infer_shapes(self, in_shapes: list[Shape], location: Location | None) -> list[Shape]:
+        """Output shapes for `in_shapes`, or a `SpecError` at the caller's line."""
+        spec = self.spec
+        if "data_format" in type(spec).model_fields and spec.data_format is None:
+            spec = spec.model_copy(update={"data_format": "channels_last"})
+        try:
+            return LOWERINGS[type(spec)].infer_shape(spec, in_shapes, BuildEnv())
+        except ShapeError as exc:
+            message = exc.diagnostics[0].message
+            received = ", ".join(format_shape(s) for s in in_shapes)
+            if received not in message:
+                message += f" (input shapes: {received})"
+            raise SpecError(Diagnostic(message, location, self.display_name)) from None
+
+    def _check_reuse(self, in_shapes: list[Shape], location: Location | None) -> None:
+        """A layer called again shares its weights: they must fit the new inputs too."""
+        first = [t.shape for t in self.nodes[0].inputs]
+        if _weight_shapes(self.spec, first) != _weight_shapes(self.spec, in_shapes):
+            raise SpecError(
+                Diagnostic(
+                    f"calling the layer again shares its weights, built for input shapes "
+                    f"{[format_shape(s) for s in first]}, but it is fed "
+                    f"{[format_shape(s) for s in in_shapes]}",
+                    location,
+                    self.display_name,
+                )
+            )
+
+    @property
+    def display_name(self) -> str:
+        """The name, or the Keras default for its type before a model names it."""
+        return self.name or snake_case(type(self.spec).__name__)
+
+    def __repr__(self) -> str:
+        return f"<kspec.layers.{type(self).__name__} name={self.name!r}>"
+
+
+def _weight_shapes(spec: LayerSpec, in_shapes: list[Shape]) -> Any:
+    def init(key: jax.Array) -> Any:
+        return LOWERINGS[type(spec)].init(spec, key, in_shapes)
+
+    return jax.tree.map(lambda a: a.shape, jax.eval_shape(init, jax.random.PRNGKey(0)))
+
+
+def _positional_params(
+    cls: type[Layer], args: tuple[Any, ...], kwargs: dict[str, Any], location: Location | None
+) -> dict[str, Any]:
+    """Keyword parameters from Keras' positional order; `("kernel_size", 2)` takes two
+    positional values into one list (Keras 1 `Convolution2D(64, 3, 3)`)."""
+    params: dict[str, Any] = {}
+    rest = list(args)
+    for slot in cls.positional:
+        if not rest:
+            break
+        name, count = (slot, 1) if isinstance(slot, str) else slot
+        taken, rest = rest[:count], rest[count:]
+        params[name] = taken[0] if count == 1 else taken
+    if rest:
+        limit = sum(1 if isinstance(s, str) else s[1] for s in cls.positional)
+        raise SpecError(
+            Diagnostic(
+                f"{cls.__name__} takes {limit} positional argument(s) "
+                f"({', '.join(_slot_name(s) for s in cls.positional) or 'none'}); pass the "
+                f"others by keyword. Received: {len(args)}",
+                location,
+            )
+        )
+    for name, value in kwargs.items():
+        if name in params:
+            raise SpecError(Diagnostic(f"`{name}` given twice", location))
+        params[name] = value
+    return {k: _plain(v) for k, v in params.items()}
+
+
+def _slot_name(slot: str | tuple[str, int]) -> str:
+    return slot if isinstance(slot, str) else f"{slot[0]} ({slot[1]} values)"
+
+
+def _plain(value: Any) -> Any:
+    """Python values as spec data: tuples become lists, numpy scalars Python numbers, nested
+    builder layers (wrappers) their config."""
+    if isinstance(value, Layer):
+        return value.get_config()
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _rewarn(caught: list[warnings.WarningMessage], location: Location | None) -> None:
+    """Re-issue warnings (Keras 1 names) at the user's line instead of inside pydantic."""
+    for w in caught:
+        file, line = (location.file, location.line) if location else (w.filename, w.lineno)
+        warnings.warn_explicit(w.message, w.category, file, line)
+
+
+# Graph -> spec data ----------------------------------------------------------------------------
+
+
+def functional_spec(
+    inputs: Tensor | Sequence[Tensor], outputs: Tensor | Sequence[Tensor], name: str = "model"
+) -> dict[str, Any]:
+    """Spec data of the graph from `inputs` to `outputs` (a layer called again is `shares:`)."""
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    location = caller_location()
+    for t in [*ins, *outs]:
+        if not isinstance(t, Tensor):
+            raise SpecError(
+                Diagnostic(f"expected kspec tensors. Received: {type(t).__name__}", location)
+            )
+    if any(t.node.layer is not None for t in ins):
+        raise SpecError(Diagnostic("model inputs must come from `kspec.Input`", location))
+    nodes = _reachable(outs, {t.node for t in ins}, location)
+    _name_nodes([t.node for t in ins], nodes)
+    layers: list[dict[str, Any]] = []
+    owners: dict[int, str] = {}
+    previous = ins[0].node.name if len(ins) == 1 else None
+    for node in nodes:
+        assert node.layer is not None and node.name is not None
+        refs = [_ref(t) for t in node.inputs]
+        if id(node.layer) in owners:
+            item = {"shares": owners[id(node.layer)], "name": node.name}
+        else:
+            owners[id(node.layer)] = node.name
+            item = node.layer.get_config()
+        if refs != [previous] or node.as_list:
+            item["inputs"] = refs
+        layers.append(item)
+        previous = _ref(node.outputs[0])
+    return {
+        "kspec": 1,
+        "name": name,
+        "inputs": {t.node.name: dict(t.node.input_spec or {}) for t in ins},
+        "layers": layers,
+        "outputs": [_ref(t, output=True) for t in outs],
+    }
+
+
+def _ref(tensor: Tensor, output: bool = False) -> str:
+    node = tensor.node
+    assert node.name is not None
+    if len(node.outputs) > 1 or tensor.index:
+        return f"{node.name}:{tensor.index}"
+    return node.name
+
+
+def _reachable(outputs: list[Tensor], inputs: set[Node], location: Location | None) -> list[Node]:
+    """Layer calls between the model inputs and `outputs`, in creation (= topological) order."""
+    seen: set[int] = set()
+    found: list[Node] = []
+    stack = [t.node for t in outputs]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or node in inputs:
+            continue
+        seen.add(id(node))
+        if node.layer is None:
+            raise SpecError(
+                Diagnostic(
+                    f"the outputs depend on input '{node.name or 'unnamed'}' "
+                    f"{format_shape(node.outputs[0].shape)}, which is not in the model's inputs",
+                    location,
+                )
+            )
+        found.append(node)
+        stack += [t.node for t in node.inputs]
+    return sorted(found, key=lambda n: n.order)
+
+
+def _name_nodes(inputs: list[Node], nodes: list[Node]) -> None:
+    """Give unnamed inputs, layers and shared calls Keras-style names, kept on the objects."""
+    input_names = default_names([("input", None, n.name) for n in inputs])
+    for node, name in zip(inputs, input_names, strict=True):
+        node.name = name
+    firsts: dict[int, Node] = {}
+    for node in nodes:
+        assert node.layer is not None
+        firsts.setdefault(id(node.layer), node)
+    taken = set(input_names)
+    kinds = [(type(n.layer.spec).__name__, None, n.layer.name) for n in firsts.values()]  # type: ignore[union-attr]
+    for node, name in zip(firsts.values(), default_names(kinds, taken), strict=True):
+        layer = node.layer
+        assert layer is not None
+        if layer.name is None:
+            layer.spec = layer.spec.model_copy(update={"name": name})
+    all_kinds = [
+        (None, None, n.layer.name) if firsts[id(n.layer)] is n else (None, n.layer.name, None)  # type: ignore[union-attr]
+        for n in nodes
+    ]
+    for node, name in zip(nodes, default_names(all_kinds, taken), strict=True):
+        node.name = name
+
+
+def compile_source(source: Source, functions: Mapping[str, Any] | None = None) -> CompiledModel:
+    """Spec data or YAML/JSON text -> validated, shape-checked `CompiledModel` (no weights)."""
+    document = load_document(source)
+    return compile_model(validate_document(document), document.source_map, functions)
+
+
+def compile_functional(
+    inputs: Tensor | Sequence[Tensor],
+    outputs: Tensor | Sequence[Tensor],
+    name: str = "model",
+    functions: Mapping[str, Any] | None = None,
+) -> CompiledModel:
+    """`kspec.Model(inputs=..., outputs=...)`: the graph's spec, compiled."""
+    return compile_source(functional_spec(inputs, outputs, name), functions)

@@ -1,0 +1,45 @@
+"""Models from their config: spec data, JSON or YAML text (kspec spec format), or a checkpoint
+directory alone. Data only: nothing read here runs code (`Lambda` functions are passed in)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from kspec.errors import CheckpointError
+from kspec.runtime.builder import compile_source
+from kspec.runtime.checkpoint import read_metadata, spec_digest
+from kspec.runtime.model import Model
+
+Functions = Mapping[str, Any]
+
+
+def model_from_config(config: Mapping[str, Any], functions: Functions | None = None) -> Model:
+    """A model from `model.get_config()` data."""
+    return Model(compile_source(dict(config), functions))
+
+
+def model_from_json(text: str, functions: Functions | None = None) -> Model:
+    """A model from `model.to_json()` text."""
+    return Model(compile_source(text, functions))
+
+
+def model_from_yaml(text: str, functions: Functions | None = None) -> Model:
+    """A model from `model.to_yaml()` text (safe YAML: no tags, no code)."""
+    return Model(compile_source(text, functions))
+
+
+def load_checkpoint(directory: str | os.PathLike[str], functions: Functions | None = None) -> Model:
+    """The model a checkpoint was saved from, rebuilt from its `kspec.json` alone (the spec's
+    sha256 is checked first), with the saved weights loaded."""
+    metadata = read_metadata(directory)
+    spec_data = metadata.get("spec")
+    if not isinstance(spec_data, dict) or spec_digest(spec_data) != metadata.get("spec_sha256"):
+        raise CheckpointError(
+            f"{directory}: the spec in kspec.json does not match its sha256; the checkpoint "
+            "metadata was changed after it was saved"
+        )
+    model = model_from_config(spec_data, functions)
+    model.load_weights(directory)
+    return model
