@@ -88,7 +88,10 @@ def cmd_summary(args: argparse.Namespace, out: Console, err: Console) -> int:
     def run() -> None:
         model = load(Path(args.file))
         model.init(args.seed)
-        model.summary(print_fn=lambda line: out.print(line, highlight=False, markup=False))
+        model.summary(
+            print_fn=lambda line: out.print(line, highlight=False, markup=False),
+            flops=args.flops,
+        )
 
     return _run_checked(run)
 
@@ -108,9 +111,9 @@ def cmd_schema(args: argparse.Namespace, out: Console, err: Console) -> int:
 def cmd_explain(args: argparse.Namespace, out: Console, err: Console) -> int:
     import difflib
 
-    from kspec.schemas.registry import LAYERS_BY_TYPE, TYPE_ALIASES
+    from kspec.schemas.registry import LAYERS_BY_TYPE, TYPE_ALIASES, TYPE_SYNONYMS
 
-    name = TYPE_ALIASES.get(args.layer, args.layer)
+    name = TYPE_ALIASES.get(args.layer, TYPE_SYNONYMS.get(args.layer, args.layer))
     cls = LAYERS_BY_TYPE.get(name)
     if cls is None:
         close = difflib.get_close_matches(args.layer, list(LAYERS_BY_TYPE), n=1)
@@ -163,6 +166,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("summary", help="print the layer table and parameter counts")
     s.add_argument("file", metavar="FILE")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--flops", action="store_true", help="add FLOPs per layer (XLA cost analysis, batch 1)"
+    )
     s.set_defaults(run=cmd_summary)
     j = sub.add_parser("schema", help="write the JSON Schema of the spec format")
     j.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout)")
@@ -170,6 +176,9 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("explain", help="parameters, defaults and descriptions of a layer type")
     e.add_argument("layer", metavar="LAYER", help="layer type, e.g. Dense")
     e.set_defaults(run=cmd_explain)
+    from kspec.runtime.training.commands import add_commands
+
+    add_commands(sub, _run_checked)
     return p
 
 

@@ -18,8 +18,14 @@ import numpy as np
 from kspec.compiler import CompiledModel, Variables
 from kspec.compiler.graph import keras_layer_order
 from kspec.compiler.lowering import Shape
+from kspec.runtime import introspection
+from kspec.runtime.builder import Tensor, compile_functional, compile_source
+from kspec.runtime.training.trainer import TrainingMixin
+from kspec.runtime.weights import WeightsReport, load_weights
 from kspec.schemas import ModelSpec
 from kspec.schemas.base import LayerSpec
+from kspec.schemas.canonical import layer_data, to_data, to_json, to_yaml
+from kspec.schemas.graph import Ref
 
 Inputs = jax.Array | np.ndarray | Sequence[Any] | Mapping[str, Any]
 
@@ -35,20 +41,58 @@ class Layer:
     def spec(self) -> LayerSpec:
         return self._model.compiled.graph.layer_nodes()[self.name][0].spec
 
+    # Per node (Keras: a shared layer has one node per call) -------------------------------
+
+    @property
+    def input(self) -> Any:
+        """The input tensor(s); an error naming the nodes if the layer is shared."""
+        return self._unique("input", [self.get_input_at(i) for i in self._node_range], False)
+
+    @property
+    def output(self) -> Any:
+        return self._unique("output", [self.get_output_at(i) for i in self._node_range], False)
+
     @property
     def input_shape(self) -> Shape | list[Shape]:
-        shapes = self._model.compiled.input_shapes_of(self._first_node)
-        return shapes[0] if len(shapes) == 1 else shapes
+        """The input shape(s), batch axis None; an error if shared nodes see different ones."""
+        shapes = [self.get_input_shape_at(i) for i in self._node_range]
+        return self._unique("input_shape", shapes, True)
 
     @property
     def output_shape(self) -> Shape | list[Shape]:
-        node = self._first_node
-        shapes = [s for r, s in self._model.compiled.shapes.items() if r.node == node.name]
-        return shapes[0] if len(shapes) == 1 else shapes
+        shapes = [self.get_output_shape_at(i) for i in self._node_range]
+        return self._unique("output_shape", shapes, True)
+
+    def get_input_at(self, node_index: int) -> Any:
+        node = introspection.node_at(self._model.compiled, self.name, node_index)
+        return introspection.one(self._model.traced.get(list(node.inputs)))
+
+    def get_output_at(self, node_index: int) -> Any:
+        node = introspection.node_at(self._model.compiled, self.name, node_index)
+        return introspection.one([self._model.traced.tensors[r] for r in self._refs(node)])
+
+    def get_input_shape_at(self, node_index: int) -> Shape | list[Shape]:
+        node = introspection.node_at(self._model.compiled, self.name, node_index)
+        return introspection.one(self._model.compiled.input_shapes_of(node))
+
+    def get_output_shape_at(self, node_index: int) -> Shape | list[Shape]:
+        node = introspection.node_at(self._model.compiled, self.name, node_index)
+        return introspection.one(introspection.output_shapes(self._model.compiled, node))
 
     @property
-    def _first_node(self) -> Any:
-        return self._model.compiled.graph.layer_nodes()[self.name][0]
+    def _node_range(self) -> range:
+        return range(len(introspection.layer_nodes(self._model.compiled, self.name)))
+
+    def _refs(self, node: Any) -> list[Ref]:
+        count = len(introspection.output_shapes(self._model.compiled, node))
+        return [Ref(node.name, i) for i in range(count)]
+
+    def _unique(self, what: str, values: list[Any], shapes: bool) -> Any:
+        return introspection.unique_per_node(self._model.compiled, self.name, what, values, shapes)
+
+    def get_config(self) -> dict[str, Any]:
+        """The layer's parameters in spec form, as `kspec.layers.deserialize` reads them."""
+        return layer_data(self.spec)
 
     def weight_names(self) -> list[str]:
         return [name for _, name in self._model.compiled.weight_names(self.name)]
@@ -70,12 +114,60 @@ class Layer:
         return f"<Layer {self.name}: {type(self.spec).__name__}>"
 
 
-class Model:
-    """A compiled kspec model. Pure functions live on `compiled`; this adds the Keras API."""
+class Model(TrainingMixin):
+    """A compiled kspec model. Pure functions live on `compiled`; this adds the Keras API.
 
-    def __init__(self, compiled: CompiledModel) -> None:
+    `Model(compiled)` wraps a compiled spec (what `kspec.load` returns); `Model(inputs=a,
+    outputs=b)` (or `Model(a, b)`) builds one from tensors of the Python builder.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        inputs: Tensor | Sequence[Tensor] | None = None,
+        outputs: Tensor | Sequence[Tensor] | None = None,
+        name: str | None = None,
+        functions: Mapping[str, Any] | None = None,
+    ) -> None:
+        if len(args) == 1 and isinstance(args[0], CompiledModel) and inputs is outputs is None:
+            compiled = args[0]
+        else:
+            if len(args) > 2 or (args and inputs is not None) or (len(args) > 1 and outputs):
+                raise TypeError("give the model's tensors as Model(inputs, outputs)")
+            inputs = args[0] if args else inputs
+            outputs = args[1] if len(args) > 1 else outputs
+            if inputs is None or outputs is None:
+                raise TypeError("Model needs `inputs=` and `outputs=` (kspec tensors)")
+            compiled = compile_functional(inputs, outputs, name or "model", functions)
+        self._set_compiled(compiled)
+
+    def _set_compiled(self, compiled: CompiledModel) -> None:
+        """Adopt a (new) compiled graph, dropping what was derived from the old one."""
         self.compiled = compiled
         self._variables: Variables | None = None
+        for derived in ("layer_names", "_predict_step", "traced"):
+            self.__dict__.pop(derived, None)
+
+    # Config --------------------------------------------------------------------------------
+
+    def get_config(self) -> dict[str, Any]:
+        """The canonical spec as plain data (`kspec.Model.from_config` reads it back)."""
+        return to_data(self.spec)
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], functions: Mapping[str, Any] | None = None
+    ) -> Model:
+        """A model from spec data (`get_config()`); data only, nothing in it runs code."""
+        return cls(compile_source(dict(config), functions))
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The canonical spec as JSON (`kspec.model_from_json` reads it back)."""
+        return to_json(self.spec, indent)
+
+    def to_yaml(self) -> str:
+        """The canonical spec as YAML, a file `kspec validate` accepts."""
+        return to_yaml(self.spec)
 
     # Structure -----------------------------------------------------------------------------
 
@@ -95,6 +187,31 @@ class Model:
     def output_shape(self) -> Shape | list[Shape]:
         shapes = self.compiled.output_shapes
         return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def input_shape(self) -> Shape | list[Shape]:
+        return introspection.one(list(self.compiled.input_shapes.values()))
+
+    @cached_property
+    def traced(self) -> introspection.Traced:
+        """Every tensor of the model as a builder `Tensor` (for `inputs`, `outputs`, ...)."""
+        return introspection.trace(self.compiled)
+
+    @property
+    def inputs(self) -> list[Tensor]:
+        return self.traced.get([Ref(n) for n in self.compiled.graph.inputs])
+
+    @property
+    def outputs(self) -> list[Tensor]:
+        return self.traced.get(list(self.compiled.graph.outputs))
+
+    @property
+    def input(self) -> Tensor | list[Tensor]:
+        return introspection.one(self.inputs)
+
+    @property
+    def output(self) -> Tensor | list[Tensor]:
+        return introspection.one(self.outputs)
 
     @cached_property
     def layer_names(self) -> list[str]:
@@ -139,7 +256,26 @@ class Model:
         self._variables = value
 
     def count_params(self) -> int:
-        return sum(int(np.prod(w.shape)) for w in jax.tree.leaves(self.variables))
+        """Number of Keras weights' values (a stateful RNN's carried states are not weights)."""
+        return sum(int(np.prod(w.shape)) for w in self.get_weights())
+
+    def reset_states(self, variables: Variables | None = None) -> Variables:
+        """Zero the carried states of every `stateful` recurrent layer (Keras'
+        `reset_states()`) in `variables` (default: the model's own, which are replaced).
+        Returns the new variables."""
+        given = variables is not None
+        variables = variables if variables is not None else self.variables
+        stateful = {
+            n.layer for n in self.compiled.graph.nodes if getattr(n.spec, "stateful", False)
+        }
+        state = {
+            layer: {k: jnp.zeros_like(v) for k, v in ws.items()} if layer in stateful else ws
+            for layer, ws in variables.get("state", {}).items()
+        }
+        result = {**variables, "state": state}
+        if not given:
+            self.variables = result
+        return result
 
     def get_weights(self) -> list[np.ndarray]:
         """All weights as numpy arrays, in exactly Keras 3's order and shapes."""
@@ -170,11 +306,16 @@ class Model:
 
         save_variables(directory, self.variables, self.spec)
 
-    def load_weights(self, directory: str | os.PathLike[str]) -> None:
-        """Read variables saved by `save_weights`; a mismatched tree is a `CheckpointError`."""
-        from kspec.runtime.checkpoint import load_variables
+    def load_weights(
+        self, directory: str | os.PathLike[str], by_name: bool = False, skip_mismatch: bool = False
+    ) -> WeightsReport:
+        """Read variables saved by `save_weights`.
 
-        self.variables = load_variables(directory, self.variables)
+        By default the checkpoint must fit this model exactly (else `CheckpointError`). With
+        `by_name=True` layers are matched by name: the report (also logged) lists matched,
+        missing, unexpected and wrong-shape layers; wrong shapes raise unless `skip_mismatch`.
+        """
+        return load_weights(self, directory, by_name=by_name, skip_mismatch=skip_mismatch)
 
     # Running -------------------------------------------------------------------------------
 
@@ -250,11 +391,12 @@ class Model:
 
     # Reporting -----------------------------------------------------------------------------
 
-    def summary(self, print_fn: Any = None) -> None:
-        """Print a table of nodes: name (type), output shape, params; then the totals."""
+    def summary(self, print_fn: Any = None, flops: bool = False) -> None:
+        """Print a table of nodes: name (type), output shape, params (and FLOPs per node with
+        `flops=True`); then the totals."""
         from kspec.runtime.summary import print_summary
 
-        print_summary(self, print_fn)
+        print_summary(self, print_fn, flops=flops)
 
     def __repr__(self) -> str:
         return f"<kspec.Model '{self.name}': {len(self.layer_names)} layers>"

@@ -9,6 +9,7 @@ from pydantic import Field, PositiveInt
 from kspec.schemas.base import SpecModel
 from kspec.schemas.fields import DType
 from kspec.schemas.registry import AnyLayer
+from kspec.schemas.training import CompileSpec
 
 FORMAT_VERSION = 1
 
@@ -37,4 +38,7 @@ class ModelSpec(SpecModel):
     layers: list[AnyLayer] = Field(min_length=1, description="Layer nodes, in order.")
     outputs: list[str] | None = Field(
         None, description="Output node names (`node:1` for a second output); default: the last."
+    )
+    compile: CompileSpec | None = Field(
+        None, description="Training recipe: optimizer, loss, metrics (Keras `model.compile`)."
     )

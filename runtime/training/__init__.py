@@ -1,0 +1,1 @@
+"""Training: Keras-style compile / fit / evaluate on optax, as pure jitted steps."""

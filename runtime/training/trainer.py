@@ -1,0 +1,363 @@
+"""`TrainingMixin`: Keras' training API on `Model` (compile, fit, evaluate, *_on_batch,
+the Keras 1/2 generator and predict_* methods), driving the jitted steps of `step.py`."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from kspec.runtime.training import data as D
+from kspec.runtime.training.callbacks import Callback, CallbackList, History
+from kspec.runtime.training.legacy import LegacyMixin, is_iterator, keras_result, renamed
+from kspec.runtime.training.progress import Progress
+from kspec.runtime.training.step import Recipe, Steps, build_steps, make_recipe, output_names
+
+
+class TrainingMixin(LegacyMixin):
+    """Adds Keras' training methods to `Model` (which provides `compiled`, `variables`)."""
+
+    compiled: Any
+    variables: Any
+    input_names: list[str]
+    stop_training: bool = False
+    _recipe: Recipe | None = None
+    _steps: Steps | None = None
+    _opt_state: Any = None
+    _iterations: int = 0
+    _seed: int = 0
+
+    # Setup ---------------------------------------------------------------------------------
+
+    def compile(
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        metrics: Sequence[Any] | Mapping[str, Sequence[Any]] | None = None,
+        loss_weights: Sequence[float] | Mapping[str, float] | None = None,
+        seed: int = 0,
+    ) -> None:
+        """Fix the optimizer (name, `{"type": ..., ...}` or optax), losses, metrics.
+
+        Resets the optimizer state; `seed` drives dropout during `fit`.
+        """
+        if loss is None:
+            raise ValueError("compile needs a `loss` (a Keras name such as 'mse', or a callable)")
+        self._recipe = make_recipe(self.compiled, optimizer, loss, metrics, loss_weights)
+        self._steps, self._opt_state, self._iterations, self._seed = None, None, 0, seed
+
+    @property
+    def output_names(self) -> list[str]:
+        return output_names(self.compiled)
+
+    @property
+    def optimizer_state(self) -> Any:
+        self._ready([])
+        return self._opt_state
+
+    @optimizer_state.setter
+    def optimizer_state(self, value: Any) -> None:
+        self._opt_state = value
+
+    @property
+    def iterations(self) -> int:
+        return self._iterations
+
+    def _ready(self, y_shapes: Sequence[tuple[int, ...]]) -> Steps:
+        if self._recipe is None:
+            spec = self.compiled.spec.compile
+            if spec is None:
+                raise RuntimeError(
+                    "the model is not compiled: call model.compile(optimizer, loss) first "
+                    "or add a `compile:` section to the spec"
+                )
+            self.compile(spec.optimizer, spec.loss, spec.metrics, spec.loss_weights)
+        assert self._recipe is not None
+        if self._steps is None and y_shapes:
+            self._steps = build_steps(self.compiled, self._recipe, y_shapes)
+        if self._opt_state is None:
+            trainable = self._trainable_layers()
+            params = self.variables["params"]
+            self._opt_state = self._recipe.optimizer.init(
+                {k: v for k, v in params.items() if k in trainable}
+            )
+        return self._steps  # type: ignore[return-value]
+
+    def _trainable_layers(self) -> set[str]:
+        return {
+            layer
+            for layer, nodes in self.compiled.graph.layer_nodes().items()
+            if nodes[0].spec.trainable
+        }
+
+    def _data(
+        self, x: Any, y: Any, sample_weight: Any = None, class_weight: Any = None
+    ) -> D.Arrays:
+        return D.make_arrays(x, y, self.input_names, self.output_names, sample_weight, class_weight)
+
+    # One batch -----------------------------------------------------------------------------
+
+    def _train_batch(self, steps: Steps, batch: D.Arrays, metric_states: list[Any]) -> list[Any]:
+        rng = jax.random.fold_in(jax.random.PRNGKey(self._seed), self._iterations)
+        params, state, self._opt_state, metric_states = steps.train(
+            self.variables["params"],
+            self.variables["state"],
+            self._opt_state,
+            metric_states,
+            batch.x,
+            batch.y,
+            batch.w,
+            rng,
+        )
+        self.variables = {"params": params, "state": state}
+        self._iterations += 1
+        return metric_states
+
+    def _test_batch(self, steps: Steps, batch: D.Arrays, metric_states: list[Any]) -> list[Any]:
+        metric_states, _ = steps.test(
+            self.variables["params"],
+            self.variables["state"],
+            metric_states,
+            batch.x,
+            batch.y,
+            batch.w,
+        )
+        return metric_states
+
+    def train_on_batch(
+        self,
+        x: Any,
+        y: Any,
+        sample_weight: Any = None,
+        class_weight: Any = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """One optimizer step on this batch; returns its loss (and metrics)."""
+        batch = self._data(x, y, sample_weight, class_weight)
+        steps = self._ready([v.shape for v in batch.y])
+        logs = steps.results(self._train_batch(steps, batch, steps.init_metrics()))
+        return keras_result(logs, return_dict)
+
+    def test_on_batch(
+        self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False
+    ) -> Any:
+        batch = self._data(x, y, sample_weight)
+        steps = self._ready([v.shape for v in batch.y])
+        return keras_result(
+            steps.results(self._test_batch(steps, batch, steps.init_metrics())), return_dict
+        )
+
+    def predict_on_batch(self, *x: Any) -> Any:
+        outputs = self._predict_step(self.variables, self._named_inputs(x))  # type: ignore[attr-defined]
+        arrays = [np.asarray(o) for o in outputs]
+        return arrays[0] if len(arrays) == 1 else arrays
+
+    # Loops ---------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: int | str = 1,
+        callbacks: Sequence[Callback] | None = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool = True,
+        class_weight: Mapping[int, float] | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_batch_size: int | None = None,
+        nb_epoch: int | None = None,
+    ) -> History:
+        """Train for `epochs` (Keras semantics); returns the `History`."""
+        if nb_epoch is not None:
+            renamed("nb_epoch", "epochs")
+            epochs = nb_epoch
+        batch_size = batch_size or 32
+        verbose = 1 if verbose == "auto" else int(verbose)
+        if is_iterator(x):
+            return self._fit_loop(
+                x,
+                None,
+                batch_size,
+                epochs,
+                verbose,
+                callbacks,
+                validation_data,
+                False,
+                initial_epoch,
+                steps_per_epoch,
+                validation_steps,
+                validation_batch_size,
+                class_weight,
+            )
+        train = self._data(x, y, sample_weight, class_weight)
+        val = validation_data
+        if val is None and validation_split:
+            train, val = D.split_validation(train, validation_split)
+        elif val is not None and not isinstance(val, D.Arrays) and not is_iterator(val):
+            val = self._data(*val)
+        return self._fit_loop(
+            None,
+            train,
+            batch_size,
+            epochs,
+            verbose,
+            callbacks,
+            val,
+            shuffle,
+            initial_epoch,
+            steps_per_epoch,
+            validation_steps,
+            validation_batch_size,
+            None,
+        )
+
+    def _fit_loop(
+        self,
+        generator: Any,
+        train: D.Arrays | None,
+        batch_size: int,
+        epochs: int,
+        verbose: int,
+        callbacks: Sequence[Callback] | None,
+        val: Any,
+        shuffle: bool,
+        initial_epoch: int,
+        steps_per_epoch: int | None,
+        validation_steps: int | None,
+        validation_batch_size: int | None,
+        class_weight: Any,
+        samples_per_epoch: int | None = None,
+        val_samples: int | None = None,
+    ) -> History:
+        if generator is not None and steps_per_epoch is None and samples_per_epoch is None:
+            raise ValueError("fit on a generator needs steps_per_epoch")
+        history = History()
+        cbs = CallbackList([*(callbacks or []), history], self)
+        total_steps = (
+            steps_per_epoch
+            if steps_per_epoch
+            else (math.ceil(len(train) / batch_size) if train is not None else None)
+        )
+        progress = Progress(verbose, epochs, total_steps)
+        self.stop_training = False
+        cbs.on_train_begin({})
+        for epoch in range(initial_epoch, epochs):
+            cbs.on_epoch_begin(epoch, {})
+            progress.epoch_begin(epoch)
+            states = None
+            for index, batch in enumerate(
+                self._epoch_batches(
+                    generator,
+                    train,
+                    batch_size,
+                    shuffle,
+                    epoch,
+                    steps_per_epoch,
+                    samples_per_epoch,
+                    class_weight,
+                )
+            ):
+                cbs.on_train_batch_begin(index, {})
+                steps = self._ready([v.shape for v in batch.y])
+                states = self._train_batch(steps, batch, states or steps.init_metrics())
+                logs = steps.results(states) if progress.wants_batches or cbs.wants_batches else {}
+                progress.batch_end(index, logs)
+                cbs.on_train_batch_end(index, logs)
+                if self.stop_training:
+                    break
+            if states is None:
+                raise ValueError("fit got no training data: the epoch had no batches")
+            assert self._steps is not None
+            logs = self._steps.results(states)
+            if val is not None:
+                val_logs = self._evaluate_logs(
+                    val, validation_batch_size or batch_size, validation_steps, val_samples
+                )
+                logs |= {f"val_{k}": v for k, v in val_logs.items()}
+            cbs.on_epoch_end(epoch, logs)
+            progress.epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end({})
+        return history
+
+    def _epoch_batches(
+        self,
+        generator: Any,
+        train: D.Arrays | None,
+        batch_size: int,
+        shuffle: bool,
+        epoch: int,
+        steps: int | None,
+        samples: int | None,
+        class_weight: Any,
+    ) -> Iterator[D.Arrays]:
+        if generator is not None:
+            seen = 0
+            for index in itertools.count():
+                if (steps is not None and index >= steps) or (
+                    samples is not None and seen >= samples
+                ):
+                    return
+                item = next(generator)
+                batch = D.from_generator_item(item, self.input_names, self.output_names)
+                if class_weight is not None:
+                    batch = self._data(batch.x, batch.y, batch.w, class_weight)
+                seen += len(batch)
+                yield batch
+            return
+        assert train is not None
+        order = None
+        if shuffle:
+            order = np.random.default_rng([self._seed, epoch]).permutation(len(train))
+        source = D.batches(train, batch_size, order)
+        yield from (itertools.islice(source, steps) if steps else source)
+
+    def _evaluate_logs(
+        self, data: Any, batch_size: int, steps_limit: int | None, samples: int | None = None
+    ) -> dict[str, float]:
+        if is_iterator(data):
+            if steps_limit is None and samples is None:
+                raise ValueError("evaluating a generator needs steps (validation_steps)")
+            source: Any = self._epoch_batches(
+                data, None, batch_size, False, 0, steps_limit, samples, None
+            )
+        else:
+            source = D.batches(data, batch_size)
+            if steps_limit:
+                source = itertools.islice(source, steps_limit)
+        states = None
+        for batch in source:
+            steps = self._ready([v.shape for v in batch.y])
+            states = self._test_batch(steps, batch, states or steps.init_metrics())
+        if states is None:
+            raise ValueError("evaluate got no data")
+        assert self._steps is not None
+        return self._steps.results(states)
+
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: int | str = 0,
+        sample_weight: Any = None,
+        steps: int | None = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """Loss and metrics over the data: a scalar, `[loss, *metrics]`, or a dict."""
+        data = x if is_iterator(x) else self._data(x, y, sample_weight)
+        logs = self._evaluate_logs(data, batch_size or 32, steps)
+        if verbose:
+            Progress(2, 1, None).line("evaluate", logs)
+        return keras_result(logs, return_dict)
