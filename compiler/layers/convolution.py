@@ -23,6 +23,7 @@ from kspec.compiler.layers.spatial import (
     per_axis,
     split_shape,
 )
+from kspec.compiler.lora import effective_weight, lora_weights
 from kspec.compiler.lowering import (
     Array,
     BuildEnv,
@@ -38,7 +39,6 @@ from kspec.compiler.lowering import (
     format_shape,
 )
 from kspec.errors import ShapeError
-from kspec.schemas.fields import HeUniform
 from kspec.schemas.layers import convolution as s
 
 # The shared geometry ------------------------------------------------------------------------
@@ -185,23 +185,12 @@ def _conv_init(spec: Any, key: Array, shapes: list[Shape]) -> LayerWeights:
     kernel_key, bias_key, lora_key = jax.random.split(key, 3)
     kernel = initialize(spec.kernel_initializer, kernel_key, shape)
     bias = _bias(spec, bias_key, spec.filters)
-    if spec.lora_rank is None:
-        return LayerWeights({"kernel": kernel, **bias})
-    # As Keras: the kernel is frozen (non-trainable, still listed first); A and B are learned.
-    lora = {
-        "lora_kernel_a": initialize(HeUniform(), lora_key, (*shape[:-1], spec.lora_rank)),
-        "lora_kernel_b": jnp.zeros((spec.lora_rank, spec.filters)),
-    }
-    return LayerWeights({**bias, **lora}, {"kernel": kernel}, ("kernel", *bias, *lora))
+    return lora_weights(spec, lora_key, "kernel", kernel, bias)
 
 
 def _conv_apply(spec: Any, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
     """y = activation(conv(x, kernel) + bias); with LoRA, kernel + alpha/rank * A @ B."""
-    if spec.lora_rank is None:
-        kernel = params["kernel"]
-    else:
-        scale = (spec.lora_alpha or spec.lora_rank) / spec.lora_rank
-        kernel = call.state["kernel"] + scale * (params["lora_kernel_a"] @ params["lora_kernel_b"])
+    kernel = effective_weight(spec, params, call, "kernel")
     return _finish(_forward(inputs[0], kernel, spec, spec.groups), spec, params)
 
 

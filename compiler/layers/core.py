@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from kspec.compiler.activations import activation
 from kspec.compiler.expressions import evaluate
 from kspec.compiler.initializers import initialize
+from kspec.compiler.lora import effective_weight, lora_weights
 from kspec.compiler.lowering import (
     Array,
     BuildEnv,
@@ -28,7 +29,6 @@ from kspec.compiler.lowering import (
 )
 from kspec.compiler.regularizers import activity_penalty
 from kspec.errors import ShapeError
-from kspec.schemas.fields import HeUniform
 from kspec.schemas.layers import core as s
 
 # Dense ---------------------------------------------------------------------------------------
@@ -54,29 +54,14 @@ def _dense_init(spec: s.Dense, key: Array, shapes: list[Shape]) -> LayerWeights:
         if spec.use_bias
         else {}
     )
-    if spec.lora_rank is None:
-        return LayerWeights({"kernel": kernel, **bias})
-    # Keras freezes the kernel (a non-trainable weight, still listed first) and learns A, B.
-    lora = {
-        "lora_kernel_a": initialize(HeUniform(), lora_key, (in_features, spec.lora_rank)),
-        "lora_kernel_b": jnp.zeros((spec.lora_rank, spec.units)),
-    }
-    return LayerWeights({**bias, **lora}, {"kernel": kernel}, ("kernel", *bias, *lora))
-
-
-def _dense_kernel(spec: s.Dense, params: Weights, call: LayerCall) -> Array:
-    """kernel, or with LoRA: frozen kernel + (lora_alpha / lora_rank) * A @ B."""
-    if spec.lora_rank is None:
-        return params["kernel"]
-    scale = (spec.lora_alpha or spec.lora_rank) / spec.lora_rank
-    return call.state["kernel"] + scale * (params["lora_kernel_a"] @ params["lora_kernel_b"])
+    return lora_weights(spec, lora_key, "kernel", kernel, bias)
 
 
 def _dense_apply(
     spec: s.Dense, params: Weights, inputs: list[Array], call: LayerCall
 ) -> list[Array]:
     """y = activation(x @ kernel + bias)"""
-    y = inputs[0] @ _dense_kernel(spec, params, call)
+    y = inputs[0] @ effective_weight(spec, params, call, "kernel")
     if spec.use_bias:
         y = add_bias(y, params["bias"])
     return [activation(spec.activation)(y)]

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from kspec.compiler.initializers import initialize
+from kspec.compiler.lora import effective_weight, lora_weights
 from kspec.compiler.lowering import (
     Array,
     BuildEnv,
@@ -20,7 +21,6 @@ from kspec.compiler.lowering import (
     format_shape,
 )
 from kspec.errors import ShapeError
-from kspec.schemas.fields import HeUniform
 from kspec.schemas.layers import embedding as s
 
 
@@ -41,13 +41,7 @@ def _embedding_init(spec: s.Embedding, key: Array, shapes: list[Shape]) -> Layer
     table_key, lora_key = jax.random.split(key)
     shape = (spec.input_dim, spec.output_dim)
     embeddings = initialize(spec.embeddings_initializer, table_key, shape)
-    if spec.lora_rank is None:
-        return LayerWeights({"embeddings": embeddings})
-    lora = {  # Keras freezes the table (still listed first) and learns A, B
-        "lora_embeddings_a": initialize(HeUniform(), lora_key, (spec.input_dim, spec.lora_rank)),
-        "lora_embeddings_b": jnp.zeros((spec.lora_rank, spec.output_dim)),
-    }
-    return LayerWeights(lora, {"embeddings": embeddings}, ("embeddings", *lora))
+    return lora_weights(spec, lora_key, "embeddings", embeddings, {}, suffix="embeddings")
 
 
 def _embedding_apply(
@@ -55,12 +49,7 @@ def _embedding_apply(
 ) -> list[Array]:
     """y = embeddings[ids]; ids outside [0, input_dim) give zeros."""
     ids = inputs[0].astype(jnp.int32)
-    if spec.lora_rank is None:
-        table = params["embeddings"]
-    else:
-        scale = (spec.lora_alpha or spec.lora_rank) / spec.lora_rank
-        lora = params["lora_embeddings_a"] @ params["lora_embeddings_b"]
-        table = call.state["embeddings"] + scale * lora
+    table = effective_weight(spec, params, call, "embeddings", suffix="embeddings")
     inside = (ids >= 0) & (ids < spec.input_dim)
     rows = jnp.take(table, jnp.clip(ids, 0, spec.input_dim - 1), axis=0)
     return [jnp.where(inside[..., None], rows, jnp.zeros((), rows.dtype))]
