@@ -155,18 +155,22 @@ class CompiledModel:
         `recurrent_constraint` (which names weight `recurrent_kernel`, as in Keras)."""
         rules = []
         for layer, nodes in self.graph.layer_nodes().items():
-            spec = nodes[0].spec
-            for field_name in type(spec).model_fields:
-                rule = getattr(spec, field_name)
-                if (
-                    not field_name.endswith(suffix)
-                    or field_name.startswith("activity")
-                    or rule is None
-                ):
-                    continue
-                prefix = field_name[: -len(suffix)]
-                rules.append((layer, prefix, rule))
-                rules.append((layer, f"{prefix}_kernel", rule))
+            scopes: list[tuple[str, Any]] = [("", nodes[0].spec)]
+            while scopes:  # wrappers: the wrapped layers' weights, under a name prefix
+                scope, spec = scopes.pop()
+                nested = getattr(spec, "nested_layers", None)
+                scopes += [(scope + p, inner) for p, inner in (nested() if nested else [])]
+                for field_name in type(spec).model_fields:
+                    rule = getattr(spec, field_name)
+                    if (
+                        not field_name.endswith(suffix)
+                        or field_name.startswith("activity")
+                        or rule is None
+                    ):
+                        continue
+                    prefix = scope + field_name[: -len(suffix)]
+                    rules.append((layer, prefix, rule))
+                    rules.append((layer, f"{prefix}_kernel", rule))
         return rules
 
 

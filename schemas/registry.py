@@ -72,3 +72,15 @@ AnyLayer = Annotated[
     Discriminator(node_kind),
     Field(description="A layer node: `type` plus that layer's parameters, or `shares`."),
 ]
+
+InnerLayer = Annotated[
+    Union[  # noqa: UP007 - built from a list
+        tuple(Annotated[cls, Tag(cls.__name__)] for cls in LAYER_TYPES)
+    ],
+    Discriminator(node_kind),
+    Field(description="A layer wrapped by another (`type` plus its parameters)."),
+]
+"""The nested `layer:` of wrappers: any layer type (a shared node cannot be wrapped)."""
+
+for _wrapper in wrappers.LAYERS:  # their `layer:` fields refer to the catalogue itself
+    _wrapper.model_rebuild(_types_namespace={"InnerLayer": InnerLayer})

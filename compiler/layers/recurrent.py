@@ -121,6 +121,11 @@ _CELLS: dict[type, Cell] = {
 }
 
 
+def state_names(spec: Any) -> tuple[str, ...]:
+    """The states a recurrent layer carries (`("h", "c")` for LSTM), in Keras order."""
+    return _CELLS[type(spec)].states
+
+
 # Shape, init ----------------------------------------------------------------------------------
 
 
