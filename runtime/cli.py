@@ -147,6 +147,18 @@ def cmd_explain(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
+def cmd_plot(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from kspec.runtime.plot import run_plot
+
+    return run_plot(args, out, err, _run_checked)
+
+
+def cmd_diff(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from kspec.runtime.diff import run_diff
+
+    return run_diff(args, out, err, _run_checked)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kspec", description="Declarative model specs compiled to pure JAX functions."
@@ -176,6 +188,14 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("explain", help="parameters, defaults and descriptions of a layer type")
     e.add_argument("layer", metavar="LAYER", help="layer type, e.g. Dense")
     e.set_defaults(run=cmd_explain)
+    pl = sub.add_parser("plot", help="draw the graph with shapes (Graphviz: .svg, .png or .dot)")
+    pl.add_argument("file", metavar="FILE")
+    pl.add_argument("-o", "--output", required=True, metavar="OUT", help="model.svg|png|dot")
+    pl.set_defaults(run=cmd_plot)
+    d = sub.add_parser("diff", help="semantic diff of two specs (exit 0 same, 1 different)")
+    d.add_argument("old", metavar="A")
+    d.add_argument("new", metavar="B")
+    d.set_defaults(run=cmd_diff)
     from kspec.runtime.training.commands import add_commands
 
     add_commands(sub, _run_checked)
