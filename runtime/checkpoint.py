@@ -23,6 +23,7 @@ import orbax.checkpoint as ocp
 
 from kspec.compiler import Variables
 from kspec.errors import CheckpointError
+from kspec.runtime.training.sharding import data_parallel
 from kspec.schemas import ModelSpec
 from kspec.schemas.canonical import to_data
 
@@ -103,7 +104,7 @@ def read_variables(directory: str | os.PathLike[str]) -> dict[str, Any]:
         # Closed on every path: a checkpointer left open after a failed read prints asyncio
         # "Event loop is closed" tracebacks at exit.
         with ocp.StandardCheckpointer() as checkpointer:
-            restored = checkpointer.restore(path)
+            restored = checkpointer.restore(path, _replicated_target(checkpointer, path))
     except Exception as exc:  # Orbax and TensorStore raise many types for a damaged directory
         raise CheckpointError(
             f"{directory}: the checkpoint is damaged or incomplete; cannot read its variables "
@@ -112,6 +113,16 @@ def read_variables(directory: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(restored, dict):
         raise CheckpointError(f"{directory}: the checkpoint does not hold a variables tree")
     return {group: restored.get(group, {}) for group in ("params", "state")}
+
+
+def _replicated_target(checkpointer: ocp.StandardCheckpointer, path: Path) -> Any:
+    """The saved tree as arrays replicated over this process's devices: Orbax refuses to
+    restore a layout saved on another device count without a target."""
+    replicated = data_parallel().replicated
+    return jax.tree.map(
+        lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=replicated),
+        checkpointer.metadata(path).item_metadata,
+    )
 
 
 def _file_digests(checkpoint: Path) -> dict[str, str]:

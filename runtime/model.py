@@ -20,6 +20,7 @@ from kspec.compiler.graph import keras_layer_order
 from kspec.compiler.lowering import Shape
 from kspec.runtime import introspection
 from kspec.runtime.builder import Tensor, compile_functional, compile_source
+from kspec.runtime.training.sharding import data_parallel
 from kspec.runtime.training.trainer import TrainingMixin
 from kspec.runtime.weights import WeightsReport, load_weights
 from kspec.schemas import ModelSpec
@@ -350,7 +351,7 @@ class Model(TrainingMixin):
         """Numpy in, numpy out, in batches of `batch_size` through one jitted function.
 
         The last partial batch is padded to `batch_size`, so every batch reuses the same
-        compiled program.
+        compiled program. Each batch is split over all devices (`training/sharding.py`).
         """
         named = {k: np.asarray(v) for k, v in self._named_inputs(inputs).items()}
         lengths = {k: len(v) for k, v in named.items()}
@@ -363,13 +364,15 @@ class Model(TrainingMixin):
             empty = [np.zeros((0, *s.shape[1:]), s.dtype) for s in shapes]
             return empty[0] if len(empty) == 1 else empty
         chunks: list[list[np.ndarray]] = []
+        parallel = data_parallel()
+        variables = parallel.replicate(self.variables)
         for start in range(0, total, batch_size):
             batch = {k: v[start : start + batch_size] for k, v in named.items()}
             size = len(next(iter(batch.values())))
             if size < batch_size and total > batch_size:
                 batch = {k: _pad_batch(v, batch_size) for k, v in batch.items()}
-            outputs = self._predict_step(self.variables, batch)
-            chunks.append([np.asarray(o)[:size] for o in outputs])
+            outputs = self._predict_step(variables, parallel.shard(batch))
+            chunks.append([parallel.local_rows(o)[:size] for o in outputs])
         merged = [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
         return merged[0] if len(merged) == 1 else merged
 

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from kspec.compiler.layers.spatial import (
@@ -81,15 +82,17 @@ def _pool_apply(spec: Any, params: Weights, inputs: list[Array], call: LayerCall
     pads = full_pairs(padding_pairs(spatial, pool, strides, spec.padding), spec.data_format)
     dims, steps = window(pool, spec.data_format), window(strides, spec.data_format)
     if spec.reduce == "max":
-        low = jnp.array(-jnp.inf, x.dtype)
+        # a concrete (numpy) identity: JAX only differentiates reduce_window for known monoids,
+        # and a jnp constant is a tracer under jit
+        low = np.array(-np.inf, x.dtype)
         return [lax.reduce_window(x, low, lax.max, dims, steps, pads)]
-    total = lax.reduce_window(x, jnp.array(0, x.dtype), lax.add, dims, steps, pads)
+    total = lax.reduce_window(x, np.array(0, x.dtype), lax.add, dims, steps, pads)
     if spec.padding == "valid":
         return [total / math.prod(pool)]
     # "same": windows at the border hold fewer real elements; count them once (size-1
     # batch and channel axes), a constant XLA folds.
     ones = jnp.ones(window(spatial, spec.data_format), x.dtype)
-    count = lax.reduce_window(ones, jnp.array(0, x.dtype), lax.add, dims, steps, pads)
+    count = lax.reduce_window(ones, np.array(0, x.dtype), lax.add, dims, steps, pads)
     return [total / count]
 
 

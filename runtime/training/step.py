@@ -21,6 +21,7 @@ import optax
 from kspec.compiler import CompiledModel
 from kspec.runtime.training.losses import LossFn, get_loss, reduce_loss
 from kspec.runtime.training.metrics import Metric, get_metric, mean_metric
+from kspec.runtime.training.sharding import DataParallel, data_parallel
 
 Array = jax.Array
 Batch = dict[str, Array]
@@ -106,10 +107,15 @@ def _tracker(name: str) -> Metric:
 
 
 def build_steps(
-    compiled: CompiledModel, recipe: Recipe, y_shapes: Sequence[tuple[int, ...]]
+    compiled: CompiledModel,
+    recipe: Recipe,
+    y_shapes: Sequence[tuple[int, ...]],
+    parallel: DataParallel | None = None,
 ) -> Steps:
     """Resolve the metrics for these label shapes (Keras picks the `accuracy` variant from
-    them) and build the two jitted steps."""
+    them) and build the two jitted steps, data-parallel over `parallel`'s mesh (params,
+    state, optimizer state and metric sums replicated; see `sharding.py`)."""
+    parallel = parallel or data_parallel()
     multi = len(recipe.names) > 1
     metrics: list[tuple[int, Metric]] = [(-1, _tracker("loss"))]
     if multi:
@@ -180,6 +186,9 @@ def build_steps(
         outputs, aux = compiled.apply({"params": params, "state": state}, x, training=False)
         total, parts = losses(ys, outputs, w)
         metric_states = accumulate(metric_states, total + aux.loss, parts, ys, outputs, w)
+        # replicated, so every host can read the sums; outputs stay split like the batch
+        metric_states = jax.lax.with_sharding_constraint(metric_states, parallel.replicated)
         return metric_states, outputs
 
-    return Steps(jax.jit(train), jax.jit(test), metrics, trainable)
+    train_step = jax.jit(train, out_shardings=parallel.replicated)
+    return Steps(train_step, jax.jit(test), metrics, trainable)

@@ -15,6 +15,7 @@ from kspec.runtime.training import data as D
 from kspec.runtime.training.callbacks import Callback, CallbackList, History
 from kspec.runtime.training.legacy import LegacyMixin, is_iterator, keras_result, renamed
 from kspec.runtime.training.progress import Progress
+from kspec.runtime.training.sharding import data_parallel
 from kspec.runtime.training.step import Recipe, Steps, build_steps, make_recipe, output_names
 
 
@@ -102,29 +103,26 @@ class TrainingMixin(LegacyMixin):
     # One batch -----------------------------------------------------------------------------
 
     def _train_batch(self, steps: Steps, batch: D.Arrays, metric_states: list[Any]) -> list[Any]:
+        parallel = data_parallel()
         rng = jax.random.fold_in(jax.random.PRNGKey(self._seed), self._iterations)
+        variables, opt_state, metric_states = parallel.replicate(
+            (self.variables, self._opt_state, metric_states)
+        )
+        rng = parallel.replicate(rng)
+        x, y, w = parallel.shard((batch.x, batch.y, batch.w))
         params, state, self._opt_state, metric_states = steps.train(
-            self.variables["params"],
-            self.variables["state"],
-            self._opt_state,
-            metric_states,
-            batch.x,
-            batch.y,
-            batch.w,
-            rng,
+            variables["params"], variables["state"], opt_state, metric_states, x, y, w, rng
         )
         self.variables = {"params": params, "state": state}
         self._iterations += 1
         return metric_states
 
     def _test_batch(self, steps: Steps, batch: D.Arrays, metric_states: list[Any]) -> list[Any]:
+        parallel = data_parallel()
+        variables, metric_states = parallel.replicate((self.variables, metric_states))
+        x, y, w = parallel.shard((batch.x, batch.y, batch.w))
         metric_states, _ = steps.test(
-            self.variables["params"],
-            self.variables["state"],
-            metric_states,
-            batch.x,
-            batch.y,
-            batch.w,
+            variables["params"], variables["state"], metric_states, x, y, w
         )
         return metric_states
 
@@ -152,8 +150,12 @@ class TrainingMixin(LegacyMixin):
         )
 
     def predict_on_batch(self, *x: Any) -> Any:
-        outputs = self._predict_step(self.variables, self._named_inputs(x))  # type: ignore[attr-defined]
-        arrays = [np.asarray(o) for o in outputs]
+        parallel = data_parallel()
+        inputs = {k: np.asarray(v) for k, v in self._named_inputs(x).items()}  # type: ignore[attr-defined]
+        outputs = self._predict_step(  # type: ignore[attr-defined]
+            parallel.replicate(self.variables), parallel.shard(inputs)
+        )
+        arrays = [parallel.local_rows(o) for o in outputs]
         return arrays[0] if len(arrays) == 1 else arrays
 
     # Loops ---------------------------------------------------------------------------------
