@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test bench lint schema clean
+.PHONY: demo digits test bench lint schema clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/kspec build examples/mlp.yaml -o out/mlp
+
+# Train a small CNN on scikit-learn's bundled 8x8 digits (no download); prints test accuracy.
+digits: $(STAMP)
+	$(BIN)/python -c 'import sklearn' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[examples]'
+	$(BIN)/python -m examples.digits
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -1,8 +1,9 @@
 """`python -m bench`: every benchmark, printed as a short report."""
 
-from bench import apply_cnn, apply_lstm, apply_mlp
+from bench import apply_cnn, apply_lstm, apply_mlp, train_step
 
 if __name__ == "__main__":
     apply_mlp.main()
     apply_cnn.main()
     apply_lstm.main()
+    train_step.main()
