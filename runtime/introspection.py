@@ -80,12 +80,13 @@ def one(values: list[Any]) -> Any:
 def unique_per_node(
     compiled: CompiledModel, layer: str, what: str, values: list[Any], shapes: bool
 ) -> Any:
-    """The value all nodes of `layer` agree on (shapes only), else an error naming the nodes."""
+    """The value of a layer applied once; for a shared layer an error naming its nodes (and,
+    for shapes that differ, each node's shape) that points to the `get_*_at` form."""
     nodes = layer_nodes(compiled, layer)
-    if len(nodes) == 1 or (shapes and all(v == values[0] for v in values)):
+    if len(nodes) == 1:
         return values[0]
     detail = ""
-    if shapes:
+    if shapes and any(v != values[0] for v in values):
         detail = (
             " with different shapes ("
             + "; ".join(f"{n.name}: {_format(v)}" for n, v in zip(nodes, values, strict=True))

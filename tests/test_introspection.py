@@ -34,7 +34,12 @@ def test_shared_layer_per_node(siamese: kspec.Model) -> None:
     assert encoder.get_output_at(1).name == "encoder_right"
     assert encoder.get_input_shape_at(1) == (None, 16)
     assert encoder.get_output_shape_at(0) == (None, 8)
-    assert encoder.input_shape == (None, 16)  # every node agrees: Keras returns it
+    with pytest.raises(ValueError) as shared_shape:
+        _ = encoder.input_shape
+    assert str(shared_shape.value) == (
+        "layer 'encoder' is shared by 2 nodes (encoder, encoder_right), so its `input_shape` "
+        "is ambiguous: use get_input_shape_at(node_index)"
+    )
     with pytest.raises(ValueError) as ambiguous:
         _ = encoder.input
     assert str(ambiguous.value) == (
