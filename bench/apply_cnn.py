@@ -12,8 +12,7 @@ from typing import Any
 import jax
 import numpy as np
 
-import kspec
-from bench.apply_mlp import GOAL, _time_compile, interleaved
+from bench.timing import apply_report, compare_apply
 
 SPEC = Path(__file__).resolve().parent.parent / "examples" / "mnist_cnn.yaml"
 BATCH = 128
@@ -37,46 +36,13 @@ def handwritten(params: dict[str, Any], x: jax.Array) -> jax.Array:
 
 
 def run(rounds: int = 100, inner: int = 5) -> dict[str, float]:
-    model = kspec.load(SPEC)
-    variables = model.init(0)
     x = np.random.default_rng(0).normal(size=(BATCH, 28, 28, 1)).astype(np.float32)
-    x = jax.device_put(x)
-
-    ours, compile_ours = _time_compile(model.apply, variables, x)
-    theirs, compile_theirs = _time_compile(handwritten, variables["params"], x)
-    np.testing.assert_allclose(
-        np.asarray(ours(variables, x)), np.asarray(theirs(variables["params"], x)), atol=1e-5
-    )
-    median_ours, median_theirs = interleaved(
-        ours, (variables, x), theirs, (variables["params"], x), rounds, inner
-    )
-    return {
-        "kspec_us": median_ours * 1e6,
-        "handwritten_us": median_theirs * 1e6,
-        "ratio": median_ours / median_theirs,
-        "compile_kspec_s": compile_ours,
-        "compile_handwritten_s": compile_theirs,
-    }
-
-
-def report(result: dict[str, float]) -> str:
-    device = jax.devices()[0]
-    verdict = "OK" if result["ratio"] <= GOAL else "SLOWER THAN GOAL"
-    return "\n".join(
-        [
-            f"apply MNIST CNN (examples/mnist_cnn.yaml), batch {BATCH}, inference, jit  "
-            f"[{device.platform}: {device.device_kind}]",
-            f"  kspec        median {result['kspec_us']:10.1f} us/call",
-            f"  handwritten  median {result['handwritten_us']:10.1f} us/call",
-            f"  ratio kspec/handwritten = {result['ratio']:.3f}   (goal <= {GOAL}: {verdict})",
-            f"  compile: kspec {result['compile_kspec_s'] * 1e3:.1f} ms, "
-            f"handwritten {result['compile_handwritten_s'] * 1e3:.1f} ms",
-        ]
-    )
+    return compare_apply(SPEC, x, handwritten, rounds, inner)
 
 
 def main() -> None:
-    print(report(run()))
+    title = f"apply MNIST CNN (examples/mnist_cnn.yaml), batch {BATCH}, inference, jit"
+    print(apply_report(title, run()))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import kspec
-from bench.apply_mlp import _time_compile, interleaved
+from bench.timing import interleaved, time_compile
 from kspec.compiler.layers import recurrent
 
 BATCH, STEPS, VOCAB, WIDTH = 64, 100, 10000, 128
@@ -57,7 +57,7 @@ def _kspec_compiled(model: kspec.Model, variables: Any, ids: jax.Array, hoist: b
     previous = recurrent.HOIST_INPUT_PROJECTION
     recurrent.HOIST_INPUT_PROJECTION = hoist
     try:
-        return _time_compile(lambda v, x: model.apply(v, x), variables, ids)[0]
+        return time_compile(lambda v, x: model.apply(v, x), variables, ids)[0]
     finally:
         recurrent.HOIST_INPUT_PROJECTION = previous
 
@@ -72,7 +72,7 @@ def run(rounds: int = 40, inner: int = 5) -> dict[str, float]:
         ids = jax.device_put(ids)
         params = variables["params"]
         forms = {
-            f"handwritten_{name}": _time_compile(
+            f"handwritten_{name}": time_compile(
                 lambda p, x, hoist=hoist: handwritten(p, x, hoist), params, ids
             )[0]
             for name, hoist in (("hoisted", True), ("per_step", False))

@@ -5,19 +5,16 @@ MLP 784-512-512-10 (relu, relu, softmax), inference, batch 256. Goal: kspec/hand
 
 from __future__ import annotations
 
-import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
-import kspec
+from bench.timing import apply_report, compare_apply
 
 SPEC = Path(__file__).resolve().parent.parent / "examples" / "mlp.yaml"
 BATCH = 256
-GOAL = 1.05
 
 
 def handwritten(params: dict[str, Any], x: jax.Array) -> jax.Array:
@@ -27,77 +24,14 @@ def handwritten(params: dict[str, Any], x: jax.Array) -> jax.Array:
     return jax.nn.softmax(h @ params["dense_2"]["kernel"] + params["dense_2"]["bias"], axis=-1)
 
 
-def _time_compile(fn: Any, *args: Any) -> tuple[Any, float]:
-    started = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    return compiled, time.perf_counter() - started
-
-
-def interleaved(
-    ours: Any, ours_args: tuple[Any, ...], theirs: Any, theirs_args: tuple[Any, ...],
-    rounds: int, inner: int,
-) -> tuple[float, float]:  # fmt: skip
-    """Median seconds per call of two compiled functions, timed in alternating bursts."""
-
-    def burst(fn: Any, *args: Any) -> float:
-        started = time.perf_counter()
-        for _ in range(inner):
-            out = fn(*args)
-        jax.block_until_ready(out)
-        return (time.perf_counter() - started) / inner
-
-    for _ in range(20):  # warm up caches, clocks, allocator
-        burst(ours, *ours_args)
-        burst(theirs, *theirs_args)
-    times_ours, times_theirs = [], []
-    for i in range(rounds):  # alternate which goes first, so drift hits both alike
-        if i % 2:
-            times_theirs.append(burst(theirs, *theirs_args))
-            times_ours.append(burst(ours, *ours_args))
-        else:
-            times_ours.append(burst(ours, *ours_args))
-            times_theirs.append(burst(theirs, *theirs_args))
-    return statistics.median(times_ours), statistics.median(times_theirs)
-
-
 def run(rounds: int = 300, inner: int = 10) -> dict[str, float]:
-    model = kspec.load(SPEC)
-    variables = model.init(0)
-    x = jax.device_put(np.random.default_rng(0).normal(size=(BATCH, 784)).astype(np.float32))
-
-    ours, compile_ours = _time_compile(model.apply, variables, x)
-    theirs, compile_theirs = _time_compile(handwritten, variables["params"], x)
-    np.testing.assert_allclose(
-        np.asarray(ours(variables, x)), np.asarray(theirs(variables["params"], x)), atol=1e-5
-    )
-
-    median_ours, median_theirs = interleaved(
-        ours, (variables, x), theirs, (variables["params"], x), rounds, inner
-    )
-    return {
-        "kspec_us": median_ours * 1e6,
-        "handwritten_us": median_theirs * 1e6,
-        "ratio": median_ours / median_theirs,
-        "compile_kspec_s": compile_ours,
-        "compile_handwritten_s": compile_theirs,
-    }
-
-
-def report(result: dict[str, float]) -> str:
-    device = jax.devices()[0]
-    verdict = "OK" if result["ratio"] <= GOAL else "SLOWER THAN GOAL"
-    return "\n".join(
-        [
-            f"apply MLP 784-512-512-10, batch {BATCH}, inference, jit  [{device.platform}: "
-            f"{device.device_kind}]",
-            f"  kspec        median {result['kspec_us']:10.1f} us/call",
-            f"  handwritten  median {result['handwritten_us']:10.1f} us/call",
-            f"  ratio kspec/handwritten = {result['ratio']:.3f}   (goal <= {GOAL}: {verdict})",
-            f"  compile: kspec {result['compile_kspec_s'] * 1e3:.1f} ms, "
-            f"handwritten {result['compile_handwritten_s'] * 1e3:.1f} ms",
-        ]
-    )
+    x = np.random.default_rng(0).normal(size=(BATCH, 784)).astype(np.float32)
+    return compare_apply(SPEC, x, handwritten, rounds, inner)
 
 
 def main() -> None:
-    print(report(run()))
+    print(apply_report(f"apply MLP 784-512-512-10, batch {BATCH}, inference, jit", run()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,5 +1,5 @@
 """Train-step time: kspec `train_on_batch` vs the same step hand-written in jax + optax vs
-Keras 3 `train_on_batch`, same weights and batch, interleaved rounds (`apply_mlp.interleaved`).
+Keras 3 `train_on_batch`, same weights and batch, interleaved rounds (`timing.interleaved`).
 
 Models: examples/mlp.yaml (784-512-512-10, dropout 0.2, batch 256) and examples/mnist_cnn.yaml
 (batch 32); Adam(1e-3), categorical crossentropy. Two interleaved pairs (kspec vs hand-written,
@@ -29,7 +29,7 @@ import optax
 
 import kspec
 from bench.apply_cnn import _conv_relu
-from bench.apply_mlp import GOAL, interleaved
+from bench.timing import GOAL, interleaved
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 Forward = Callable[[dict[str, Any], jax.Array, jax.Array], jax.Array]
