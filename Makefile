@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/kspec build examples/mlp.yaml -o out/mlp
+	$(BIN)/kspec build examples/mnist_cnn.yaml -o out/mnist_cnn
 
 # Train a small CNN on scikit-learn's bundled 8x8 digits (no download); prints test accuracy.
 digits: $(STAMP)
