@@ -105,9 +105,9 @@ class TrainingMixin(LegacyMixin):
     def _train_batch(self, steps: Steps, batch: D.Arrays, metric_states: list[Any]) -> list[Any]:
         parallel = data_parallel()
         rng = jax.random.fold_in(jax.random.PRNGKey(self._seed), self._iterations)
-        variables, opt_state, metric_states = parallel.replicate(
-            (self.variables, self._opt_state, metric_states)
-        )
+        # Placed separately: fresh metric states must not force a copy of the weights too.
+        variables, opt_state = parallel.replicate((self.variables, self._opt_state))
+        metric_states = parallel.replicate(metric_states)
         rng = parallel.replicate(rng)
         x, y, w = parallel.shard((batch.x, batch.y, batch.w))
         params, state, self._opt_state, metric_states = steps.train(
@@ -119,7 +119,8 @@ class TrainingMixin(LegacyMixin):
 
     def _test_batch(self, steps: Steps, batch: D.Arrays, metric_states: list[Any]) -> list[Any]:
         parallel = data_parallel()
-        variables, metric_states = parallel.replicate((self.variables, metric_states))
+        variables = parallel.replicate(self.variables)
+        metric_states = parallel.replicate(metric_states)
         x, y, w = parallel.shard((batch.x, batch.y, batch.w))
         metric_states, _ = steps.test(
             variables["params"], variables["state"], metric_states, x, y, w
