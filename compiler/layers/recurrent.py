@@ -1,5 +1,6 @@
-"""Lowerings of SimpleRNN, LSTM and GRU: one recurrence driver over `lax.scan`; the cells
-differ only in their step function, their number of gates and states, and their bias."""
+"""Lowerings of SimpleRNN, LSTM, GRU and ConvLSTM2D: one recurrence driver over `lax.scan`;
+the cells differ only in their step function, their number of gates and states, their bias,
+and (ConvLSTM2D) their input projection and state shape."""
 
 from __future__ import annotations
 
@@ -13,6 +14,15 @@ import jax.numpy as jnp
 
 from kspec.compiler.activations import activation
 from kspec.compiler.initializers import initialize
+from kspec.compiler.layers.spatial import (
+    channel_axis,
+    conv_dimension_numbers,
+    join_shape,
+    output_length,
+    padding_pairs,
+    per_axis,
+    split_shape,
+)
 from kspec.compiler.lowering import (
     Array,
     BuildEnv,
@@ -47,6 +57,10 @@ class Cell:
     step: Step
     bias: Callable[[Any, Array], Array]
     input_bias: Callable[[Any, Weights], Array]
+    project: Callable[[Any, Weights, Array], Array] | None = None
+    """x_t -> x_t W (bias not added); default: a matmul with `kernel`."""
+    state_shape: Callable[[Any, tuple[int, ...]], tuple[int, ...]] | None = None
+    """Shape of each state from the input's shape; default: `(batch, units)`."""
 
 
 # Steps: xw is the input projection x_t @ kernel (+ the input-side bias) -----------------------
@@ -87,18 +101,75 @@ def _gru_step(spec: s.GRU, p: Weights, xw: Array, st: States, rd: Array | None) 
     return (z * h + (1.0 - z) * candidate,)
 
 
+def _conv_lstm_step(
+    spec: s.ConvLSTM2D, p: Weights, xw: Array, st: States, rd: Array | None
+) -> States:
+    """The LSTM step with a `same`, stride-1 convolution as the recurrent transform."""
+    h, c = st
+    gate, act = activation(spec.recurrent_activation), activation(spec.activation)
+    kernel = p["recurrent_kernel"]
+    recurrent = jax.lax.conv_general_dilated(
+        _dropped(h, rd),
+        kernel,
+        window_strides=(1, 1),
+        padding=padding_pairs(kernel.shape[:2], kernel.shape[:2], (1, 1), "same"),
+        dimension_numbers=conv_dimension_numbers(2, spec.data_format),
+    )
+    i, f, g, o = jnp.split(xw + recurrent, 4, axis=channel_axis(spec.data_format))
+    c = gate(f) * c + gate(i) * act(g)
+    return gate(o) * act(c), c
+
+
+def _conv_project(spec: s.ConvLSTM2D, p: Weights, xt: Array) -> Array:
+    """The input convolution of one timestep (the layer's strides, padding, dilation)."""
+    kernel = p["kernel"]
+    spatial, _ = split_shape(xt.shape, spec.data_format)
+    sizes, strides, dilation = (
+        [int(n) for n in spatial], per_axis(spec.strides, 2), per_axis(spec.dilation_rate, 2)
+    )  # fmt: skip
+    return jax.lax.conv_general_dilated(
+        xt,
+        kernel,
+        window_strides=strides,
+        padding=padding_pairs(sizes, kernel.shape[:2], strides, spec.padding, dilation),
+        rhs_dilation=dilation,
+        dimension_numbers=conv_dimension_numbers(2, spec.data_format),
+    )
+
+
+def _conv_out_spatial(spec: s.ConvLSTM2D, spatial: Shape) -> tuple[int | None, ...]:
+    kernel, strides = per_axis(spec.kernel_size, 2), per_axis(spec.strides, 2)
+    dilation = per_axis(spec.dilation_rate, 2)
+    return tuple(
+        output_length(n, k, st, spec.padding, d)
+        for n, k, st, d in zip(spatial, kernel, strides, dilation, strict=True)
+    )
+
+
+def _conv_state_shape(spec: s.ConvLSTM2D, x_shape: tuple[int, ...]) -> tuple[int, ...]:
+    step = (x_shape[0], *x_shape[2:])
+    spatial, _ = split_shape(step, spec.data_format)
+    out = _conv_out_spatial(spec, spatial)
+    return tuple(join_shape(x_shape[0], out, spec.filters, spec.data_format))  # type: ignore[arg-type]
+
+
 def _dropped(h: Array, mask: Array | None) -> Array:
     return h if mask is None else h * mask
 
 
+def _units(spec: Any) -> int:
+    """Size of each state's feature axis: `units`, or ConvLSTM2D's `filters`."""
+    return spec.filters if isinstance(spec, s.ConvLSTM2D) else spec.units
+
+
 def _plain_bias(spec: Any, key: Array) -> Array:
-    return initialize(spec.bias_initializer, key, (_CELLS[type(spec)].gates * spec.units,))
+    return initialize(spec.bias_initializer, key, (_CELLS[type(spec)].gates * _units(spec),))
 
 
-def _lstm_bias(spec: s.LSTM, key: Array) -> Array:
+def _lstm_bias(spec: s.LSTM | s.ConvLSTM2D, key: Array) -> Array:
     if not spec.unit_forget_bias:
         return _plain_bias(spec, key)
-    u, (k1, k2) = spec.units, jax.random.split(key)
+    u, (k1, k2) = _units(spec), jax.random.split(key)
     first, rest = (initialize(spec.bias_initializer, k, (n,)) for k, n in ((k1, u), (k2, 2 * u)))
     return jnp.concatenate([first, initialize(Ones(), key, (u,)), rest])
 
@@ -117,6 +188,15 @@ _CELLS: dict[type, Cell] = {
         _gru_step,
         _gru_bias,
         lambda spec, p: p["bias"][0] if spec.reset_after else p["bias"],
+    ),
+    s.ConvLSTM2D: Cell(
+        4,
+        ("h", "c"),
+        _conv_lstm_step,
+        _lstm_bias,
+        lambda spec, p: p["bias"],
+        project=_conv_project,
+        state_shape=_conv_state_shape,
     ),
 }
 
@@ -180,6 +260,69 @@ def _rnn_init(spec: s.Recurrent, key: Array, shapes: list[Shape]) -> LayerWeight
     return LayerWeights(params, state, tuple(params))
 
 
+def _conv_lstm_shape(spec: s.ConvLSTM2D, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+    name, fmt = "ConvLSTM2D", spec.data_format
+    if len(shapes) not in (1, 3):
+        raise ShapeError(
+            f"{name} takes 1 input, or 1 + 2 with initial states. Received: {len(shapes)} inputs"
+        )
+    x = shapes[0]
+    expect_rank(x, 5, name, exactly=True)
+    spatial, channels = split_shape((x[0], *x[2:]), fmt)
+    if channels is None:
+        raise ShapeError(
+            f"{name} needs a known channel dimension ({fmt or 'channels_last'}). "
+            f"Received: shape={format_shape(x)}"
+        )
+    out = _conv_out_spatial(spec, spatial)
+    if any(n is not None and n <= 0 for n in out):
+        raise ShapeError(
+            f"the kernel of {name} does not fit its input: output size {out}. "
+            f"Received: shape={format_shape(x)}"
+        )
+    state = join_shape(x[0], out, spec.filters, fmt)
+    for given in shapes[1:]:
+        if len(given) != 4 or any(
+            g not in (None, e) for g, e in zip(given[1:], state[1:], strict=True)
+        ):
+            raise ShapeError(
+                f"each initial state of {name} must have shape {format_shape(state)}. "
+                f"Received: shape={format_shape(given)}"
+            )
+    if spec.stateful and (x[0] is None or None in out):
+        raise ShapeError(
+            f"stateful=True needs a fixed batch size: give the model input a `batch_size`. "
+            f"Received: shape={format_shape(x)}"
+        )
+    if spec.unroll and x[1] is None:
+        raise ShapeError(
+            f"unroll=True needs a known number of timesteps. Received: shape={format_shape(x)}"
+        )
+    seq = (state[0], x[1], *state[1:]) if spec.return_sequences else state
+    return [seq, *([state] * 2 if spec.return_state else [])]
+
+
+def _conv_lstm_init(spec: s.ConvLSTM2D, key: Array, shapes: list[Shape]) -> LayerWeights:
+    kernel, filters = per_axis(spec.kernel_size, 2), spec.filters
+    x = shapes[0]
+    _, channels = split_shape((x[0], *x[2:]), spec.data_format)
+    assert channels is not None
+    k_kernel, k_rec, k_bias = jax.random.split(key, 3)
+    params = {
+        "kernel": initialize(spec.kernel_initializer, k_kernel, (*kernel, channels, 4 * filters)),
+        "recurrent_kernel": initialize(
+            spec.recurrent_initializer, k_rec, (*kernel, filters, 4 * filters)
+        ),
+    }
+    if spec.use_bias:
+        params["bias"] = _lstm_bias(spec, k_bias)
+    state = {}
+    if spec.stateful:  # carried across calls; not a Keras weight, so left out of `order`
+        shape = _conv_state_shape(spec, x)  # type: ignore[arg-type]
+        state = {name: jnp.zeros(shape) for name in ("h", "c")}
+    return LayerWeights(params, state, tuple(params))
+
+
 # Apply ----------------------------------------------------------------------------------------
 
 
@@ -189,16 +332,17 @@ def _rnn_apply(
     """Run the cell over time; masked steps keep the previous states and output."""
     cell = _CELLS[type(spec)]
     x, mask = inputs[0], call.masks[0] if call.masks else None
-    batch, units = x.shape[0], spec.units
+    batch = x.shape[0]
+    shape = _state_shape(spec, x.shape)
     if len(inputs) > 1:
         states = tuple(inputs[1:])
     elif spec.stateful:
         states = tuple(call.state[name] for name in cell.states)
     else:
-        states = tuple(jnp.zeros((batch, units), x.dtype) for _ in cell.states)
-    x_mask, state_mask = _dropout_masks(spec, call, batch, x.shape[-1], x.dtype)
+        states = tuple(jnp.zeros(shape, x.dtype) for _ in cell.states)
+    x_mask, state_mask = _dropout_masks(spec, call, (batch, *x.shape[2:]), shape, x.dtype)
     if x_mask is not None:
-        x = x * x_mask[:, None, :]
+        x = x * jnp.expand_dims(x_mask, 1)
     if spec.go_backwards:
         x, mask = x[:, ::-1], None if mask is None else mask[:, ::-1]
     final, outputs = _recurrence(spec, cell, params, x, mask, states, state_mask)
@@ -220,18 +364,23 @@ def _recurrence(
     """Final states, and the time-major outputs when `return_sequences` (else None)."""
     bias = cell.input_bias(spec, params) if spec.use_bias else None
 
+    axis = channel_axis(getattr(spec, "data_format", None))
+
     def project(xt: Array) -> Array:
-        y = xt @ params["kernel"]
-        return y if bias is None else add_bias(y, bias)
+        y = xt @ params["kernel"] if cell.project is None else cell.project(spec, params, xt)
+        return y if bias is None else add_bias(y, bias, axis)
 
     xs = jnp.swapaxes(x, 0, 1)
-    if HOIST_INPUT_PROJECTION:
+    hoist = HOIST_INPUT_PROJECTION and cell.project is None
+    if hoist:
         xs = project(xs)
-    ms = None if mask is None else jnp.swapaxes(mask, 0, 1)[..., None]
+    ms = None
+    if mask is not None:  # (time, batch, 1, ...): broadcast against each state
+        ms = jnp.swapaxes(mask, 0, 1).reshape(*mask.shape[1::-1], *[1] * (states[0].ndim - 1))
 
     def body(carry: States, step_in: tuple[Array, Array | None]) -> tuple[States, Any]:
         xt, mt = step_in
-        xw = xt if HOIST_INPUT_PROJECTION else project(xt)
+        xw = xt if hoist else project(xt)
         new = cell.step(spec, params, xw, carry, state_mask)
         if mt is not None:
             new = tuple(jnp.where(mt, n, c) for n, c in zip(new, carry, strict=True))
@@ -246,8 +395,13 @@ def _recurrence(
     return states, jnp.stack(collected) if spec.return_sequences else None
 
 
+def _state_shape(spec: Any, x_shape: tuple[int, ...]) -> tuple[int, ...]:
+    shape = _CELLS[type(spec)].state_shape
+    return (x_shape[0], spec.units) if shape is None else shape(spec, x_shape)
+
+
 def _dropout_masks(
-    spec: s.Recurrent, call: LayerCall, batch: int, features: int, dtype: Any
+    spec: Any, call: LayerCall, x_step: tuple[int, ...], state: tuple[int, ...], dtype: Any
 ) -> tuple[Array | None, Array | None]:
     """Training only: one keep mask for the inputs and one for the state, fixed across time
     (Keras' DropoutRNNCell), already scaled by 1/(1 - rate)."""
@@ -258,13 +412,13 @@ def _dropout_masks(
         rng = jax.random.fold_in(rng, spec.seed)
     x_key, h_key = jax.random.split(rng)
 
-    def keep(key: Array, rate: float, size: int) -> Array | None:
+    def keep(key: Array, rate: float, shape: tuple[int, ...]) -> Array | None:
         if rate == 0.0:
             return None
-        kept = jax.random.bernoulli(key, 1.0 - rate, (batch, size))
+        kept = jax.random.bernoulli(key, 1.0 - rate, shape)
         return kept.astype(dtype) / (1.0 - rate)
 
-    return keep(x_key, spec.dropout, features), keep(h_key, spec.recurrent_dropout, spec.units)
+    return keep(x_key, spec.dropout, x_step), keep(h_key, spec.recurrent_dropout, state)
 
 
 def _rnn_mask(
@@ -289,4 +443,8 @@ _lowering = partial(
     mask="consume",
     masks_output=_rnn_masks_output,
 )
-LOWERINGS: list[Lowering[Any]] = [_lowering(cls) for cls in (s.SimpleRNN, s.LSTM, s.GRU)]
+LOWERINGS: list[Lowering[Any]] = [
+    *(_lowering(cls) for cls in (s.SimpleRNN, s.LSTM, s.GRU)),
+    # Keras' ConvLSTM2D fails on a masked input (its cell cannot broadcast a time mask)
+    Lowering(s.ConvLSTM2D, _conv_lstm_shape, _rnn_apply, _conv_lstm_init, mask="error"),
+]

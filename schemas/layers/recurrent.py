@@ -1,13 +1,19 @@
-"""Recurrent layers: SimpleRNN, LSTM, GRU. Fields, names and defaults are Keras 3's."""
+"""Recurrent layers: SimpleRNN, LSTM, GRU, ConvLSTM2D. Fields, names and defaults are Keras 3's."""
 
 from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, model_validator
 
 from kspec.schemas.base import Alias, LayerSpec
 from kspec.schemas.fields import ActivationFunction, Constraint, Initializer, Regularizer
+from kspec.schemas.layers.spatial_fields import (
+    DataFormatField,
+    SpatialInt,
+    as_tuple,
+    check_per_axis,
+)
 
 _CONSUME_LESS = {"cpu": 0, "mem": 1, "gpu": 2}
 
@@ -129,5 +135,88 @@ class GRU(Recurrent):
     )
 
 
-LAYERS: list[type[LayerSpec]] = [SimpleRNN, LSTM, GRU]
+class ConvLSTM2D(LayerSpec):
+    """An LSTM whose input and recurrent transforms are 2D convolutions, over input
+    `(batch, time, rows, cols, channels)` (channels_first: `(batch, time, channels, rows,
+    cols)`). Gate order i, f, c, o; kernel `(kh, kw, channels, 4 * filters)`, recurrent kernel
+    `(kh, kw, filters, 4 * filters)`. The input convolution uses `strides`, `padding` and
+    `dilation_rate`; the recurrent one is always `same` with strides 1."""
+
+    type: Literal["ConvLSTM2D"] = "ConvLSTM2D"
+    rank: ClassVar[int] = 2
+
+    filters: PositiveInt = Field(description="Number of output channels (of each state).")
+    kernel_size: SpatialInt = Field(
+        description="Window size: one int for both spatial axes, or one per axis."
+    )
+    strides: SpatialInt = Field(1, description="Step of the input convolution's window.")
+    padding: Literal["valid", "same"] = Field(
+        "valid", description="Padding of the input convolution (the recurrent one is `same`)."
+    )
+    data_format: DataFormatField = None
+    dilation_rate: SpatialInt = Field(
+        1, description="Spacing between the input convolution's kernel taps."
+    )
+    activation: ActivationFunction = Field(
+        "tanh", description="Activation of the candidate state and output."
+    )
+    recurrent_activation: ActivationFunction = Field(
+        "sigmoid", description="Activation of the gates."
+    )
+    use_bias: bool = Field(True, description="Whether to add a learned bias vector.")
+    kernel_initializer: Initializer = Field("glorot_uniform", validate_default=True)
+    recurrent_initializer: Initializer = Field("orthogonal", validate_default=True)
+    bias_initializer: Initializer = Field("zeros", validate_default=True)
+    unit_forget_bias: bool = Field(
+        True, description="Initialise the forget gate's bias to 1 (Jozefowicz et al., 2015)."
+    )
+    kernel_regularizer: Regularizer | None = None
+    recurrent_regularizer: Regularizer | None = None
+    bias_regularizer: Regularizer | None = None
+    activity_regularizer: Regularizer | None = Field(
+        None, description="Penalty on the layer's outputs, added to the training loss."
+    )
+    kernel_constraint: Constraint | None = None
+    recurrent_constraint: Constraint | None = None
+    bias_constraint: Constraint | None = None
+    dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Training only: dropout on the inputs (one mask for "
+        "all timesteps)."
+    )  # fmt: skip
+    recurrent_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Training only: dropout on the recurrent state (one "
+        "mask for all timesteps)."
+    )  # fmt: skip
+    seed: int | None = Field(None, description="Folded into the per-node dropout rng.")
+    return_sequences: bool = Field(
+        False, description="Return the output of every timestep, not only the last."
+    )
+    return_state: bool = Field(
+        False, description="Also return the final states h, c as extra outputs (`node:1`, ...)."
+    )
+    go_backwards: bool = Field(
+        False, description="Read the sequence backwards (and return it in that order)."
+    )
+    stateful: bool = Field(
+        False,
+        description="Carry the final states into the next call (kept in the model's `state`; "
+        "`model.reset_states()` zeroes them). Needs the input's `batch_size`.",
+    )
+    unroll: bool = Field(
+        False, description="Unroll the time loop in Python (short, fixed lengths only)."
+    )
+
+    @model_validator(mode="after")
+    def _check_spatial(self) -> ConvLSTM2D:
+        for name in ("kernel_size", "strides", "dilation_rate"):
+            check_per_axis(name, getattr(self, name), self.rank)
+        if max(as_tuple(self.strides, 2)) > 1 and max(as_tuple(self.dilation_rate, 2)) > 1:
+            raise ValueError(
+                "`strides > 1` not supported in conjunction with `dilation_rate > 1`. "
+                f"Received: strides={self.strides} and dilation_rate={self.dilation_rate}"
+            )
+        return self
+
+
+LAYERS: list[type[LayerSpec]] = [SimpleRNN, LSTM, GRU, ConvLSTM2D]
 TYPE_ALIASES: dict[str, str] = {}
