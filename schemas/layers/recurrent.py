@@ -30,12 +30,9 @@ _KERAS1: dict[str, Alias] = {
 }
 
 
-class Recurrent(LayerSpec):
-    """Fields every recurrent layer shares (not a layer type itself)."""
+class RecurrentOptions(LayerSpec):
+    """Options every recurrent layer shares, ConvLSTM2D included (not a layer type itself)."""
 
-    keras1_aliases: ClassVar[dict[str, Alias]] = _KERAS1
-
-    units: PositiveInt = Field(description="Size of the output and of each state.")
     activation: ActivationFunction = Field(
         "tanh", description="Activation of the candidate state and output."
     )
@@ -78,6 +75,14 @@ class Recurrent(LayerSpec):
     unroll: bool = Field(
         False, description="Unroll the time loop in Python (short, fixed lengths only)."
     )
+
+
+class Recurrent(RecurrentOptions):
+    """Fields of the dense-cell recurrent layers (not a layer type itself)."""
+
+    keras1_aliases: ClassVar[dict[str, Alias]] = _KERAS1
+
+    units: PositiveInt = Field(description="Size of the output and of each state.")
     implementation: Literal[0, 1, 2] = Field(
         2, description="Keras 2 matmul layout; accepted, no numerical effect in kspec."
     )
@@ -135,7 +140,7 @@ class GRU(Recurrent):
     )
 
 
-class ConvLSTM2D(LayerSpec):
+class ConvLSTM2D(RecurrentOptions):
     """An LSTM whose input and recurrent transforms are 2D convolutions, over input
     `(batch, time, rows, cols, channels)` (channels_first: `(batch, time, channels, rows,
     cols)`). Gate order i, f, c, o; kernel `(kh, kw, channels, 4 * filters)`, recurrent kernel
@@ -157,53 +162,11 @@ class ConvLSTM2D(LayerSpec):
     dilation_rate: SpatialInt = Field(
         1, description="Spacing between the input convolution's kernel taps."
     )
-    activation: ActivationFunction = Field(
-        "tanh", description="Activation of the candidate state and output."
-    )
     recurrent_activation: ActivationFunction = Field(
         "sigmoid", description="Activation of the gates."
     )
-    use_bias: bool = Field(True, description="Whether to add a learned bias vector.")
-    kernel_initializer: Initializer = Field("glorot_uniform", validate_default=True)
-    recurrent_initializer: Initializer = Field("orthogonal", validate_default=True)
-    bias_initializer: Initializer = Field("zeros", validate_default=True)
     unit_forget_bias: bool = Field(
         True, description="Initialise the forget gate's bias to 1 (Jozefowicz et al., 2015)."
-    )
-    kernel_regularizer: Regularizer | None = None
-    recurrent_regularizer: Regularizer | None = None
-    bias_regularizer: Regularizer | None = None
-    activity_regularizer: Regularizer | None = Field(
-        None, description="Penalty on the layer's outputs, added to the training loss."
-    )
-    kernel_constraint: Constraint | None = None
-    recurrent_constraint: Constraint | None = None
-    bias_constraint: Constraint | None = None
-    dropout: float = Field(
-        0.0, ge=0.0, lt=1.0, description="Training only: dropout on the inputs (one mask for "
-        "all timesteps)."
-    )  # fmt: skip
-    recurrent_dropout: float = Field(
-        0.0, ge=0.0, lt=1.0, description="Training only: dropout on the recurrent state (one "
-        "mask for all timesteps)."
-    )  # fmt: skip
-    seed: int | None = Field(None, description="Folded into the per-node dropout rng.")
-    return_sequences: bool = Field(
-        False, description="Return the output of every timestep, not only the last."
-    )
-    return_state: bool = Field(
-        False, description="Also return the final states h, c as extra outputs (`node:1`, ...)."
-    )
-    go_backwards: bool = Field(
-        False, description="Read the sequence backwards (and return it in that order)."
-    )
-    stateful: bool = Field(
-        False,
-        description="Carry the final states into the next call (kept in the model's `state`; "
-        "`model.reset_states()` zeroes them). Needs the input's `batch_size`.",
-    )
-    unroll: bool = Field(
-        False, description="Unroll the time loop in Python (short, fixed lengths only)."
     )
 
     @model_validator(mode="after")
