@@ -17,9 +17,16 @@ class Location:
     file: str
     line: int
     col: int
+    notes: tuple[str, ...] = ()
+    """Where else the value matters, as `file:line:col: note: ...` lines: the use site of a
+    template block, the node that includes another file."""
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
+
+    def with_note(self, note: str) -> Location:
+        """This location with one more note line (the innermost context first)."""
+        return Location(self.file, self.line, self.col, (*self.notes, note))
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,8 @@ class Diagnostic:
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
         node = f"node '{self.node}': " if self.node else ""
-        return f"{where}{self.severity}: {node}{self.message}"
+        notes = "".join(f"\n  {note}" for note in self.location.notes) if self.location else ""
+        return f"{where}{self.severity}: {node}{self.message}{notes}"
 
 
 class SpecError(Exception):

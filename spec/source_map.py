@@ -60,5 +60,20 @@ class SourceMap:
         self.values = {renumber(p): loc for p, loc in self.values.items()}
         self.keys = {renumber(p): loc for p, loc in self.keys.items()}
 
+    def graft(self, prefix: Path, other: SourceMap, note: str | None = None) -> None:
+        """Take every entry of `other` (another file's map, or a template's) under `prefix`,
+        each location gaining `note` (e.g. `f.yaml:3:5: note: included here`)."""
+        for mine, theirs in ((self.values, other.values), (self.keys, other.keys)):
+            for path, loc in theirs.items():
+                mine[prefix + path] = loc.with_note(note) if note else loc
+
+    def subtree(self, prefix: Path) -> SourceMap:
+        """The entries under `prefix`, re-rooted (a template's definition, to graft elsewhere)."""
+        n = len(prefix)
+        sub = SourceMap(self.file)
+        sub.values = {p[n:]: loc for p, loc in self.values.items() if p[:n] == prefix}
+        sub.keys = {p[n:]: loc for p, loc in self.keys.items() if p[:n] == prefix}
+        return sub
+
     def __iter__(self) -> Iterator[Path]:
         return iter(self.values)
