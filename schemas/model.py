@@ -8,7 +8,8 @@ from pydantic import Field, PositiveInt
 
 from kspec.schemas.base import SpecModel
 from kspec.schemas.fields import DType
-from kspec.schemas.registry import AnyLayer
+from kspec.schemas.layers import composition, wrappers
+from kspec.schemas.registry import AnyLayer, InnerLayer
 from kspec.schemas.training import CompileSpec
 
 FORMAT_VERSION = 1
@@ -24,10 +25,12 @@ class InputSpec(SpecModel):
     )
 
 
-class ModelSpec(SpecModel):
-    """A model: named inputs, an ordered list of layer nodes, and the outputs."""
+class GraphSpec(SpecModel):
+    """A model's graph: named inputs, an ordered list of layer nodes, and the outputs. A
+    sub-model (`{type: Model, spec: ...}`) is one; a top-level spec adds the format version and
+    its training recipe (`ModelSpec`)."""
 
-    kspec: Literal[1] = Field(description="Format version of the spec; write `kspec: 1`.")
+    kspec: Literal[1] | None = Field(None, description="Format version of the spec.")
     name: str = Field("model", description="Model name.", min_length=1)
     data_format: Literal["channels_last", "channels_first"] = Field(
         "channels_last", description="Default layout for layers with a `data_format`."
@@ -39,6 +42,19 @@ class ModelSpec(SpecModel):
     outputs: list[str] | None = Field(
         None, description="Output node names (`node:1` for a second output); default: the last."
     )
+
+
+class ModelSpec(GraphSpec):
+    """A model file: the format version, the graph, and optionally its training recipe."""
+
+    kspec: Literal[1] = Field(description="Format version of the spec; write `kspec: 1`.")
     compile: CompileSpec | None = Field(
         None, description="Training recipe: optimizer, loss, metrics (Keras `model.compile`)."
     )
+
+
+# The catalogue refers to itself: wrappers wrap any layer, and a sub-model holds a graph of
+# layers. Those forward references resolve now that every class exists.
+_CATALOGUE_NAMES = {"InnerLayer": InnerLayer, "GraphSpec": GraphSpec}
+for _cls in (*wrappers.LAYERS, composition.Model, GraphSpec, ModelSpec):
+    _cls.model_rebuild(_types_namespace=_CATALOGUE_NAMES)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Discriminator, Field, Tag
 from kspec.schemas.base import LayerSpec, SpecModel
 from kspec.schemas.layers import (
     activations,
+    composition,
     convolution,
     core,
     embedding,
@@ -24,7 +25,7 @@ from kspec.schemas.layers import (
 
 FAMILIES = [
     core, convolution, pooling, reshaping, locally_connected, merge, activations, normalization,
-    noise, embedding, recurrent, wrappers,
+    noise, embedding, recurrent, wrappers, composition,
 ]  # fmt: skip
 
 LAYER_TYPES: list[type[LayerSpec]] = [cls for family in FAMILIES for cls in family.LAYERS]
@@ -81,6 +82,3 @@ InnerLayer = Annotated[
     Field(description="A layer wrapped by another (`type` plus its parameters)."),
 ]
 """The nested `layer:` of wrappers: any layer type (a shared node cannot be wrapped)."""
-
-for _wrapper in wrappers.LAYERS:  # their `layer:` fields refer to the catalogue itself
-    _wrapper.model_rebuild(_types_namespace={"InnerLayer": InnerLayer})

@@ -14,7 +14,7 @@ from kspec.errors import Diagnostic, KspecDeprecationWarning, Location, SpecErro
 from kspec.schemas.base import LayerSpec, rename_legacy_keys
 from kspec.schemas.fields import snake_case
 from kspec.schemas.graph import check_graph, default_names, with_names
-from kspec.schemas.model import ModelSpec
+from kspec.schemas.model import GraphSpec, ModelSpec
 from kspec.schemas.registry import (
     LAYERS_BY_TYPE,
     TYPE_ALIASES,
@@ -29,33 +29,58 @@ from kspec.spec.source_map import Path
 def validate_document(document: Document) -> ModelSpec:
     """Validate a loaded spec: schemas, then graph. Returns the canonical `ModelSpec` (every
     node named, outputs filled)."""
-    source_map = document.source_map
-    data, diagnostics, names = _prepare(document.data, source_map)
-    spec: ModelSpec | None = None
+    spec, diagnostics = _validate_graph(document.data, document.source_map, ModelSpec)
+    if diagnostics:
+        raise SpecError(diagnostics)
+    assert isinstance(spec, ModelSpec)
+    return spec
+
+
+def _validate_graph(
+    data: dict[str, Any], source_map: SourceMap, cls: type[GraphSpec]
+) -> tuple[GraphSpec | None, list[Diagnostic]]:
+    """Validate one graph (a model file, or a sub-model's `spec:` with `source_map` re-rooted
+    at it): the spec, or every diagnostic found."""
+    data, diagnostics, names, failed = _prepare(data, source_map, cls)
+    spec: GraphSpec | None = None
     try:
-        spec = ModelSpec.model_validate(data)
+        spec = cls.model_validate(data)
     except ValidationError as exc:
-        untyped = {d.node for d in diagnostics if d.node}
         diagnostics += [
             d
-            for d in _from_pydantic(exc, data, source_map, names)
-            if d.node not in untyped and not (d.node is None and d.message == _MISSING_VERSION)
+            for d in _from_pydantic(exc, data, source_map, names, cls)
+            if d.node not in failed and not (d.node is None and d.message == _MISSING_VERSION)
         ]
     if diagnostics:
-        raise SpecError(_without_echoes(diagnostics))
+        return None, _without_echoes(diagnostics)
     assert spec is not None
     spec = with_names(spec)
     problems = check_graph(spec)
-    if problems:
-        raise SpecError(
-            [
-                Diagnostic(
-                    p.message, source_map.locate(p.path, key=p.path[-1:] == ("name",)), p.node
-                )
-                for p in problems
-            ]
+    located = [
+        Diagnostic(p.message, source_map.locate(p.path, key=p.path[-1:] == ("name",)), p.node)
+        for p in problems
+    ]
+    return (None, located) if located else (spec, [])
+
+
+def _validate_submodel(
+    item: dict[str, Any], path: Path, name: str, source_map: SourceMap
+) -> tuple[dict[str, Any], list[Diagnostic]]:
+    """A `{type: Model, spec: {...}}` node with its graph validated first, so its mistakes are
+    reported with the sub-model's own node names (`vision/conv2d`) and rules."""
+    nested = item.get("spec")
+    if not isinstance(nested, dict):
+        return item, []  # pydantic reports the wrong kind
+    spec, diagnostics = _validate_graph(nested, source_map.subtree((*path, "spec")), GraphSpec)
+    qualified = [
+        Diagnostic(
+            d.message,
+            d.location or source_map.locate(path),
+            f"{name}/{d.node}" if d.node else name,
         )
-    return spec
+        for d in diagnostics
+    ]
+    return ({**item, "spec": spec} if spec is not None else item), qualified
 
 
 def validate_layer(data: dict[str, Any], location: Location | None = None) -> LayerSpec:
@@ -70,7 +95,7 @@ def validate_layer(data: dict[str, Any], location: Location | None = None) -> La
         diagnostics = []
         for error in exc.errors(include_url=False):
             path = ("layers", 0, *_data_path(error["loc"], data))
-            message = _message(error, path[2:], wrapped, path)
+            message = _message(error, path[2:], wrapped, path, ModelSpec)
             diagnostics.append(Diagnostic(message, location, node))
         raise SpecError(_without_echoes(diagnostics)) from None
     except ValueError as exc:  # a Keras 1 name given together with its new name
@@ -82,12 +107,13 @@ _MISSING_VERSION = "missing required parameter `kspec`"
 
 
 def _prepare(
-    data: dict[str, Any], source_map: SourceMap
-) -> tuple[dict[str, Any], list[Diagnostic], list[str]]:
+    data: dict[str, Any], source_map: SourceMap, cls: type[GraphSpec]
+) -> tuple[dict[str, Any], list[Diagnostic], list[str], set[str]]:
     """Resolve Keras 1 type and parameter names (warning at their location), report unknown
-    layer types, and compute node names for messages."""
+    layer types, validate sub-models, and compute node names for messages. Also returns the
+    nodes already reported, whose echoes in pydantic's errors are dropped."""
     diagnostics: list[Diagnostic] = []
-    if "kspec" not in data:
+    if cls is ModelSpec and "kspec" not in data:
         diagnostics.append(
             Diagnostic(
                 "missing the format version: add `kspec: 1` at the top", source_map.locate(())
@@ -95,14 +121,21 @@ def _prepare(
         )
     layers = data.get("layers")
     if not isinstance(layers, list):
-        return data, diagnostics, []
+        return data, diagnostics, [], set()
     names = default_names([_kind_of(item) for item in layers])
     data = {**data, "layers": list(layers)}
+    failed: set[str] = set()
     for i, item in enumerate(layers):
         if not isinstance(item, dict) or "shares" in item:
             continue
-        data["layers"][i] = _resolve_layer(item, ("layers", i), names[i], source_map, diagnostics)
-    return data, diagnostics, names
+        item = _resolve_layer(item, ("layers", i), names[i], source_map, diagnostics)
+        if item.get("type") == "Model":
+            item, nested = _validate_submodel(item, ("layers", i), names[i], source_map)
+            diagnostics += nested
+            failed |= {names[i]} if nested else set()
+        data["layers"][i] = item
+    failed |= {d.node for d in diagnostics if d.node}
+    return data, diagnostics, names, failed
 
 
 def _resolve_layer(
@@ -175,7 +208,7 @@ def _kind_of(item: Any) -> tuple[str | None, str | None, str | None]:
 
 
 def _from_pydantic(
-    exc: ValidationError, data: Any, source_map: SourceMap, names: list[str]
+    exc: ValidationError, data: Any, source_map: SourceMap, names: list[str], cls: type[GraphSpec]
 ) -> list[Diagnostic]:
     diagnostics = []
     for error in exc.errors(include_url=False):
@@ -189,7 +222,7 @@ def _from_pydantic(
             else None
         )
         layer_path = path[2:] if node else path
-        message = _message(error, layer_path, data, path)
+        message = _message(error, layer_path, data, path, cls)
         at_key = error["type"] in ("extra_forbidden",)
         diagnostics.append(Diagnostic(message, source_map.locate(path, key=at_key), node))
     return diagnostics
@@ -230,13 +263,15 @@ def _is_field_name(part: Any) -> bool:
     return isinstance(part, str) and part.isidentifier() and part[0].islower()
 
 
-def _message(error: dict[str, Any], layer_path: Path, data: Any, path: Path) -> str:
+def _message(
+    error: dict[str, Any], layer_path: Path, data: Any, path: Path, cls: type[GraphSpec]
+) -> str:
     kind, text = error["type"], error["msg"]
     key = ".".join(str(p) for p in layer_path) if layer_path else None
     if kind == "missing":
         return f"missing required parameter `{key}`" if key else "missing a required value"
     if kind == "extra_forbidden":
-        return f"unknown parameter `{key}`{_field_hint(layer_path, data, path)}"
+        return f"unknown parameter `{key}`{_field_hint(layer_path, data, path, cls)}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         return "each layer needs a known `type` (e.g. `type: Dense`) or `shares: <node>`"
     if kind == "literal_error" and len(error.get("ctx", {}).get("expected", "")) > 80:
@@ -257,10 +292,10 @@ def _message(error: dict[str, Any], layer_path: Path, data: Any, path: Path) -> 
     return text
 
 
-def _field_hint(layer_path: Path, data: Any, path: Path) -> str:
+def _field_hint(layer_path: Path, data: Any, path: Path, cls: type[GraphSpec]) -> str:
     """`did you mean` for a misspelt parameter, looked up in the schema of the layer it is in."""
     if not layer_path or len(path) < 2 or path[0] != "layers":
-        fields = list(ModelSpec.model_fields) if len(path) == 1 else []
+        fields = list(cls.model_fields) if len(path) == 1 else []
     else:
         item = data["layers"][path[1]]
         cls = SharedNode if "shares" in item else LAYERS_BY_TYPE.get(item.get("type"))

@@ -67,6 +67,14 @@ class SourceMap:
             for path, loc in theirs.items():
                 mine[prefix + path] = loc.with_note(note) if note else loc
 
+    def replace_subtree(self, prefix: Path, other: SourceMap) -> None:
+        """Drop the entries under `prefix` and take `other`'s there instead (after a subtree
+        was rewritten on its own, re-rooted map)."""
+        n = len(prefix)
+        self.values = {p: loc for p, loc in self.values.items() if p[:n] != prefix}
+        self.keys = {p: loc for p, loc in self.keys.items() if p[:n] != prefix}
+        self.graft(prefix, other)
+
     def subtree(self, prefix: Path) -> SourceMap:
         """The entries under `prefix`, re-rooted (a template's definition, to graft elsewhere)."""
         n = len(prefix)

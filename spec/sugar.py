@@ -3,7 +3,8 @@
 - `- Dense: {units: 10}` and `- Flatten` become `- {type: ..., ...}` (also for wrapped `layer:`s);
 - Keras' `input_shape` / `batch_input_shape` / `input_dim` (+ `input_length`) on the first layer,
   and `{type: Input, shape: ...}` nodes, become entries of the top-level `inputs:`;
-- `inputs: {x: [28, 28]}` becomes `inputs: {x: {shape: [28, 28]}}`.
+- `inputs: {x: [28, 28]}` becomes `inputs: {x: {shape: [28, 28]}}`;
+- all of the above inside sub-models (`{type: Model, spec: {...}}`) too.
 Every rewrite moves the matching source-map entries, so errors still point at what the user wrote.
 """
 
@@ -28,6 +29,7 @@ def desugar(data: Any, source_map: SourceMap) -> Any:
     if isinstance(layers, list):
         for i in range(len(layers)):
             layers[i] = _layer_shorthand(layers[i], ("layers", i), source_map)
+            _desugar_submodel(layers[i], ("layers", i, "spec"), source_map)
         _hoist_input_layers(data, source_map)
         _hoist_first_layer_shape(data, source_map)
     inputs = data.get("inputs")
@@ -37,6 +39,18 @@ def desugar(data: Any, source_map: SourceMap) -> Any:
                 inputs[name] = {"shape": value}
                 source_map.values[("inputs", name, "shape")] = source_map.locate(("inputs", name))
     return data
+
+
+def _desugar_submodel(node: Any, path: Path, source_map: SourceMap) -> None:
+    """A sub-model's inline `spec:` is a spec of its own: the same shorthands apply."""
+    if (
+        isinstance(node, dict)
+        and node.get("type") == "Model"
+        and isinstance(node.get("spec"), dict)
+    ):
+        nested_map = source_map.subtree(path)
+        node["spec"] = desugar(node["spec"], nested_map)
+        source_map.replace_subtree(path, nested_map)
 
 
 def _layer_shorthand(node: Any, path: Path, source_map: SourceMap) -> Any:
