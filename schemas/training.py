@@ -3,11 +3,27 @@ recipe). Pydantic only; the runtime turns it into optax and loss functions."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, PositiveFloat, model_validator
+from pydantic import Discriminator, Field, PositiveFloat, PositiveInt, Tag, model_validator
 
 from kspec.schemas.base import SpecModel
+from kspec.schemas.schedules import Schedule
+
+
+def _kind(value: Any) -> str:
+    return "Mapping" if isinstance(value, dict | SpecModel) else "Plain"
+
+
+def by_kind(plain: Any, mapping: Any) -> Any:
+    """`plain | mapping`, validated only by the branch the value's kind picks, so that a
+    mistake inside a mapping is not also reported as "should be a number" or "unknown name".
+    The tags are capitalised so error locations never read them as parameter names."""
+    return Annotated[
+        Union[Annotated[plain, Tag("Plain")], Annotated[mapping, Tag("Mapping")]],  # noqa: UP007
+        Discriminator(_kind),
+    ]
+
 
 OptimizerName = Literal[
     "sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax", "nadam", "lion"
@@ -35,11 +51,17 @@ LossName = Literal[
 ]  # fmt: skip
 
 
+LearningRate = by_kind(PositiveFloat, Schedule)
+"""A number, or a schedule `{schedule: exponential_decay, ...}`."""
+
+
 class OptimizerSpec(SpecModel):
     """An optimizer with parameters; unset ones take Keras 3's defaults."""
 
     type: OptimizerName = Field(description="Optimizer name (Keras 3, lower case).")
-    learning_rate: PositiveFloat | None = Field(None, description="Step size.")
+    learning_rate: LearningRate | None = Field(
+        None, description="Step size: a number, or a schedule `{schedule: cosine_decay, ...}`."
+    )
     momentum: float | None = Field(None, ge=0, description="sgd / rmsprop momentum.")
     nesterov: bool | None = Field(None, description="sgd: Nesterov momentum.")
     beta_1: float | None = Field(None, ge=0, lt=1, description="First-moment decay.")
@@ -81,20 +103,55 @@ class LossSpec(SpecModel):
 
 
 AnyLoss = LossName | LossSpec
+AnyOptimizer = by_kind(OptimizerName, OptimizerSpec)
+
+
+class AucSpec(SpecModel):
+    """AUC with options, e.g. `{type: auc, curve: PR}` (Keras' `keras.metrics.AUC`)."""
+
+    type: Literal["auc"] = Field(description="The metric: auc.")
+    curve: Literal["ROC", "PR"] = Field("ROC", description="ROC curve or precision-recall.")
+    num_thresholds: int = Field(200, ge=2, description="Evenly spaced thresholds in [0, 1].")
+    name: str | None = Field(None, description="History key (default: auc).")
+
+
+AnyMetric = by_kind(str, AucSpec)
+Metrics = by_kind(list[AnyMetric], dict[str, list[AnyMetric]])
+"""Metrics for every output (a list) or by output name (a mapping of lists)."""
+
+
+class ShardingSpec(SpecModel):
+    """Model parallelism for big layers: devices form a `batch` by `model` mesh, and the named
+    weights are split over `model` (everything else stays replicated)."""
+
+    model_axis: PositiveInt = Field(
+        description="Devices along the `model` axis; it must divide the device count."
+    )
+    params: dict[str, list[Literal["model"] | None]] = Field(
+        description="`layer/weight` glob (e.g. `dense_1/kernel`) -> one entry per weight axis: "
+        "`model` splits that axis over the model devices, null keeps it whole."
+    )
 
 
 class CompileSpec(SpecModel):
     """How to train the model: Keras' `model.compile(optimizer, loss, metrics, loss_weights)`."""
 
-    optimizer: OptimizerName | OptimizerSpec = Field(
+    optimizer: AnyOptimizer = Field(
         "rmsprop", description="Optimizer name or `{type: adam, learning_rate: 0.001}`."
     )
     loss: AnyLoss | list[AnyLoss] | dict[str, AnyLoss] = Field(
         description="One loss, one per output (list), or by output name (mapping)."
     )
-    metrics: list[str] | dict[str, list[str]] = Field(
+    metrics: Metrics = Field(
         default_factory=list, description="Metric names, for all outputs or by output name."
+    )
+    weighted_metrics: Metrics = Field(
+        default_factory=list,
+        description="Metrics weighted by sample_weight / class_weight (Keras' weighted_metrics).",
     )
     loss_weights: list[float] | dict[str, float] | None = Field(
         None, description="Weight of each output's loss in the total (default 1 each)."
+    )
+    sharding: ShardingSpec | None = Field(
+        None, description="Split big layers' weights over devices (default: all replicated)."
     )

@@ -6,7 +6,7 @@ State is a small pytree of sums, so a whole epoch's metrics accumulate inside th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,22 +115,45 @@ def precision_recall(name: str, threshold: float = 0.5) -> Metric:
     )
 
 
-def auc(name: str = "auc", num_thresholds: int = 200) -> Metric:
-    """ROC AUC, Keras' default: 200 thresholds, trapezoidal interpolation."""
+def _roc_auc(tp: Array, fp: Array, tn: Array, fn: Array) -> Array:
+    """Trapezoids under recall against false-positive rate."""
+    recall, fp_rate = _ratio(tp, tp + fn), _ratio(fp, fp + tn)
+    return jnp.sum((fp_rate[:-1] - fp_rate[1:]) * (recall[:-1] + recall[1:]) / 2.0)
+
+
+def _pr_auc(tp: Array, fp: Array, tn: Array, fn: Array) -> Array:
+    """Keras' `interpolate_pr_auc` (Davis & Goadrich 2006): between thresholds precision is
+    interpolated along the true positives, not linearly, which trapezoids would overestimate.
+    Each bucket adds slope·(ΔTP + intercept·log(P_A / P_B)) / (TP + FN)."""
+    dtp = tp[:-1] - tp[1:]
+    p = tp + fp
+    slope = _ratio(dtp, jnp.maximum(p[:-1] - p[1:], 0.0))
+    intercept = tp[1:] - slope * p[1:]
+    both = (p[:-1] > 0) & (p[1:] > 0)
+    p_ratio = jnp.where(both, _ratio(p[:-1], jnp.maximum(p[1:], 0.0)), 1.0)
+    increments = _ratio(slope * (dtp + intercept * jnp.log(p_ratio)), tp[1:] + fn[1:])
+    return jnp.sum(increments)
+
+
+CURVES = {"ROC": _roc_auc, "PR": _pr_auc}
+
+
+def auc(name: str = "auc", num_thresholds: int = 200, curve: str = "ROC") -> Metric:
+    """Keras' `AUC` with its defaults: 200 evenly spaced thresholds, interpolation; `curve`
+    "ROC" (trapezoids) or "PR" (Keras' precision interpolation)."""
+    if curve not in CURVES:
+        raise ValueError(f"AUC curve must be one of {', '.join(CURVES)}. Received: {curve!r}")
+    if num_thresholds < 2:
+        raise ValueError(f"AUC needs num_thresholds >= 2. Received: {num_thresholds}")
     inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
     thresholds = jnp.asarray([0.0 - EPSILON, *inner, 1.0 + EPSILON], jnp.float32)
-
-    def result(state: Array) -> Array:
-        tp, fp, tn, fn = state
-        recall, fp_rate = _ratio(tp, tp + fn), _ratio(fp, fp + tn)
-        heights = (recall[:-1] + recall[1:]) / 2.0
-        return jnp.sum((fp_rate[:-1] - fp_rate[1:]) * heights)
+    area = CURVES[curve]
 
     return Metric(
         name,
         lambda: jnp.zeros((4, num_thresholds)),
         lambda s, t, p, w: s + _confusion(thresholds, t, p, w),
-        result,
+        lambda s: area(*s),
     )
 
 
@@ -161,10 +184,15 @@ def resolve_accuracy(y_true_shape: tuple[int, ...], y_pred_shape: tuple[int, ...
 def get_metric(
     identifier: Any, y_true_shape: tuple[int, ...], y_pred_shape: tuple[int, ...]
 ) -> Metric:
-    """A metric from its Keras name (the History key is the name as given), a `Metric`, or a
-    callable `(y_true, y_pred) -> per-sample values` (averaged, named after the function)."""
+    """A metric from its Keras name (the History key is the name as given), a `Metric`, a
+    callable `(y_true, y_pred) -> per-sample values` (averaged, named after the function), or
+    `{"type": "auc", "curve": "PR", "num_thresholds": 200, "name": "pr_auc"}`."""
     if isinstance(identifier, Metric):
         return identifier
+    if hasattr(identifier, "model_dump"):  # schemas.training.AucSpec
+        identifier = identifier.model_dump(exclude_none=True)
+    if isinstance(identifier, Mapping):
+        return _configured(identifier)
     if callable(identifier):
         return mean_metric(getattr(identifier, "__name__", "metric"), identifier)
     if not isinstance(identifier, str):
@@ -184,4 +212,18 @@ def get_metric(
     return mean_metric(identifier, MEAN_METRICS[key])
 
 
-__all__ = ["Metric", "get_metric", "mean_metric"]
+def _configured(options: Mapping[str, Any]) -> Metric:
+    """A metric with options; only AUC has any so far."""
+    options = dict(options)
+    kind = options.pop("type", None)
+    if not isinstance(kind, str) or kind.lower() != "auc":
+        raise ValueError(f"metric options are only known for type 'auc'. Received: {kind!r}")
+    unknown = sorted(set(options) - {"name", "num_thresholds", "curve"})
+    if unknown:
+        raise ValueError(
+            f"AUC has no option {', '.join(unknown)}; it takes curve, num_thresholds, name"
+        )
+    return auc(**options)
+
+
+__all__ = ["Metric", "auc", "get_metric", "mean_metric"]

@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from kspec.runtime.training.schedules import get_schedule
+
 Array = jax.Array
 Slots = tuple[Array, ...]
 # (gradient, slots, step t (1-based, float), learning rate, hyperparameters, nadam u-products)
@@ -26,10 +28,12 @@ StepFn = Callable[[Array, Slots, Array, Array, dict[str, Any], tuple[Array, Arra
 
 @dataclass(frozen=True)
 class Rule:
-    """One Keras optimizer: its defaults, its per-weight slots and its update `Δw = step(...)`."""
+    """One Keras optimizer: its defaults, how many per-weight slots its options need, and its
+    update `Δw = step(...)`. Only the slots an option uses exist (no AMSGrad maximum without
+    `amsgrad`): a slot carried through the step unchanged still costs a copy of every weight."""
 
     defaults: dict[str, Any]
-    slots: int
+    slots: Callable[[Mapping[str, Any]], int]
     step: StepFn
     slot_init: str | None = None  # hyperparameter holding the slots' initial value
 
@@ -37,7 +41,7 @@ class Rule:
 def _sgd(g, s, t, lr, hp, u):
     momentum = hp["momentum"]
     if momentum == 0:
-        return -lr * g, s
+        return -lr * g, ()
     m = s[0] * momentum - g * lr
     return (m * momentum - g * lr if hp["nesterov"] else m), (m,)
 
@@ -49,19 +53,21 @@ def _adam(g, s, t, lr, hp, u):
     if hp["amsgrad"]:
         vhat = jnp.maximum(s[2], v)
         return -(m * alpha) / (jnp.sqrt(vhat) + hp["epsilon"]), (m, v, vhat)
-    return -(m * alpha) / (jnp.sqrt(v) + hp["epsilon"]), (m, v, s[2])
+    return -(m * alpha) / (jnp.sqrt(v) + hp["epsilon"]), (m, v)
 
 
 def _rmsprop(g, s, t, lr, hp, u):
     rho, eps = hp["rho"], hp["epsilon"]
     velocity = rho * s[0] + (1 - rho) * jnp.square(g)
-    average = rho * s[1] + (1 - rho) * g if hp["centered"] else s[1]
-    denominator = velocity - jnp.square(average) + eps if hp["centered"] else velocity + eps
+    slots, denominator = [velocity], velocity + eps
+    if hp["centered"]:
+        average = rho * s[1] + (1 - rho) * g
+        slots, denominator = [velocity, average], velocity - jnp.square(average) + eps
     increment = lr * g / jnp.sqrt(denominator)
     if hp["momentum"] > 0:
-        momentum = hp["momentum"] * s[2] + increment
-        return -momentum, (velocity, average, momentum)
-    return -increment, (velocity, average, s[2])
+        momentum = hp["momentum"] * s[-1] + increment
+        return -momentum, (*slots, momentum)
+    return -increment, tuple(slots)
 
 
 def _adagrad(g, s, t, lr, hp, u):
@@ -103,25 +109,43 @@ def _lion(g, s, t, lr, hp, u):
 
 
 _ADAM = {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
+
+
+def _fixed(count: int) -> Callable[[Mapping[str, Any]], int]:
+    return lambda hp: count
+
+
+def _adam_slots(hp: Mapping[str, Any]) -> int:
+    return 3 if hp["amsgrad"] else 2  # m, v (, AMSGrad's running max of v)
+
+
+def _rmsprop_slots(hp: Mapping[str, Any]) -> int:
+    return 1 + bool(hp["centered"]) + (hp["momentum"] > 0)  # velocity (, average) (, momentum)
+
+
 RULES: dict[str, Rule] = {
-    "sgd": Rule({"learning_rate": 0.01, "momentum": 0.0, "nesterov": False}, 1, _sgd),
-    "adam": Rule({**_ADAM, "amsgrad": False}, 3, _adam),
-    "adamw": Rule({**_ADAM, "amsgrad": False, "weight_decay": 0.004}, 3, _adam),
+    "sgd": Rule(
+        {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False},
+        lambda hp: int(hp["momentum"] != 0),
+        _sgd,
+    ),
+    "adam": Rule({**_ADAM, "amsgrad": False}, _adam_slots, _adam),
+    "adamw": Rule({**_ADAM, "amsgrad": False, "weight_decay": 0.004}, _adam_slots, _adam),
     "rmsprop": Rule(
         {"learning_rate": 0.001, "rho": 0.9, "momentum": 0.0, "epsilon": 1e-7, "centered": False},
-        3,
+        _rmsprop_slots,
         _rmsprop,
     ),
     "adagrad": Rule(
         {"learning_rate": 0.001, "initial_accumulator_value": 0.1, "epsilon": 1e-7},
-        1,
+        _fixed(1),
         _adagrad,
         slot_init="initial_accumulator_value",
     ),
-    "adadelta": Rule({"learning_rate": 0.001, "rho": 0.95, "epsilon": 1e-7}, 2, _adadelta),
-    "adamax": Rule(dict(_ADAM), 2, _adamax),
-    "nadam": Rule(dict(_ADAM), 2, _nadam),
-    "lion": Rule({"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.99}, 1, _lion),
+    "adadelta": Rule({"learning_rate": 0.001, "rho": 0.95, "epsilon": 1e-7}, _fixed(2), _adadelta),
+    "adamax": Rule(dict(_ADAM), _fixed(2), _adamax),
+    "nadam": Rule(dict(_ADAM), _fixed(2), _nadam),
+    "lion": Rule({"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.99}, _fixed(1), _lion),
 }
 COMMON = {"weight_decay": None, "clipnorm": None, "clipvalue": None, "global_clipnorm": None}
 """Keyword arguments every Keras optimizer takes (`keras.optimizers.Optimizer`)."""
@@ -159,7 +183,7 @@ def _keras_transform(learning_rate: Array, *, rule: Rule, hp: dict[str, Any]) ->
     def init(params: Any) -> KerasState:
         fill = hp[rule.slot_init] if rule.slot_init else 0.0
         slots = tuple(
-            jax.tree.map(lambda p: jnp.full_like(p, fill), params) for _ in range(rule.slots)
+            jax.tree.map(lambda p: jnp.full_like(p, fill), params) for _ in range(rule.slots(hp))
         )
         return KerasState(jnp.zeros([], jnp.int32), slots, jnp.ones([], jnp.float32))
 
@@ -191,8 +215,9 @@ def _keras_transform(learning_rate: Array, *, rule: Rule, hp: dict[str, Any]) ->
 def keras_optimizer(name: str, **kwargs: Any) -> optax.GradientTransformation:
     """`keras_optimizer("adam", learning_rate=1e-3)`: a Keras 3 optimizer as optax.
 
-    `learning_rate` may be a number or an optax schedule (a function of the step). Unknown
-    names and parameters raise `ValueError` with the accepted ones.
+    `learning_rate` may be a number, a Keras schedule spec (`{"schedule": "cosine_decay",
+    ...}`, see `schedules.py`) or an optax schedule (a function of the step). Unknown names and
+    parameters raise `ValueError` with the accepted ones.
     """
     key = name.lower()
     if key not in RULES:
@@ -212,6 +237,8 @@ def keras_optimizer(name: str, **kwargs: Any) -> optax.GradientTransformation:
             f"give only one of clipnorm, clipvalue, global_clipnorm. Received: {clips}"
         )
     learning_rate = hp.pop("learning_rate")
+    if isinstance(learning_rate, Mapping):
+        learning_rate = get_schedule(learning_rate)
     factory = partial(_keras_transform, rule=rule, hp=hp)
     return optax.inject_hyperparams(factory)(learning_rate=learning_rate)
 

@@ -1,10 +1,16 @@
-"""Data parallelism: a 1-D `Mesh` over every device, the batch split along it, the rest copied.
+"""Data parallelism: a `Mesh` over every device, the batch split along it, the rest copied;
+optionally big layers' weights split along a second, `model` axis (a declared layout).
 
 Inputs, labels and sample weights are sharded on their first (batch) axis; params, layer
 state, optimizer state and metric sums are replicated, so XLA all-reduces the gradients and
-every device applies the same update. A batch whose size the device count does not divide is
-replicated instead (every device computes the whole batch): same numbers, no speed-up, and no
-padding that would change Keras' `sum_over_batch_size` reduction.
+every device applies the same update. With a layout (`compile(sharding=...)`), the mesh is
+`batch` by `model`, and each weight a layout pattern names is split over `model` along the axes
+it says (`dense_1/kernel: [null, model]` splits the units); the optimizer's slots for that
+weight follow it, and XLA inserts the collectives the matmuls need.
+
+A batch whose size the `batch` axis does not divide is replicated instead (every device
+computes the whole batch): same numbers, no speed-up, and no padding that would change Keras'
+`sum_over_batch_size` reduction.
 
 Multi-host (after `jax.distributed.initialize()`): the mesh spans `jax.devices()` of every
 process and each process passes its own slice of the global batch (its rows only), which
@@ -14,6 +20,8 @@ There, each process's batch must divide by its local device count.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from fnmatch import fnmatchcase
 from functools import cache
 from typing import Any
 
@@ -22,17 +30,32 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 AXIS = "batch"
+MODEL_AXIS = "model"
+Layout = Mapping[str, Sequence[str | None]]
+"""`layer/weight` glob -> one entry per weight axis: `"model"` splits it, None keeps it."""
 
 
 class DataParallel:
-    """The mesh and the two shardings every step uses."""
+    """The mesh and the shardings every step uses (`layout`: see the module docstring)."""
 
-    def __init__(self, devices: list[Any] | None = None) -> None:
+    def __init__(
+        self,
+        devices: list[Any] | None = None,
+        model_axis: int = 1,
+        layout: Layout | None = None,
+    ) -> None:
         self.devices = list(devices if devices is not None else jax.devices())
-        self.mesh = Mesh(np.asarray(self.devices), (AXIS,))
+        if model_axis < 1 or len(self.devices) % model_axis:
+            raise ValueError(
+                f"sharding.model_axis must divide the {len(self.devices)} device(s). "
+                f"Received: model_axis={model_axis}"
+            )
+        grid = np.asarray(self.devices).reshape(-1, model_axis)
+        self.mesh = Mesh(grid, (AXIS, MODEL_AXIS))
         self.replicated = NamedSharding(self.mesh, PartitionSpec())
         self.batched = NamedSharding(self.mesh, PartitionSpec(AXIS))
         self.multi_host = jax.process_count() > 1
+        self.layout = dict(layout or {})
 
     @property
     def size(self) -> int:
@@ -46,11 +69,58 @@ class DataParallel:
             return tree
         return jax.device_put(tree, self.replicated)
 
+    def weight_sharding(self, path: tuple[Any, ...], shape: tuple[int, ...]) -> NamedSharding:
+        """The layout's sharding for the leaf at `path` (a params tree, or an optimizer slot
+        mirroring it: the path ends in `[layer][weight]`); replicated when no pattern names it."""
+        keys = [getattr(k, "key", None) for k in path[-2:]]
+        if len(keys) < 2 or not all(isinstance(k, str) for k in keys):
+            return self.replicated
+        name = f"{keys[0]}/{keys[1]}"
+        for pattern, axes in self.layout.items():
+            if not fnmatchcase(name, pattern):
+                continue
+            if len(axes) != len(shape):
+                raise ValueError(
+                    f"sharding: '{pattern}' gives {len(axes)} axes but {name} has shape {shape}"
+                )
+            for size, axis in zip(shape, axes, strict=True):
+                if axis == MODEL_AXIS and size % self.mesh.shape[MODEL_AXIS]:
+                    raise ValueError(
+                        f"sharding: {name} axis of size {size} does not divide over "
+                        f"{self.mesh.shape[MODEL_AXIS]} `model` devices"
+                    )
+            return NamedSharding(self.mesh, PartitionSpec(*axes))
+        return self.replicated
+
+    def shardings(self, tree: Any) -> Any:
+        """A sharding per leaf of a weights / optimizer-state tree, from the layout."""
+        if not self.layout:
+            return jax.tree.map(lambda _: self.replicated, tree)
+        return jax.tree_util.tree_map_with_path(
+            lambda path, leaf: self.weight_sharding(path, np.shape(leaf)), tree
+        )
+
+    def place(self, tree: Any) -> Any:
+        """Weights and optimizer state where the layout puts them (all replicated without
+        one); as cheap as `replicate` when they are there already."""
+        if not self.layout:
+            return self.replicate(tree)
+        shardings = self.shardings(tree)
+        placed = jax.tree.map(lambda leaf, s: getattr(leaf, "sharding", None) == s, tree, shardings)
+        if all(jax.tree.leaves(placed)):
+            return tree
+        return jax.device_put(tree, shardings)
+
+    def constrain(self, tree: Any) -> Any:
+        """Inside a jitted step: keep the outputs on the layout (as `place` put the inputs)."""
+        return jax.lax.with_sharding_constraint(tree, self.shardings(tree))
+
     def shard(self, tree: Any) -> Any:
         """A batch tree split along axis 0 over the devices (replicated when it does not
-        divide evenly on one host)."""
+        divide evenly on one host). On one device the numpy arrays are returned as they are:
+        the jitted call copies them in itself, at half the cost of a `device_put` first."""
         leaves = jax.tree.leaves(tree)
-        if not leaves:
+        if not leaves or (self.size == 1 and not self.multi_host):
             return tree
         rows = len(leaves[0])
         if self.multi_host:
@@ -64,7 +134,8 @@ class DataParallel:
                 lambda a: jax.make_array_from_process_local_data(self.batched, np.asarray(a)),
                 tree,
             )
-        return jax.device_put(tree, self.batched if rows % self.size == 0 else self.replicated)
+        split = rows % self.mesh.shape[AXIS] == 0
+        return jax.device_put(tree, self.batched if split else self.replicated)
 
     def local_rows(self, array: jax.Array) -> np.ndarray:
         """A batch-sharded result as numpy: this process's rows of it."""

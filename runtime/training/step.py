@@ -1,26 +1,32 @@
 """The compiled training recipe and its two pure, jitted steps.
 
-`train_step(params, state, opt_state, metrics, x, y, w, rng)`: forward in training mode, the
-weighted sum of output losses + the layers' added losses (regularization), gradients wrt the
-trainable layers' params only, the optax update, then the weight constraints (as Keras: after
-the update). `test_step` is the forward pass in inference mode with the same losses and
-metrics. Both accumulate the epoch's metric sums in their `metrics` argument, so one jitted
-call per batch does everything, and the program is reused for every batch of the same shape.
+`train_step(params, state, opt_state, metrics, x, y, w, seed, iteration)`: forward in training
+mode (dropout key `fold_in(PRNGKey(seed), iteration)`, made inside the program), the weighted
+sum of output losses + the layers' added losses (regularization), gradients wrt the trainable
+layers' params only, the optax update, then the weight constraints (as Keras: after the
+update). `test_step` is the forward pass in inference mode with the same losses and metrics.
+Both accumulate the epoch's metric sums in their `metrics` argument and return the running
+results as one vector, so one jitted call per batch does everything and reading the logs is one
+transfer. Nothing is donated: callers (EarlyStopping's best weights, a user's reference to
+`model.variables`) may still hold the previous arrays.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from kspec.compiler import CompiledModel
 from kspec.runtime.training.losses import LossFn, get_loss, reduce_loss
 from kspec.runtime.training.metrics import Metric, get_metric, mean_metric
+from kspec.runtime.training.optimizers import get_optimizer
 from kspec.runtime.training.sharding import DataParallel, data_parallel
 
 Array = jax.Array
@@ -38,7 +44,7 @@ def _per_output(value: Any, names: list[str], what: str, default: Any) -> list[A
         if unknown:
             raise ValueError(f"{what} names unknown output(s) {unknown}; outputs: {names}")
         return [value.get(n, default) for n in names]
-    if isinstance(value, list | tuple) and what != "metrics":
+    if isinstance(value, list | tuple) and not what.endswith("metrics"):
         if len(value) != len(names):
             raise ValueError(f"{what} has {len(value)} entries for {len(names)} output(s) {names}")
         return list(value)
@@ -47,20 +53,32 @@ def _per_output(value: Any, names: list[str], what: str, default: Any) -> list[A
 
 @dataclass
 class Recipe:
-    """What `compile` fixed: optimizer, one loss and weight per output, metric identifiers."""
+    """What `compile` fixed: optimizer, one loss and weight per output, metric identifiers
+    (`weighted_metric_ids`: those weighted by sample_weight / class_weight, as Keras')."""
 
     optimizer: optax.GradientTransformation
     losses: list[LossFn | None]
     loss_weights: list[float]
     metric_ids: list[list[Any]]
     names: list[str]
+    weighted_metric_ids: list[list[Any]]
+    parallel: DataParallel
+
+
+def _metric_lists(metrics: Any, names: list[str], what: str) -> list[list[Any]]:
+    value = metrics if isinstance(metrics, Mapping) else list(metrics or [])
+    return [list(m) for m in _per_output(value, names, what, [])]
 
 
 def make_recipe(
-    compiled: CompiledModel, optimizer: Any, loss: Any, metrics: Any, loss_weights: Any
+    compiled: CompiledModel,
+    optimizer: Any,
+    loss: Any,
+    metrics: Any,
+    loss_weights: Any,
+    weighted_metrics: Any = None,
+    sharding: Any = None,
 ) -> Recipe:
-    from kspec.runtime.training.optimizers import get_optimizer
-
     names = output_names(compiled)
     losses = [
         None if spec is None else get_loss(_plain(spec))
@@ -69,16 +87,40 @@ def make_recipe(
     if all(fn is None for fn in losses):
         raise ValueError("compile needs a loss for at least one output")
     weights = _per_output(1.0 if loss_weights is None else loss_weights, names, "loss_weights", 1.0)
-    metric_ids = _per_output(
-        metrics if isinstance(metrics, Mapping) else list(metrics or []), names, "metrics", []
-    )
     return Recipe(
         get_optimizer(optimizer),
         losses,
         [float(w) for w in weights],
-        [list(m) for m in metric_ids],
+        _metric_lists(metrics, names, "metrics"),
         names,
+        _metric_lists(weighted_metrics, names, "weighted_metrics"),
+        _parallel(compiled, sharding),
     )
+
+
+def _parallel(compiled: CompiledModel, sharding: Any) -> DataParallel:
+    """The process-wide data-parallel mesh, or a `batch` by `model` mesh for a declared
+    layout `{"model_axis": 2, "params": {"dense_1/kernel": [None, "model"]}}` whose every
+    pattern names some `layer/weight` of the model (a typo would silently replicate)."""
+    if sharding is None:
+        return data_parallel()
+    if hasattr(sharding, "model_dump"):  # schemas.training.ShardingSpec
+        sharding = sharding.model_dump()
+    unknown = sorted(set(sharding) - {"model_axis", "params"})
+    if unknown:
+        raise ValueError(f"sharding takes model_axis and params. Received: {unknown}")
+    layout = dict(sharding.get("params") or {})
+    weights = [
+        f"{layer}/{name}"
+        for layer in compiled.graph.layer_nodes()
+        for _, name in compiled.weight_names(layer)
+    ]
+    unmatched = [p for p in layout if not any(fnmatchcase(w, p) for w in weights)]
+    if unmatched:
+        raise ValueError(
+            f"sharding: {unmatched} match no weight; the model's weights: {', '.join(weights)}"
+        )
+    return DataParallel(model_axis=sharding["model_axis"], layout=layout)
 
 
 def _plain(spec: Any) -> Any:
@@ -86,53 +128,95 @@ def _plain(spec: Any) -> Any:
     return spec.model_dump(exclude_none=True) if hasattr(spec, "model_dump") else spec
 
 
+@dataclass(frozen=True)
+class Tracked:
+    """One logged value: a metric on output `index` (-1: the total loss, -2 - i: output i's
+    loss), fed the sample weights when `weighted`."""
+
+    index: int
+    metric: Metric
+    weighted: bool = False
+
+
 @dataclass
 class Steps:
-    """The jitted steps for one model + recipe, and the metric objects they accumulate."""
+    """The jitted steps for one model + recipe, and the metrics they accumulate.
+
+    `fresh` are zeroed metric states already placed on the mesh, reused by every
+    `train_on_batch` (arrays are immutable and never donated, so sharing them is safe).
+    """
 
     train: Any
     test: Any
-    metrics: list[tuple[int, Metric]]  # (output index, metric); index -1: a loss tracker
+    tracked: list[Tracked]
     trainable: list[str]
+    fresh: list[Any]
+    read: Any  # jitted: metric states -> results vector
+    parallel: DataParallel
 
-    def init_metrics(self) -> list[Any]:
-        return [m.init() for _, m in self.metrics]
+    @property
+    def names(self) -> list[str]:
+        return [t.metric.name for t in self.tracked]
+
+    def logs(self, results: Array) -> dict[str, float]:
+        """The results vector a step returned as `{name: value}` (one device-to-host copy)."""
+        return dict(zip(self.names, np.asarray(results).tolist(), strict=True))
 
     def results(self, states: Sequence[Any]) -> dict[str, float]:
-        return {m.name: float(m.result(s)) for (_, m), s in zip(self.metrics, states, strict=True)}
+        return self.logs(self.read(states))
 
 
 def _tracker(name: str) -> Metric:
     return mean_metric(name, lambda t, p: p)
 
 
-def build_steps(
-    compiled: CompiledModel,
-    recipe: Recipe,
-    y_shapes: Sequence[tuple[int, ...]],
-    parallel: DataParallel | None = None,
-) -> Steps:
-    """Resolve the metrics for these label shapes (Keras picks the `accuracy` variant from
-    them) and build the two jitted steps, data-parallel over `parallel`'s mesh (params,
-    state, optimizer state and metric sums replicated; see `sharding.py`)."""
-    parallel = parallel or data_parallel()
+def _keras_names(tracked: list[Tracked], prefixes: list[str]) -> list[Tracked]:
+    """Keras' History keys: `<output>_` before per-output names of multi-output models, and
+    `weighted_` before a weighted metric whose name an unweighted one already took."""
+    seen: set[str] = set()
+    named = []
+    for t in tracked:
+        prefix = prefixes[t.index] if t.index >= 0 else ""
+        name = prefix + t.metric.name
+        if t.weighted and name in seen:
+            name = f"{prefix}weighted_{t.metric.name}"
+        seen.add(name)
+        m = t.metric
+        named.append(Tracked(t.index, Metric(name, m.init, m.update, m.result), t.weighted))
+    return named
+
+
+def _tracked(
+    compiled: CompiledModel, recipe: Recipe, y_shapes: Sequence[tuple[int, ...]]
+) -> list[Tracked]:
+    """The loss trackers, then the metrics, then the weighted metrics, in Keras' log order;
+    Keras picks the `accuracy` variant from the label and prediction shapes."""
     multi = len(recipe.names) > 1
-    metrics: list[tuple[int, Metric]] = [(-1, _tracker("loss"))]
+    tracked = [Tracked(-1, _tracker("loss"))]
     if multi:
-        metrics += [
-            (-2 - i, _tracker(f"{n}_loss"))
+        tracked += [
+            Tracked(-2 - i, _tracker(f"{n}_loss"))
             for i, n in enumerate(recipe.names)
             if recipe.losses[i] is not None
         ]
-    for i, ids in enumerate(recipe.metric_ids):
-        pred_shape = tuple(compiled.output_shapes[i])
-        for identifier in ids:
-            metric = get_metric(identifier, tuple(y_shapes[i]), pred_shape)
-            if multi:
-                metric = Metric(
-                    f"{recipe.names[i]}_{metric.name}", metric.init, metric.update, metric.result
-                )
-            metrics.append((i, metric))
+    for weighted, ids_per_output in (
+        (False, recipe.metric_ids),
+        (True, recipe.weighted_metric_ids),
+    ):
+        for i, ids in enumerate(ids_per_output):
+            shapes = tuple(y_shapes[i]), tuple(compiled.output_shapes[i])
+            tracked += [Tracked(i, get_metric(identifier, *shapes), weighted) for identifier in ids]
+    return _keras_names(tracked, [f"{n}_" if multi else "" for n in recipe.names])
+
+
+def build_steps(
+    compiled: CompiledModel, recipe: Recipe, y_shapes: Sequence[tuple[int, ...]]
+) -> Steps:
+    """Resolve the metrics for these label shapes and build the two jitted steps over the
+    recipe's mesh: the batch split, metric sums replicated, weights and optimizer state
+    replicated or where the declared layout puts them (see `sharding.py`)."""
+    parallel = recipe.parallel
+    tracked = _tracked(compiled, recipe, y_shapes)
     layer_nodes = compiled.graph.layer_nodes()
     trainable = [layer for layer, nodes in layer_nodes.items() if nodes[0].spec.trainable]
 
@@ -154,17 +238,21 @@ def build_steps(
     ) -> list[Any]:
         size = jnp.full((ys[0].shape[0],), 1.0)
         new = []
-        for (i, metric), state in zip(metrics, states, strict=True):
-            if i == -1:
-                new.append(metric.update(state, size, total * size, None))
-            elif i <= -2:
-                new.append(metric.update(state, size, parts[-2 - i] * size, None))
-            else:
-                # Keras: `metrics` ignore sample weights (only `weighted_metrics` use them)
-                new.append(metric.update(state, ys[i], outputs[i], None))
+        for t, state in zip(tracked, states, strict=True):
+            if t.index < 0:
+                value = total if t.index == -1 else parts[-2 - t.index]
+                new.append(t.metric.update(state, size, value * size, None))
+            else:  # Keras: `metrics` ignore sample weights, `weighted_metrics` use them
+                new.append(
+                    t.metric.update(state, ys[t.index], outputs[t.index], w if t.weighted else None)
+                )
         return new
 
-    def train(params, state, opt_state, metric_states, x, ys, w, rng):
+    def read(states: list[Any]) -> Array:
+        return jnp.stack([t.metric.result(s) for t, s in zip(tracked, states, strict=True)])
+
+    def train(params, state, opt_state, metric_states, x, ys, w, seed, iteration):
+        rng = jax.random.fold_in(jax.random.PRNGKey(seed), iteration)
         frozen = {k: v for k, v in params.items() if k not in trainable}
 
         def objective(weights: dict[str, Any]) -> tuple[Array, Any]:
@@ -180,7 +268,13 @@ def build_steps(
         updates, opt_state = recipe.optimizer.update(grads, opt_state, weights)
         weights = compiled.constrain(optax.apply_updates(weights, updates))
         metric_states = accumulate(metric_states, loss_value, parts, ys, outputs, w)
-        return {**frozen, **weights}, new_state, opt_state, metric_states
+        params, new_state, opt_state = parallel.constrain(
+            ({**frozen, **weights}, new_state, opt_state)
+        )
+        logs = jax.lax.with_sharding_constraint(
+            (metric_states, read(metric_states)), parallel.replicated
+        )
+        return params, new_state, opt_state, *logs
 
     def test(params, state, metric_states, x, ys, w):
         outputs, aux = compiled.apply({"params": params, "state": state}, x, training=False)
@@ -190,5 +284,13 @@ def build_steps(
         metric_states = jax.lax.with_sharding_constraint(metric_states, parallel.replicated)
         return metric_states, outputs
 
-    train_step = jax.jit(train, out_shardings=parallel.replicated)
-    return Steps(train_step, jax.jit(test), metrics, trainable)
+    fresh = parallel.replicate([t.metric.init() for t in tracked])
+    return Steps(
+        jax.jit(train),
+        jax.jit(test),
+        tracked,
+        trainable,
+        fresh,
+        jax.jit(read, out_shardings=parallel.replicated),
+        parallel,
+    )

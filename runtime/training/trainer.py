@@ -41,14 +41,21 @@ class TrainingMixin(LegacyMixin):
         metrics: Sequence[Any] | Mapping[str, Sequence[Any]] | None = None,
         loss_weights: Sequence[float] | Mapping[str, float] | None = None,
         seed: int = 0,
+        weighted_metrics: Sequence[Any] | Mapping[str, Sequence[Any]] | None = None,
+        sharding: Mapping[str, Any] | None = None,
     ) -> None:
         """Fix the optimizer (name, `{"type": ..., ...}` or optax), losses, metrics.
 
-        Resets the optimizer state; `seed` drives dropout during `fit`.
+        `weighted_metrics` are metrics weighted by `sample_weight` / `class_weight` (plain
+        `metrics` ignore them, as in Keras 3). `sharding` splits big layers' weights over a
+        `model` mesh axis: `{"model_axis": 2, "params": {"dense_1/kernel": [None, "model"]}}`
+        (see docs/training.md). Resets the optimizer state; `seed` drives dropout in `fit`.
         """
         if loss is None:
             raise ValueError("compile needs a `loss` (a Keras name such as 'mse', or a callable)")
-        self._recipe = make_recipe(self.compiled, optimizer, loss, metrics, loss_weights)
+        self._recipe = make_recipe(
+            self.compiled, optimizer, loss, metrics, loss_weights, weighted_metrics, sharding
+        )
         self._steps, self._opt_state, self._iterations, self._seed = None, None, 0, seed
 
     @property
@@ -76,7 +83,14 @@ class TrainingMixin(LegacyMixin):
                     "the model is not compiled: call model.compile(optimizer, loss) first "
                     "or add a `compile:` section to the spec"
                 )
-            self.compile(spec.optimizer, spec.loss, spec.metrics, spec.loss_weights)
+            self.compile(
+                spec.optimizer,
+                spec.loss,
+                spec.metrics,
+                spec.loss_weights,
+                weighted_metrics=spec.weighted_metrics,
+                sharding=spec.sharding,
+            )
         assert self._recipe is not None
         if self._steps is None and y_shapes:
             self._steps = build_steps(self.compiled, self._recipe, y_shapes)
@@ -102,25 +116,36 @@ class TrainingMixin(LegacyMixin):
 
     # One batch -----------------------------------------------------------------------------
 
-    def _train_batch(self, steps: Steps, batch: D.Arrays, metric_states: list[Any]) -> list[Any]:
-        parallel = data_parallel()
-        rng = jax.random.fold_in(jax.random.PRNGKey(self._seed), self._iterations)
-        # Placed separately: fresh metric states must not force a copy of the weights too.
-        variables, opt_state = parallel.replicate((self.variables, self._opt_state))
-        metric_states = parallel.replicate(metric_states)
-        rng = parallel.replicate(rng)
+    def _train_batch(
+        self, steps: Steps, batch: D.Arrays, metric_states: list[Any]
+    ) -> tuple[list[Any], jax.Array]:
+        """One jitted call: the metric states after this batch and their results vector.
+
+        The metric states are always placed already (`steps.fresh` or a previous step's
+        output); params and optimizer state are checked, since users may assign them.
+        The dropout key is made inside the step from the seed and step count.
+        """
+        parallel = steps.parallel
+        variables, opt_state = parallel.place((self.variables, self._opt_state))
         x, y, w = parallel.shard((batch.x, batch.y, batch.w))
-        params, state, self._opt_state, metric_states = steps.train(
-            variables["params"], variables["state"], opt_state, metric_states, x, y, w, rng
+        params, state, self._opt_state, metric_states, results = steps.train(
+            variables["params"],
+            variables["state"],
+            opt_state,
+            metric_states,
+            x,
+            y,
+            w,
+            self._seed,
+            self._iterations,
         )
         self.variables = {"params": params, "state": state}
         self._iterations += 1
-        return metric_states
+        return metric_states, results
 
     def _test_batch(self, steps: Steps, batch: D.Arrays, metric_states: list[Any]) -> list[Any]:
-        parallel = data_parallel()
-        variables = parallel.replicate(self.variables)
-        metric_states = parallel.replicate(metric_states)
+        parallel = steps.parallel
+        variables = parallel.place(self.variables)
         x, y, w = parallel.shard((batch.x, batch.y, batch.w))
         metric_states, _ = steps.test(
             variables["params"], variables["state"], metric_states, x, y, w
@@ -135,20 +160,19 @@ class TrainingMixin(LegacyMixin):
         class_weight: Any = None,
         return_dict: bool = False,
     ) -> Any:
-        """One optimizer step on this batch; returns its loss (and metrics)."""
+        """One optimizer step on this batch; returns this batch's loss (and metrics), which
+        Keras 3 computes with its metrics reset before each call."""
         batch = self._data(x, y, sample_weight, class_weight)
         steps = self._ready([v.shape for v in batch.y])
-        logs = steps.results(self._train_batch(steps, batch, steps.init_metrics()))
-        return keras_result(logs, return_dict)
+        _, results = self._train_batch(steps, batch, steps.fresh)
+        return keras_result(steps.logs(results), return_dict)
 
     def test_on_batch(
         self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False
     ) -> Any:
         batch = self._data(x, y, sample_weight)
         steps = self._ready([v.shape for v in batch.y])
-        return keras_result(
-            steps.results(self._test_batch(steps, batch, steps.init_metrics())), return_dict
-        )
+        return keras_result(steps.results(self._test_batch(steps, batch, steps.fresh)), return_dict)
 
     def predict_on_batch(self, *x: Any) -> Any:
         parallel = data_parallel()
@@ -257,7 +281,7 @@ class TrainingMixin(LegacyMixin):
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch, {})
             progress.epoch_begin(epoch)
-            states = None
+            states, results = None, None
             for index, batch in enumerate(
                 self._epoch_batches(
                     generator,
@@ -272,16 +296,16 @@ class TrainingMixin(LegacyMixin):
             ):
                 cbs.on_train_batch_begin(index, {})
                 steps = self._ready([v.shape for v in batch.y])
-                states = self._train_batch(steps, batch, states or steps.init_metrics())
-                logs = steps.results(states) if progress.wants_batches or cbs.wants_batches else {}
+                states, results = self._train_batch(steps, batch, states or steps.fresh)
+                logs = steps.logs(results) if progress.wants_batches or cbs.wants_batches else {}
                 progress.batch_end(index, logs)
                 cbs.on_train_batch_end(index, logs)
                 if self.stop_training:
                     break
-            if states is None:
+            if results is None:
                 raise ValueError("fit got no training data: the epoch had no batches")
             assert self._steps is not None
-            logs = self._steps.results(states)
+            logs = self._steps.logs(results)
             if val is not None:
                 val_logs = self._evaluate_logs(
                     val, validation_batch_size or batch_size, validation_steps, val_samples
@@ -342,7 +366,7 @@ class TrainingMixin(LegacyMixin):
         states = None
         for batch in source:
             steps = self._ready([v.shape for v in batch.y])
-            states = self._test_batch(steps, batch, states or steps.init_metrics())
+            states = self._test_batch(steps, batch, states or steps.fresh)
         if states is None:
             raise ValueError("evaluate got no data")
         assert self._steps is not None

@@ -53,6 +53,34 @@ def test_optimizer_steps_match_keras(name: str, extra: dict) -> None:
     np.testing.assert_allclose(_kspec_run(keras_optimizer(name, **options)), expected, atol=2e-6)
 
 
+VARIANTS = [
+    ("sgd", {}),
+    ("adam", {"amsgrad": True}),
+    ("rmsprop", {}),
+    ("rmsprop", {"centered": True}),
+    ("rmsprop", {"momentum": 0.5}),
+]
+
+
+@pytest.mark.parametrize(("name", "options"), VARIANTS, ids=[f"{n}-{o}" for n, o in VARIANTS])
+def test_optional_slots_match_keras(name: str, options: dict) -> None:
+    """Slots exist only for the options that use them (no momentum buffer for plain sgd, no
+    AMSGrad maximum without amsgrad); each combination still steps exactly as Keras."""
+    options = {"learning_rate": 0.05, **options}
+    optimizer = keras_optimizer(name, **options)
+    expected = _keras_run(name, options)
+    np.testing.assert_allclose(_kspec_run(optimizer), expected, atol=2e-6)
+    slots = optimizer.init({"w": W0}).inner_state.slots
+    keras_slots = len(_keras_slots(name, options))
+    assert len(slots) == keras_slots
+
+
+def _keras_slots(name: str, options: dict) -> list:
+    optimizer = keras.optimizers.get({"class_name": name, "config": options})
+    optimizer.build([keras.Variable(W0)])
+    return [v for v in optimizer.variables if tuple(v.shape) == W0.shape]
+
+
 def test_optimizer_identifiers() -> None:
     expected = _keras_run("adam", {"learning_rate": 0.01})
     for identifier in (

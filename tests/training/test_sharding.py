@@ -3,36 +3,23 @@ checkpoints. Each run is a subprocess, since JAX fixes the device count when it 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.training.forced_devices import run
+
 RUN = Path(__file__).with_name("sharded_run.py")
-
-
-def run(devices: int, out: Path, other: Path | None = None) -> None:
-    out.mkdir()
-    env = {
-        **os.environ,
-        "JAX_PLATFORMS": "cpu",
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-    }
-    args = [sys.executable, str(RUN), str(devices), str(out), *([str(other)] if other else [])]
-    result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
-    assert result.returncode == 0, result.stderr[-4000:]
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("sharding")
     one, four, back = root / "one", root / "four", root / "back"
-    run(1, one)
-    run(4, four, other=one)  # 4 devices restore the 1-device checkpoints
-    run(1, back, other=four)  # and 1 device restores the 4-device ones
+    run(RUN, 1, one)
+    run(RUN, 4, four, other=one)  # 4 devices restore the 1-device checkpoints
+    run(RUN, 1, back, other=four)  # and 1 device restores the 4-device ones
     return {"one": one, "four": four, "back": back}
 
 
