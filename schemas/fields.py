@@ -9,12 +9,12 @@ serialise back to the shortest form that says the same thing.
 from __future__ import annotations
 
 import difflib
-import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, PlainSerializer, PositiveFloat
+from pydantic import BeforeValidator, Field, PlainSerializer, PositiveFloat, PositiveInt
 
 from kspec.schemas.base import SpecModel
+from kspec.spec.names import snake_case as snake_case
 
 ActivationName = Literal[
     "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "glu", "silu",
@@ -33,13 +33,6 @@ ActivationFunction = Annotated[
 DType = Literal[
     "float32", "float16", "bfloat16", "float64", "int8", "int16", "int32", "int64", "uint8", "bool"
 ]
-
-
-def snake_case(name: str) -> str:
-    """Keras' own snake_case rule: `Conv2DTranspose` -> `conv2d_transpose`, `PReLU` -> `p_re_lu`."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _named_object(
@@ -256,3 +249,29 @@ Constraint = _named_object(
     "constraint",
     "{max_norm: {max_value: 3}}",
 )
+
+
+ActivityRegularizer = Annotated[
+    Regularizer | None,
+    Field(description="Penalty on the layer's output, added to the training loss."),
+]
+LoraRank = Annotated[
+    PositiveInt | None,
+    Field(
+        description="Rank of a LoRA update: the weight (kernel, embeddings) is frozen and "
+        "`lora_<weight>_a @ lora_<weight>_b * lora_alpha / lora_rank` is learned instead."
+    ),
+]
+LoraAlpha = Annotated[
+    PositiveFloat | None,
+    Field(description="LoRA scale numerator; default: `lora_rank` (scale 1)."),
+]
+
+
+def reject_lora_with_constraint(
+    lora_rank: int | None, constraint: Any, what: str, field: str
+) -> None:
+    """LoRA freezes the weight and learns a low-rank update beside it, so a constraint on the
+    weight could never hold: Keras refuses the combination, and so do we."""
+    if lora_rank is not None and constraint is not None:
+        raise ValueError(f"LoRA is incompatible with {what} constraints: drop `{field}`")

@@ -7,12 +7,14 @@ without compiling anything. The compiler reuses `wire` to build its node graph.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from kspec.schemas.fields import snake_case
+from kspec.schemas.base import LayerSpec
+from kspec.schemas.layers.composition import Model
 from kspec.schemas.model import ModelSpec
 from kspec.schemas.registry import SharedNode, node_kind
+from kspec.spec.merge_models import model_node_name
+from kspec.spec.names import default_names as default_names
 
 
 @dataclass(frozen=True)
@@ -35,37 +37,11 @@ class GraphProblem:
     node: str | None = None
 
 
-def default_names(
-    kinds: list[tuple[str | None, str | None, str | None]], reserved: Iterable[str] = ()
-) -> list[str]:
-    """Keras-style names for nodes given as (type, shares, name): `dense`, `dense_1`, ...
-
-    Names the user gave (and `reserved` ones, e.g. model inputs) are never reused for an
-    unnamed node.
-    """
-    taken = {name for _, _, name in kinds if name} | set(reserved)
-    counts: dict[str, int] = {}
-    names = []
-    for type_name, shares, name in kinds:
-        if name:
-            names.append(name)
-            continue
-        base = f"{shares}_shared" if shares else snake_case(type_name or "layer")
-        while True:
-            n = counts.get(base, 0)
-            counts[base] = n + 1
-            candidate = base if n == 0 else f"{base}_{n}"
-            if candidate not in taken:
-                break
-        taken.add(candidate)
-        names.append(candidate)
-    return names
-
-
 def with_names(spec: ModelSpec) -> ModelSpec:
     """The spec with every node named and `outputs` filled in (the canonical form)."""
     kinds = [
-        (node_kind(n), n.shares if isinstance(n, SharedNode) else None, n.name) for n in spec.layers
+        (node_kind(n), n.shares if isinstance(n, SharedNode) else None, _given_name(n))
+        for n in spec.layers
     ]
     names = default_names(kinds)
     layers = [
@@ -74,6 +50,13 @@ def with_names(spec: ModelSpec) -> ModelSpec:
     ]
     outputs = spec.outputs or [names[-1]]
     return spec.model_copy(update={"layers": layers, "outputs": outputs})
+
+
+def _given_name(node: LayerSpec | SharedNode) -> str | None:
+    """The node's `name`; a sub-model node without one is named after its model (Keras)."""
+    if isinstance(node, Model):
+        return model_node_name(node.name, node.spec.name)
+    return node.name
 
 
 def parse_ref(text: str) -> Ref:

@@ -9,7 +9,10 @@ from pathlib import Path as FilePath
 from typing import Any
 
 from kspec.errors import Diagnostic, Location, SpecError
+from kspec.spec.blocks import expand_blocks
+from kspec.spec.includes import Includes, resolve_includes
 from kspec.spec.json_reader import read_json
+from kspec.spec.merge_models import expand_merge_of_models
 from kspec.spec.source_map import SourceMap
 from kspec.spec.sugar import desugar
 from kspec.spec.yaml_reader import read_yaml
@@ -31,22 +34,32 @@ class Document:
         return self.source_map.file
 
 
-def load_document(source: Source) -> Document:
+def load_document(source: Source, *, allow_outside_includes: bool | None = None) -> Document:
     """Read a spec from a file path, YAML/JSON text, or an already-parsed dict.
 
     A `str` is taken as a path when it names an existing file or ends in a spec suffix and holds
-    no newline; otherwise it is YAML (or JSON) text.
+    no newline; otherwise it is YAML (or JSON) text. Included files (`include:`) must lie inside
+    the including file's directory unless `allow_outside_includes` (default: False, or what
+    `spec.includes.outside_includes_allowed` set).
     """
+    file: FilePath | None = None
     if isinstance(source, dict):
         data, source_map = copy.deepcopy(source), SourceMap("<dict>")
     elif isinstance(source, os.PathLike) or (isinstance(source, str) and _looks_like_path(source)):
-        data, source_map = _read_file(FilePath(source))
+        file = FilePath(source)
+        data, source_map = _read_file(file)
     elif isinstance(source, str):
         data, source_map = read_yaml(source, "<string>")
     else:
         raise SpecError(
             f"expected a file path, YAML/JSON text or a dict. Received: {type(source).__name__}"
         )
+    includes = Includes.for_source(file, allow_outside_includes, _load_included)
+    return Document(_canonical(data, source_map, includes), source_map)
+
+
+def _canonical(data: Any, source_map: SourceMap, includes: Includes) -> Any:
+    """A read spec in canonical form: sugar, blocks, includes, Keras 1 merges of models."""
     if data is None:
         raise SpecError(Diagnostic("the spec is empty", Location(source_map.file, 1, 1)))
     if not isinstance(data, dict):
@@ -57,24 +70,34 @@ def load_document(source: Source) -> Document:
                 source_map.locate(()),
             )
         )
-    return Document(desugar(data, source_map), source_map)
+    data = expand_blocks(desugar(data, source_map), source_map)
+    data = resolve_includes(data, source_map, includes)
+    return expand_merge_of_models(data, source_map)
+
+
+def _load_included(path: FilePath, shown: str, includes: Includes) -> tuple[Any, SourceMap]:
+    """An included file, loaded as a spec of its own (its includes relative to it), its
+    locations naming it `shown`."""
+    data, source_map = _read_file(path, shown)
+    return _canonical(data, source_map, includes), source_map
 
 
 def _looks_like_path(text: str) -> bool:
     return "\n" not in text and (text.endswith(SPEC_SUFFIXES) or os.path.isfile(text))
 
 
-def _read_file(path: FilePath) -> tuple[Any, SourceMap]:
+def _read_file(path: FilePath, shown: str | None = None) -> tuple[Any, SourceMap]:
+    name = shown or str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError(f"{path}: no such file") from None
+        raise SpecError(f"{name}: no such file") from None
     except UnicodeDecodeError as exc:
         raise SpecError(
-            Diagnostic(f"file is not UTF-8 text ({exc.reason})", Location(str(path), 1, 1))
+            Diagnostic(f"file is not UTF-8 text ({exc.reason})", Location(name, 1, 1))
         ) from None
     except OSError as exc:
-        raise SpecError(f"{path}: cannot read ({exc.strerror})") from None
+        raise SpecError(f"{name}: cannot read ({exc.strerror})") from None
     if path.suffix == ".json":
-        return read_json(text, str(path))
-    return read_yaml(text, str(path))
+        return read_json(text, name)
+    return read_yaml(text, name)

@@ -28,8 +28,7 @@ def desugar(data: Any, source_map: SourceMap) -> Any:
     layers = data.get("layers")
     if isinstance(layers, list):
         for i in range(len(layers)):
-            layers[i] = _layer_shorthand(layers[i], ("layers", i), source_map)
-            _desugar_submodel(layers[i], ("layers", i, "spec"), source_map)
+            layers[i] = desugar_layer(layers[i], ("layers", i), source_map)
         _hoist_input_layers(data, source_map)
         _hoist_first_layer_shape(data, source_map)
     inputs = data.get("inputs")
@@ -39,6 +38,18 @@ def desugar(data: Any, source_map: SourceMap) -> Any:
                 inputs[name] = {"shape": value}
                 source_map.values[("inputs", name, "shape")] = source_map.locate(("inputs", name))
     return data
+
+
+def desugar_layer(node: Any, path: Path, source_map: SourceMap) -> Any:
+    """One layer node in canonical form (a template block's layers are desugared with it)."""
+    node = _layer_shorthand(node, path, source_map)
+    _desugar_submodel(node, path + ("spec",), source_map)
+    merge = isinstance(node, dict) and node.get("type") == "Merge"
+    branches = node.get("layers") if merge else None
+    if isinstance(branches, list):  # Keras 1 Merge of models: each branch is a layer node
+        for j, branch in enumerate(branches):
+            node["layers"][j] = desugar_layer(branch, path + ("layers", j), source_map)
+    return node
 
 
 def _desugar_submodel(node: Any, path: Path, source_map: SourceMap) -> None:
@@ -69,7 +80,7 @@ def _layer_shorthand(node: Any, path: Path, source_map: SourceMap) -> Any:
     if isinstance(node, dict):
         for key in NESTED_LAYER_KEYS:
             if key in node:
-                node[key] = _layer_shorthand(node[key], path + (key,), source_map)
+                node[key] = desugar_layer(node[key], path + (key,), source_map)
     return node
 
 

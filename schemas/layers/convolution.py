@@ -6,10 +6,19 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, model_validator
 
 from kspec.schemas.base import Alias, LayerSpec
-from kspec.schemas.fields import ActivationFunction, Constraint, Initializer, Regularizer
+from kspec.schemas.fields import (
+    ActivationFunction,
+    ActivityRegularizer,
+    Constraint,
+    Initializer,
+    LoraAlpha,
+    LoraRank,
+    Regularizer,
+    reject_lora_with_constraint,
+)
 from kspec.schemas.layers.spatial_fields import (
     DataFormatField,
     SpatialInt,
@@ -68,9 +77,7 @@ class _Spatial(LayerSpec):
     use_bias: bool = Field(True, description="Whether to add a learned bias vector.")
     bias_initializer: Initializer = Field("zeros", validate_default=True)
     bias_regularizer: Regularizer | None = None
-    activity_regularizer: Regularizer | None = Field(
-        None, description="Penalty on the layer's output, added to the training loss."
-    )
+    activity_regularizer: ActivityRegularizer = None
     bias_constraint: Constraint | None = None
 
     @model_validator(mode="after")
@@ -112,14 +119,8 @@ class _Conv(_KernelWeights, _Filters):
         description="Split input and output channels into this many groups, convolved "
         "separately; `filters` and the input channels must be divisible by it.",
     )
-    lora_rank: PositiveInt | None = Field(
-        None,
-        description="Rank of a LoRA update: the kernel is frozen and `lora_kernel_a @ "
-        "lora_kernel_b * lora_alpha / lora_rank` is learned instead.",
-    )
-    lora_alpha: PositiveFloat | None = Field(
-        None, description="LoRA scale numerator; default: `lora_rank` (scale 1)."
-    )
+    lora_rank: LoraRank = None
+    lora_alpha: LoraAlpha = None
 
     @model_validator(mode="after")
     def _check_groups(self) -> _Conv:
@@ -128,10 +129,9 @@ class _Conv(_KernelWeights, _Filters):
                 "The number of filters must be evenly divisible by the number of groups. "
                 f"Received: groups={self.groups}, filters={self.filters}"
             )
-        if self.lora_rank is not None and self.kernel_constraint is not None:
-            raise ValueError(
-                "LoRA is incompatible with kernel constraints: drop `kernel_constraint`"
-            )
+        reject_lora_with_constraint(
+            self.lora_rank, self.kernel_constraint, "kernel", "kernel_constraint"
+        )
         return self
 
 

@@ -7,7 +7,6 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import (
     Field,
-    PositiveFloat,
     PositiveInt,
     ValidationInfo,
     field_validator,
@@ -16,7 +15,16 @@ from pydantic import (
 
 from kspec.schemas.base import Alias, LayerSpec
 from kspec.schemas.expressions import parse_expression
-from kspec.schemas.fields import ActivationFunction, Constraint, Initializer, Regularizer
+from kspec.schemas.fields import (
+    ActivationFunction,
+    ActivityRegularizer,
+    Constraint,
+    Initializer,
+    LoraAlpha,
+    LoraRank,
+    Regularizer,
+    reject_lora_with_constraint,
+)
 
 DataFormat = Literal["channels_last", "channels_first"]
 
@@ -43,26 +51,17 @@ class Dense(LayerSpec):
     bias_initializer: Initializer = Field("zeros", validate_default=True)
     kernel_regularizer: Regularizer | None = None
     bias_regularizer: Regularizer | None = None
-    activity_regularizer: Regularizer | None = Field(
-        None, description="Penalty on the layer's output, added to the training loss."
-    )
+    activity_regularizer: ActivityRegularizer = None
     kernel_constraint: Constraint | None = None
     bias_constraint: Constraint | None = None
-    lora_rank: PositiveInt | None = Field(
-        None,
-        description="Rank of a LoRA update: the kernel is frozen and `lora_kernel_a @ "
-        "lora_kernel_b * lora_alpha / lora_rank` is learned instead.",
-    )
-    lora_alpha: PositiveFloat | None = Field(
-        None, description="LoRA scale numerator; default: `lora_rank` (scale 1)."
-    )
+    lora_rank: LoraRank = None
+    lora_alpha: LoraAlpha = None
 
     @model_validator(mode="after")
     def _lora_without_constraint(self) -> Dense:
-        if self.lora_rank is not None and self.kernel_constraint is not None:
-            raise ValueError(
-                "LoRA is incompatible with kernel constraints: drop `kernel_constraint`"
-            )
+        reject_lora_with_constraint(
+            self.lora_rank, self.kernel_constraint, "kernel", "kernel_constraint"
+        )
         return self
 
 

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, model_validator
 
 from kspec.schemas.base import Alias, LayerSpec
-from kspec.schemas.fields import Constraint, Initializer, Regularizer
+from kspec.schemas.fields import (
+    ActivityRegularizer,
+    Constraint,
+    Initializer,
+    LoraAlpha,
+    LoraRank,
+    Regularizer,
+    reject_lora_with_constraint,
+)
 
 
 class Embedding(LayerSpec):
@@ -32,9 +40,7 @@ class Embedding(LayerSpec):
     output_dim: PositiveInt = Field(description="Size of each embedding vector.")
     embeddings_initializer: Initializer = Field("uniform", validate_default=True)
     embeddings_regularizer: Regularizer | None = None
-    activity_regularizer: Regularizer | None = Field(
-        None, description="Penalty on the layer's output, added to the training loss."
-    )
+    activity_regularizer: ActivityRegularizer = None
     embeddings_constraint: Constraint | None = None
     mask_zero: bool = Field(
         False, description="Treat id 0 as padding: the output is masked where the id is 0."
@@ -43,14 +49,8 @@ class Embedding(LayerSpec):
         None,
         description="Keras 2: length of the id sequences; checked against the input shape.",
     )
-    lora_rank: PositiveInt | None = Field(
-        None,
-        description="Rank of a LoRA update: the embeddings are frozen and `lora_embeddings_a "
-        "@ lora_embeddings_b * lora_alpha / lora_rank` is learned instead.",
-    )
-    lora_alpha: PositiveFloat | None = Field(
-        None, description="LoRA scale numerator; default: `lora_rank` (scale 1)."
-    )
+    lora_rank: LoraRank = None
+    lora_alpha: LoraAlpha = None
 
     @model_validator(mode="before")
     @classmethod
@@ -65,10 +65,9 @@ class Embedding(LayerSpec):
 
     @model_validator(mode="after")
     def _lora_without_constraint(self) -> Embedding:
-        if self.lora_rank is not None and self.embeddings_constraint is not None:
-            raise ValueError(
-                "LoRA is incompatible with embedding constraints: drop `embeddings_constraint`"
-            )
+        reject_lora_with_constraint(
+            self.lora_rank, self.embeddings_constraint, "embedding", "embeddings_constraint"
+        )
         return self
 
 

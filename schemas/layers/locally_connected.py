@@ -12,7 +12,13 @@ from typing import ClassVar, Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from kspec.schemas.base import Alias, LayerSpec
-from kspec.schemas.fields import ActivationFunction, Constraint, Initializer, Regularizer
+from kspec.schemas.fields import (
+    ActivationFunction,
+    ActivityRegularizer,
+    Constraint,
+    Initializer,
+    Regularizer,
+)
 from kspec.schemas.layers.reshaping import DIM_ORDERING
 from kspec.schemas.layers.spatial_fields import DataFormatField, SpatialInt, check_per_axis
 
@@ -46,9 +52,7 @@ class _LocallyConnected(LayerSpec):
     bias_initializer: Initializer = Field("zeros", validate_default=True)
     kernel_regularizer: Regularizer | None = None
     bias_regularizer: Regularizer | None = None
-    activity_regularizer: Regularizer | None = Field(
-        None, description="Penalty on the layer's output, added to the training loss."
-    )
+    activity_regularizer: ActivityRegularizer = None
     kernel_constraint: Constraint | None = None
     bias_constraint: Constraint | None = None
     implementation: Literal[1] = Field(

@@ -7,7 +7,13 @@ from typing import ClassVar, Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from kspec.schemas.base import Alias, LayerSpec
-from kspec.schemas.fields import ActivationFunction, Constraint, Initializer, Regularizer
+from kspec.schemas.fields import (
+    ActivationFunction,
+    ActivityRegularizer,
+    Constraint,
+    Initializer,
+    Regularizer,
+)
 from kspec.schemas.layers.spatial_fields import (
     DataFormatField,
     SpatialInt,
@@ -43,9 +49,7 @@ class RecurrentOptions(LayerSpec):
     kernel_regularizer: Regularizer | None = None
     recurrent_regularizer: Regularizer | None = None
     bias_regularizer: Regularizer | None = None
-    activity_regularizer: Regularizer | None = Field(
-        None, description="Penalty on the layer's outputs, added to the training loss."
-    )
+    activity_regularizer: ActivityRegularizer = None
     kernel_constraint: Constraint | None = None
     recurrent_constraint: Constraint | None = None
     bias_constraint: Constraint | None = None
