@@ -13,6 +13,7 @@ from kspec.errors import CheckpointError as CheckpointError
 from kspec.errors import Diagnostic as Diagnostic
 from kspec.errors import KspecDeprecationWarning as KspecDeprecationWarning
 from kspec.errors import Location as Location
+from kspec.errors import PluginWarning as PluginWarning
 from kspec.errors import ShapeError as ShapeError
 from kspec.errors import SpecError as SpecError
 
@@ -30,10 +31,15 @@ _LAZY = {
     "model_from_yaml": "kspec.runtime.config",
     "load_checkpoint": "kspec.runtime.config",
     "layers": "kspec.layers",
+    "register_layer": "kspec.runtime.plugins",
+    "unregister_layer": "kspec.runtime.plugins",
+    "LayerSpec": "kspec.schemas.base",
+    "Lowering": "kspec.compiler.lowering",
 }
 
 if TYPE_CHECKING:
     from kspec import layers as layers
+    from kspec.compiler.lowering import Lowering as Lowering
     from kspec.runtime.api import load as load
     from kspec.runtime.api import validate as validate
     from kspec.runtime.builder import Input as Input
@@ -43,7 +49,10 @@ if TYPE_CHECKING:
     from kspec.runtime.config import model_from_json as model_from_json
     from kspec.runtime.config import model_from_yaml as model_from_yaml
     from kspec.runtime.model import Model as Model
+    from kspec.runtime.plugins import register_layer as register_layer
+    from kspec.runtime.plugins import unregister_layer as unregister_layer
     from kspec.runtime.sequential import Sequential as Sequential
+    from kspec.schemas.base import LayerSpec as LayerSpec
 
 
 def __getattr__(name: str) -> Any:

@@ -68,3 +68,8 @@ class CheckpointError(SpecError):
 
 class KspecDeprecationWarning(DeprecationWarning):
     """An old (Keras 1/2) name in a spec: still accepted, with the new name to use instead."""
+
+
+class PluginWarning(UserWarning):
+    """An installed layer plugin that failed to load: its layer types are unavailable, every
+    other layer works."""

@@ -2,7 +2,8 @@
 
 Layout of a checkpoint directory:
     variables/   Orbax StandardCheckpointer tree {"params": ..., "state": ...}
-    kspec.json   {"format": 1, "spec": <canonical spec>, "spec_sha256": ...}
+    kspec.json   {"format": 1, "spec": <canonical spec>, "spec_sha256": ...,
+                  "custom_layers": {type: plugin or module that registered it}}
 A save is written to a temporary sibling and renamed into place, so an interrupted save never
 leaves a half-written checkpoint where a good one was.
 """
@@ -23,6 +24,7 @@ import orbax.checkpoint as ocp
 
 from kspec.compiler import Variables
 from kspec.errors import CheckpointError
+from kspec.runtime.plugins import custom_types_in
 from kspec.runtime.training.sharding import data_parallel
 from kspec.schemas import ModelSpec
 from kspec.schemas.canonical import to_data
@@ -51,6 +53,7 @@ def save_variables(
             "format": CHECKPOINT_FORMAT,
             "spec": spec_data,
             "spec_sha256": spec_digest(spec_data),
+            "custom_layers": custom_types_in(spec_data),
             "files": _file_digests(staging),
         }
         (staging / METADATA).write_text(json.dumps(metadata, indent=2))

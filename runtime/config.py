@@ -11,6 +11,7 @@ from kspec.errors import CheckpointError
 from kspec.runtime.builder import compile_source
 from kspec.runtime.checkpoint import read_metadata, spec_digest
 from kspec.runtime.model import Model
+from kspec.runtime.plugins import require_custom_types
 
 Functions = Mapping[str, Any]
 
@@ -40,6 +41,7 @@ def load_checkpoint(directory: str | os.PathLike[str], functions: Functions | No
             f"{directory}: the spec in kspec.json does not match its sha256; the checkpoint "
             "metadata was changed after it was saved"
         )
+    require_custom_types(metadata.get("custom_layers") or {}, f"{directory}: the checkpoint")
     model = model_from_config(spec_data, functions)
     model.load_weights(directory)
     return model

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Union
 from pydantic import BaseModel, Discriminator, Field, Tag
 
 from kspec.schemas.base import LayerSpec, SpecModel
+from kspec.schemas.custom import CUSTOM_LAYERS, CustomLayers
 from kspec.schemas.layers import (
     activations,
     composition,
@@ -29,7 +30,8 @@ FAMILIES = [
 ]  # fmt: skip
 
 LAYER_TYPES: list[type[LayerSpec]] = [cls for family in FAMILIES for cls in family.LAYERS]
-"""Every built-in layer schema; the compiler holds one lowering for each (a test checks)."""
+"""Every built-in layer schema; the compiler holds one lowering for each (a test checks).
+Custom types registered at run time live in `custom.CUSTOM_LAYERS`; `layer_class` finds both."""
 
 TYPE_ALIASES: dict[str, str] = {
     old: new for family in FAMILIES for old, new in family.TYPE_ALIASES.items()
@@ -42,6 +44,19 @@ TYPE_SYNONYMS: dict[str, str] = {
 """Other current Keras names of a type (`MaxPool2D` for `MaxPooling2D`), accepted silently."""
 
 LAYERS_BY_TYPE: dict[str, type[LayerSpec]] = {cls.__name__: cls for cls in LAYER_TYPES}
+
+
+def layer_class(type_name: object) -> type[LayerSpec] | None:
+    """The schema of a layer type: built-in or registered custom, None if unknown (or not a
+    name at all)."""
+    if not isinstance(type_name, str):
+        return None
+    return LAYERS_BY_TYPE.get(type_name) or CUSTOM_LAYERS.get(type_name)
+
+
+def known_type_names() -> list[str]:
+    """Every name a spec may use as `type` now (for "did you mean" suggestions)."""
+    return [*LAYERS_BY_TYPE, *CUSTOM_LAYERS, *TYPE_ALIASES, *TYPE_SYNONYMS]
 
 
 class SharedNode(SpecModel):
@@ -71,6 +86,7 @@ AnyLayer = Annotated[
         + (Annotated[SharedNode, Tag("shares")],)
     ],
     Discriminator(node_kind),
+    CustomLayers,
     Field(description="A layer node: `type` plus that layer's parameters, or `shares`."),
 ]
 
@@ -79,6 +95,7 @@ InnerLayer = Annotated[
         tuple(Annotated[cls, Tag(cls.__name__)] for cls in LAYER_TYPES)
     ],
     Discriminator(node_kind),
+    CustomLayers,
     Field(description="A layer wrapped by another (`type` plus its parameters)."),
 ]
 """The nested `layer:` of wrappers: any layer type (a shared node cannot be wrapped)."""

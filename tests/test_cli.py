@@ -15,7 +15,7 @@ import kspec
 
 KSPEC = Path(sys.executable).parent / "kspec"
 MLP = Path(__file__).resolve().parent.parent / "examples" / "mlp.yaml"
-SUBCOMMANDS = ["validate", "build", "summary", "schema", "explain", "plot", "diff"]
+SUBCOMMANDS = ["validate", "build", "summary", "schema", "explain", "plugins", "plot", "diff"]
 LOCATED = re.compile(
     r"^(?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+): (?P<severity>error|warning): "
 )

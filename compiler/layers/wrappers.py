@@ -12,6 +12,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from kspec.compiler.custom import CUSTOM_LOWERINGS
 from kspec.compiler.layers import (
     activations,
     convolution,
@@ -51,6 +52,11 @@ _INNER: dict[type[LayerSpec], Lowering[Any]] = {
 }
 
 
+def _inner(spec: LayerSpec) -> Lowering[Any]:
+    """The wrapped layer's lowering: built-in, or a registered custom layer's."""
+    return _INNER.get(type(spec)) or CUSTOM_LOWERINGS[type(spec)]
+
+
 # Running a wrapped layer ----------------------------------------------------------------------
 
 
@@ -82,7 +88,7 @@ def _run(
         state=_unprefixed(call.state, prefix),
         env=call.env,
     )
-    outputs = _INNER[type(spec)].apply(spec, _unprefixed(params, prefix), inputs, inner)
+    outputs = _inner(spec).apply(spec, _unprefixed(params, prefix), inputs, inner)
     for loss in inner.losses:
         call.add_loss(loss)
     activity = getattr(spec, "activity_regularizer", None)
@@ -94,7 +100,7 @@ def _run(
 
 
 def _init(spec: LayerSpec, key: Array, shapes: list[Shape], prefix: str = "") -> LayerWeights:
-    w = _INNER[type(spec)].init(spec, key, shapes)
+    w = _inner(spec).init(spec, key, shapes)
     order = tuple(prefix + n for n in w.order) if w.order is not None else None
     return LayerWeights(_prefixed(w.params, prefix), _prefixed(w.state, prefix), order)
 
@@ -111,7 +117,7 @@ def _td_shape(spec: s.TimeDistributed, shapes: list[Shape], env: BuildEnv) -> li
     expect_inputs(shapes, 1, "TimeDistributed")
     expect_rank(shapes[0], 3, "TimeDistributed")
     x = shapes[0]
-    inner = _INNER[type(spec.layer)].infer_shape(spec.layer, [_td_inner_shape(x)], env)
+    inner = _inner(spec.layer).infer_shape(spec.layer, [_td_inner_shape(x)], env)
     if len(inner) != 1:
         raise ShapeError(
             f"TimeDistributed wraps a layer with one output. Received: {type(spec.layer).__name__}"
@@ -150,8 +156,8 @@ def _bi_shape(spec: s.Bidirectional, shapes: list[Shape], env: BuildEnv) -> list
             f"(as many of each). Received: {len(shapes)} inputs"
         )
     half = len(initial) // 2
-    f_out = _INNER[type(forward)].infer_shape(forward, [x, *initial[:half]], env)
-    b_out = _INNER[type(backward)].infer_shape(backward, [x, *initial[half:]], env)
+    f_out = _inner(forward).infer_shape(forward, [x, *initial[:half]], env)
+    b_out = _inner(backward).infer_shape(backward, [x, *initial[half:]], env)
     f_y, b_y = f_out[0], b_out[0]
     if spec.merge_mode is None:
         merged = [f_y, b_y]

@@ -1,28 +1,5 @@
-"""The row types of the conformance tables."""
+"""The row types of the conformance tables (the checks live in `kspec.runtime.conformance`,
+which plugin authors run on their own layers through `kspec.testing`)."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Any
-
-
-@dataclass(frozen=True)
-class Case:
-    """One layer configuration and the shapes (batch axis excluded) of its inputs."""
-
-    params: dict[str, Any]
-    shapes: list[list[int | None]]
-    training: bool = False
-    dtype: str = "float32"
-    id: str = ""
-
-
-@dataclass(frozen=True)
-class Invalid:
-    """A configuration whose input shapes the layer must reject with a `ShapeError`."""
-
-    params: dict[str, Any]
-    shapes: list[list[int | None]]
-    match: str = ""
-    id: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+from kspec.runtime.conformance import Case as Case
+from kspec.runtime.conformance import Invalid as Invalid

@@ -1,0 +1,189 @@
+"""Conformance checks of one layer type, the same for built-in and custom layers: shape rule vs
+`jax.eval_shape`, jit vs eager, spec round trip, invalid shapes raising `ShapeError` (never a
+raw JAX error), and optionally the outputs against a NumPy reference.
+
+kspec's own tests run them over tables of `Case`s for every built-in type; a plugin author runs
+them on their layer with `kspec.testing.check_layer`. Failures raise `AssertionError`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from kspec.compiler import compile_model
+from kspec.compiler.lowering import BuildEnv, LayerCall, Lowering, Shape
+from kspec.compiler.registry import lowering_for
+from kspec.errors import ShapeError, SpecError
+from kspec.schemas import ModelSpec, validate_document
+from kspec.schemas.base import LayerSpec
+from kspec.schemas.canonical import to_json, to_yaml
+from kspec.schemas.registry import layer_class
+from kspec.spec import load_document
+
+BATCH = 2
+"""The batch size of concrete inputs; unknown lengths (`None`) become 3."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One layer configuration and the shapes (batch axis excluded) of its inputs."""
+
+    params: dict[str, Any]
+    shapes: list[list[int | None]]
+    training: bool = False
+    dtype: str = "float32"
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A configuration whose input shapes the layer must reject with a `ShapeError` whose
+    message contains `match` (a regular expression)."""
+
+    params: dict[str, Any]
+    shapes: list[list[int | None]]
+    match: str = ""
+    id: str = ""
+
+
+Reference = Callable[[LayerSpec, dict[str, np.ndarray], list[np.ndarray]], list[np.ndarray]]
+"""`reference(spec, params, inputs) -> outputs` in NumPy: what the layer computes at inference."""
+
+
+def layer_spec(type_name: str, params: dict[str, Any], shapes: list[list[int | None]]) -> ModelSpec:
+    """A one-layer model of `type_name` over inputs of `shapes` (several inputs: a list)."""
+    inputs = {f"x{i}": {"shape": shape} for i, shape in enumerate(shapes)}
+    layer = {"type": type_name, **params}
+    if len(shapes) > 1:
+        layer["inputs"] = list(inputs)
+    return validate_document(load_document({"kspec": 1, "inputs": inputs, "layers": [layer]}))
+
+
+def _lowered(type_name: str, case: Case) -> tuple[Any, Lowering[Any], list[Shape]]:
+    compiled = compile_model(layer_spec(type_name, case.params, case.shapes))
+    (node,) = compiled.graph.nodes
+    return node.spec, node.lowering, compiled.input_shapes_of(node)
+
+
+def _concrete(in_shapes: list[Shape]) -> list[tuple[int, ...]]:
+    return [(BATCH, *(3 if d is None else d for d in s[1:])) for s in in_shapes]
+
+
+def _random_inputs(key: jax.Array, in_shapes: list[Shape]) -> list[jax.Array]:
+    """Standard normal inputs of the concrete shapes, one key each."""
+    shapes = _concrete(in_shapes)
+    return [jax.random.normal(jax.random.fold_in(key, i), s) for i, s in enumerate(shapes)]
+
+
+def _call(training: bool, rng: jax.Array | None, state: dict[str, Any]) -> LayerCall:
+    return LayerCall(training=training, rng=rng, masks=[None], state=state, env=BuildEnv())
+
+
+def check_infer_shape(type_name: str, case: Case) -> None:
+    """The shape rule agrees with `jax.eval_shape` of init + apply, batch axis unknown."""
+    spec, lowering, in_shapes = _lowered(type_name, case)
+    concrete = _concrete(in_shapes)
+    symbolic = lowering.infer_shape(spec, in_shapes, BuildEnv())
+    exact = lowering.infer_shape(spec, concrete, BuildEnv())
+    key = jax.random.PRNGKey(0)
+    weights = jax.eval_shape(lambda k: lowering.init(spec, k, in_shapes), key)
+    xs = [jax.ShapeDtypeStruct(s, jnp.float32) for s in concrete]
+    rng = key if case.training else None
+    outs = jax.eval_shape(
+        lambda w, xs: lowering.apply(spec, w.params, xs, _call(case.training, rng, w.state)),
+        weights,
+        xs,
+    )
+    assert [tuple(o.shape) for o in outs] == [tuple(s) for s in exact]
+    for sym, real in zip(symbolic, outs, strict=True):
+        assert len(sym) == len(real.shape)
+        assert sym[0] is None, "the batch axis stays unknown"
+        assert all(d is None or d == r for d, r in zip(sym, real.shape, strict=True))
+
+
+def check_jit(type_name: str, case: Case) -> None:
+    """`apply` gives the same outputs under `jax.jit` as eagerly."""
+    spec, lowering, in_shapes = _lowered(type_name, case)
+    key = jax.random.PRNGKey(1)
+    weights = lowering.init(spec, key, in_shapes)
+    xs = _random_inputs(key, in_shapes)
+    rng = jax.random.PRNGKey(2) if case.training else None
+
+    def run(weights: Any, xs: list[jax.Array]) -> list[jax.Array]:
+        return lowering.apply(spec, weights.params, xs, _call(case.training, rng, weights.state))
+
+    for a, b in zip(run(weights, xs), jax.jit(run)(weights, xs), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
+
+
+def check_round_trip(type_name: str, case: Case) -> None:
+    """The canonical spec, written as YAML or JSON, reads back to the same spec."""
+    spec = layer_spec(type_name, case.params, case.shapes)
+    assert validate_document(load_document(to_yaml(spec))) == spec
+    assert validate_document(load_document(to_json(spec))) == spec
+
+
+def check_invalid(type_name: str, case: Invalid) -> None:
+    """The shape rule raises `ShapeError` (not a JAX error), and compiling the model reports
+    it once, at the node."""
+    spec = layer_spec(type_name, case.params, case.shapes)
+    node = spec.layers[0]
+    in_shapes: list[Shape] = [(None, *s) for s in case.shapes]
+    try:
+        lowering_for(type(node)).infer_shape(node, in_shapes, BuildEnv())
+    except ShapeError as exc:
+        assert re.search(case.match, str(exc)), f"{exc} does not match {case.match!r}"
+    else:
+        raise AssertionError(f"{type_name} accepted input shapes {in_shapes}")
+    try:
+        compile_model(spec)
+    except SpecError as exc:
+        (diagnostic,) = exc.diagnostics
+        assert diagnostic.node == node.name
+        assert case.match in diagnostic.message
+    else:
+        raise AssertionError(f"compiling {type_name} accepted input shapes {in_shapes}")
+
+
+def check_reference(
+    type_name: str, case: Case, reference: Reference, rtol: float = 1e-5, atol: float = 1e-6
+) -> None:
+    """Inference outputs equal `reference`'s on random weights and inputs."""
+    spec, lowering, in_shapes = _lowered(type_name, case)
+    key = jax.random.PRNGKey(3)
+    weights = lowering.init(spec, key, in_shapes)
+    xs = _random_inputs(key, in_shapes)
+    outs = lowering.apply(spec, weights.params, xs, _call(False, None, weights.state))
+    params = {name: np.asarray(w) for name, w in weights.params.items()}
+    expected = reference(spec, params, [np.asarray(x) for x in xs])
+    for actual, want in zip(outs, expected, strict=True):
+        np.testing.assert_allclose(np.asarray(actual), want, rtol=rtol, atol=atol)
+
+
+def check_layer(
+    schema: type[LayerSpec],
+    cases: Sequence[Case],
+    invalid: Sequence[Invalid] = (),
+    reference: Reference | None = None,
+) -> None:
+    """Every conformance check on a registered layer type, for each case (at least two, so
+    shape rules are exercised beyond one configuration)."""
+    name = schema.__name__
+    if layer_class(name) is not schema:
+        raise AssertionError(f"{name} is not registered: call kspec.register_layer first")
+    assert len(cases) >= 2, "give at least two cases"
+    for case in cases:
+        check_infer_shape(name, case)
+        check_jit(name, case)
+        check_round_trip(name, case)
+        if reference is not None and not case.training:
+            check_reference(name, case, reference)
+    for bad in invalid:
+        check_invalid(name, bad)
