@@ -11,12 +11,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from kspec.compiler.graph import Graph, Node, build_graph
+from kspec.compiler.graph import Graph, Node, build_graph, keras_layer_order
 from kspec.compiler.lowering import Array, BuildEnv, LayerCall, LayerWeights, Shape, format_shape
 from kspec.compiler.regularizers import activity_penalty, constrain, penalty
+from kspec.compiler.submodels import bind_submodels
 from kspec.errors import Diagnostic, ShapeError, SpecError
 from kspec.schemas.graph import Ref
-from kspec.schemas.model import ModelSpec
+from kspec.schemas.model import GraphSpec
 from kspec.spec import SourceMap
 
 Variables = dict[str, dict[str, dict[str, Array]]]
@@ -42,12 +43,15 @@ def node_key(key: Array, name: str) -> Array:
 
 @dataclass(frozen=True)
 class CompiledModel:
-    """A validated model lowered to pure functions, with every tensor's inferred shape."""
+    """A validated model lowered to pure functions, with every tensor's inferred shape.
+    `spec` is a `ModelSpec` for a model file, a `GraphSpec` for a sub-model; `submodels`
+    holds the compiled sub-model of each `Model` layer."""
 
-    spec: ModelSpec
+    spec: GraphSpec
     graph: Graph
     shapes: dict[Ref, Shape]
     env: BuildEnv = field(default_factory=BuildEnv)
+    submodels: dict[str, CompiledModel] = field(default_factory=dict)
     _weight_order: dict[str, list[tuple[str, str]]] = field(default_factory=dict, repr=False)
 
     @property
@@ -78,6 +82,45 @@ class CompiledModel:
             self._weight_order[layer] = names
         return self._weight_order[layer]
 
+    def keras_weights(self) -> list[tuple[str, str, str]]:
+        """`(layer, group, name)` of every weight, in Keras `get_weights` order."""
+        return [
+            (layer, group, name)
+            for layer in keras_layer_order(self.graph)
+            for group, name in self.weight_names(layer)
+        ]
+
+    def output_shapes_for(self, shapes: list[Shape]) -> list[Shape]:
+        """The output shapes when applied to inputs of `shapes` (one per model input, in
+        declared order), as a sub-model node: each must fit the declared input shape, whose
+        unknown sizes (`None`) take the given ones."""
+        declared = self.input_shapes
+        if len(shapes) != len(declared):
+            raise ShapeError(
+                f"the sub-model '{self.spec.name}' takes {len(declared)} input(s) "
+                f"({', '.join(declared)}). Received: {len(shapes)} inputs"
+            )
+        inputs: dict[Ref, Shape] = {}
+        for (name, want), got in zip(declared.items(), shapes, strict=True):
+            pairs = list(zip(want, got, strict=False))
+            if len(want) != len(got) or any(w != g for w, g in pairs if None not in (w, g)):
+                raise ShapeError(
+                    f"the sub-model '{self.spec.name}' expects input '{name}' of shape "
+                    f"{format_shape(want)}. Received: shape={format_shape(got)}"
+                )
+            inputs[Ref(name)] = tuple(g if w is None else w for w, g in pairs)
+        result, problems, masked = _infer_shapes(self.graph, inputs, self.env, set())
+        if problems:
+            raise ShapeError(f"{problems[0].message} (in sub-model node '{problems[0].node}')")
+        for ref in self.graph.outputs:
+            if ref in masked:  # Keras would pass it on; kspec does not drop masks silently
+                raise ShapeError(
+                    f"the sub-model's output '{ref}' carries the mask node '{masked[ref]}' "
+                    "makes, which a sub-model does not pass on; consume it inside (an RNN, "
+                    "GlobalAveragePooling1D)"
+                )
+        return [result[ref] for ref in self.graph.outputs]
+
     def init(self, key: Array) -> Variables:
         """Fresh variables; each layer's key is derived from its name."""
         params: dict[str, dict[str, Array]] = {}
@@ -102,6 +145,20 @@ class CompiledModel:
         rng: Array | None = None,
     ) -> tuple[list[Array], Aux]:
         """Run the graph. Pure: new state and added losses come back in `Aux`."""
+        outputs, new_state, losses = self.run(variables, inputs, training=training, rng=rng)
+        losses.append(self.weight_penalty(variables.get("params", {})))
+        return outputs, Aux(new_state, jnp.sum(jnp.stack([jnp.sum(loss) for loss in losses])))
+
+    def run(
+        self,
+        variables: Variables,
+        inputs: Mapping[str, Array],
+        *,
+        training: bool = False,
+        rng: Array | None = None,
+    ) -> tuple[list[Array], dict[str, dict[str, Array]], list[Array]]:
+        """`apply` without the weight penalty: outputs, new state and the losses layers
+        added. A sub-model node runs this, its weights' penalties being the parent's."""
         values: dict[Ref, Array] = {}
         masks: dict[Ref, Array | None] = {}
         for name in self.graph.inputs:
@@ -130,9 +187,7 @@ class CompiledModel:
             losses += call.losses
             if call.new_state is not None:
                 new_state[node.layer] = call.new_state
-        losses.append(self.weight_penalty(params))
-        outputs = [values[ref] for ref in self.graph.outputs]
-        return outputs, Aux(new_state, jnp.sum(jnp.stack([jnp.sum(loss) for loss in losses])))
+        return [values[ref] for ref in self.graph.outputs], new_state, losses
 
     def weight_penalty(self, params: Mapping[str, Mapping[str, Array]]) -> Array:
         """Sum of every `*_regularizer` penalty on the weights (Keras' weight losses)."""
@@ -175,24 +230,46 @@ class CompiledModel:
 
 
 def compile_model(
-    spec: ModelSpec,
+    spec: GraphSpec,
     source_map: SourceMap | None = None,
     functions: Mapping[str, Callable[..., Any]] | None = None,
 ) -> CompiledModel:
-    """Lower a validated spec: build the graph and infer every shape (no weights allocated).
+    """Lower a validated spec: build the graph, compile its sub-models and infer every shape
+    (no weights allocated).
 
     Raises one `SpecError` listing each node whose shapes do not fit, at its location.
     """
-    graph = build_graph(spec, source_map)
+    source_map = source_map or SourceMap("<dict>")
     env = BuildEnv(dict(functions or {}))
-    shapes: dict[Ref, Shape] = {
-        Ref(name): (inp.batch_size, *inp.shape) for name, inp in spec.inputs.items()
-    }
+    graph = build_graph(spec, source_map)
+    graph, submodels, problems = bind_submodels(graph, spec, source_map, env, compile_model)
+    inputs = {Ref(name): (inp.batch_size, *inp.shape) for name, inp in spec.inputs.items()}
+    failed = {node.name for node in graph.nodes if node.layer in problems}
+    shapes, shape_problems, _ = _infer_shapes(graph, inputs, env, failed)
+    problems = [d for ds in problems.values() for d in ds] + shape_problems
+    graph = _expand_outputs(graph, spec, shapes)
+    compiled = CompiledModel(spec, graph, shapes, env, submodels=submodels)
+    if not problems:
+        problems += _check_shared_layers(compiled)
+        problems += _check_outputs(compiled)
+    if problems:
+        raise SpecError(problems)
+    return compiled
+
+
+def _infer_shapes(
+    graph: Graph, inputs: dict[Ref, Shape], env: BuildEnv, failed: set[str]
+) -> tuple[dict[Ref, Shape], list[Diagnostic], dict[Ref, str]]:
+    """Every tensor's shape from the input shapes, and a diagnostic for each node whose
+    inputs do not fit it (or that would pass on a mask it cannot honour). Nodes in `failed`
+    (already reported) and those fed by them are skipped. Also returns the masked tensors,
+    each with the node that made its mask."""
+    shapes = dict(inputs)
+    failed = set(failed)
     problems: list[Diagnostic] = []
-    failed: set[str] = set()
     masked: dict[Ref, str] = {}  # tensors that carry a mask -> the node that made the mask
     for node in graph.nodes:
-        if any(r.node in failed for r in node.inputs):
+        if node.name in failed or any(r.node in failed for r in node.inputs):
             failed.add(node.name)
             continue
         try:
@@ -209,17 +286,10 @@ def compile_model(
         for i, shape in enumerate(out_shapes):
             shapes[Ref(node.name, i)] = tuple(shape)
         problems += _track_masks(node, masked, len(out_shapes))
-    graph = _expand_outputs(graph, spec, shapes)
-    compiled = CompiledModel(spec, graph, shapes, env)
-    if not problems:
-        problems += _check_shared_layers(compiled)
-        problems += _check_outputs(compiled)
-    if problems:
-        raise SpecError(problems)
-    return compiled
+    return shapes, problems, masked
 
 
-def _expand_outputs(graph: Graph, spec: ModelSpec, shapes: dict[Ref, Shape]) -> Graph:
+def _expand_outputs(graph: Graph, spec: GraphSpec, shapes: dict[Ref, Shape]) -> Graph:
     """A bare name in `outputs:` (or the default last node) means all of that node's outputs,
     in order (`return_state`); `node:0` means the first only."""
     texts = spec.outputs or [str(graph.outputs[0])]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kspec.compiler.lowering import Lowering
-from kspec.compiler.registry import LOWERINGS
+from kspec.compiler.registry import lowering_for
 from kspec.errors import Location
 from kspec.schemas.base import LayerSpec
 from kspec.schemas.graph import Ref, parse_ref, topological_order, wire
@@ -58,7 +58,7 @@ def build_graph(spec: ModelSpec, source_map: SourceMap | None = None) -> Graph:
             name=name,
             layer=owner,
             spec=layer_spec,
-            lowering=LOWERINGS[type(layer_spec)],
+            lowering=lowering_for(type(layer_spec)),
             inputs=tuple(wiring[name]),
             location=source_map.locate(("layers", index)),
         )

@@ -7,6 +7,7 @@ from typing import Any
 
 from kspec.compiler import CompiledModel, compile_model
 from kspec.runtime.model import Model
+from kspec.runtime.plugins import load_plugins
 from kspec.schemas import ModelSpec, validate_document
 from kspec.spec import Document, SourceMap, load_document
 from kspec.spec.document import Source
@@ -14,29 +15,45 @@ from kspec.spec.document import Source
 Functions = Mapping[str, Callable[..., Any]]
 
 
-def check(source: Source | ModelSpec, functions: Functions | None = None) -> CompiledModel:
+def check(
+    source: Source | ModelSpec,
+    functions: Functions | None = None,
+    allow_outside_includes: bool | None = None,
+) -> CompiledModel:
     """Load, validate and shape-check a spec without allocating weights."""
+    load_plugins()
     if isinstance(source, ModelSpec):
         document = Document(source.model_dump(), SourceMap("<ModelSpec>"))
     else:
-        document = load_document(source)
+        document = load_document(source, allow_outside_includes=allow_outside_includes)
     spec = validate_document(document)
     return compile_model(spec, document.source_map, functions)
 
 
-def validate(source: Source | ModelSpec, *, functions: Functions | None = None) -> ModelSpec:
+def validate(
+    source: Source | ModelSpec,
+    *,
+    functions: Functions | None = None,
+    allow_outside_includes: bool | None = None,
+) -> ModelSpec:
     """Validate a spec (path, YAML/JSON text or dict): schemas, graph and shapes.
 
-    Returns the canonical `ModelSpec` (defaults filled, every node named) or raises one
-    `kspec.SpecError` listing every problem at its `file:line:col`.
+    Returns the canonical `ModelSpec` (defaults filled, every node named, includes inlined)
+    or raises one `kspec.SpecError` listing every problem at its `file:line:col`.
     """
-    return check(source, functions).spec
+    return check(source, functions, allow_outside_includes).spec
 
 
-def load(source: Source | ModelSpec, *, functions: Functions | None = None) -> Model:
+def load(
+    source: Source | ModelSpec,
+    *,
+    functions: Functions | None = None,
+    allow_outside_includes: bool | None = None,
+) -> Model:
     """Validate and compile a spec into a `Model` (weights are created by `Model.init`).
 
     `functions` registers Python callables that `Lambda` nodes name with `function:`; a spec
-    can never run code on its own.
+    can never run code on its own. `include:`d files must lie inside the including file's
+    directory unless `allow_outside_includes=True`.
     """
-    return Model(check(source, functions))
+    return Model(check(source, functions, allow_outside_includes))

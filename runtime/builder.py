@@ -20,9 +20,10 @@ import jax
 import numpy as np
 
 from kspec.compiler import CompiledModel, compile_model
-from kspec.compiler.lowering import BuildEnv, Shape, format_shape
-from kspec.compiler.registry import LOWERINGS
+from kspec.compiler.lowering import BuildEnv, Lowering, Shape, format_shape
+from kspec.compiler.registry import lowering_for
 from kspec.errors import Diagnostic, Location, ShapeError, SpecError
+from kspec.runtime.plugins import load_plugins
 from kspec.schemas.base import LayerSpec
 from kspec.schemas.canonical import layer_data
 from kspec.schemas.fields import snake_case
@@ -193,7 +194,7 @@ class Layer:
         if "data_format" in type(spec).model_fields and spec.data_format is None:
             spec = spec.model_copy(update={"data_format": "channels_last"})
         try:
-            return LOWERINGS[type(spec)].infer_shape(spec, in_shapes, BuildEnv())
+            return self.lowering().infer_shape(spec, in_shapes, BuildEnv())
         except ShapeError as exc:
             message = exc.diagnostics[0].message
             received = ", ".join(format_shape(s) for s in in_shapes)
@@ -204,7 +205,10 @@ class Layer:
     def _check_reuse(self, in_shapes: list[Shape], location: Location | None) -> None:
         """A layer called again shares its weights: they must fit the new inputs too."""
         first = [t.shape for t in self.nodes[0].inputs]
-        if _weight_shapes(self.spec, first) != _weight_shapes(self.spec, in_shapes):
+        lowering = self.lowering()
+        if _weight_shapes(lowering, self.spec, first) != _weight_shapes(
+            lowering, self.spec, in_shapes
+        ):
             raise SpecError(
                 Diagnostic(
                     f"calling the layer again shares its weights, built for input shapes "
@@ -215,6 +219,10 @@ class Layer:
                 )
             )
 
+    def lowering(self) -> Lowering[Any]:
+        """The lowering that checks this layer's shapes (a called model's is bound to it)."""
+        return lowering_for(type(self.spec))
+
     @property
     def display_name(self) -> str:
         """The name, or the Keras default for its type before a model names it."""
@@ -224,9 +232,9 @@ class Layer:
         return f"<kspec.layers.{type(self).__name__} name={self.name!r}>"
 
 
-def _weight_shapes(spec: LayerSpec, in_shapes: list[Shape]) -> Any:
+def _weight_shapes(lowering: Lowering[Any], spec: LayerSpec, in_shapes: list[Shape]) -> Any:
     def init(key: jax.Array) -> Any:
-        return LOWERINGS[type(spec)].init(spec, key, in_shapes)
+        return lowering.init(spec, key, in_shapes)
 
     return jax.tree.map(lambda a: a.shape, jax.eval_shape(init, jax.random.PRNGKey(0)))
 
@@ -386,6 +394,7 @@ def _name_nodes(inputs: list[Node], nodes: list[Node]) -> None:
 
 def compile_source(source: Source, functions: Mapping[str, Any] | None = None) -> CompiledModel:
     """Spec data or YAML/JSON text -> validated, shape-checked `CompiledModel` (no weights)."""
+    load_plugins()
     document = load_document(source)
     return compile_model(validate_document(document), document.source_map, functions)
 

@@ -13,7 +13,12 @@ from typing import Any
 
 from kspec.errors import KspecDeprecationWarning, SpecError
 from kspec.runtime.builder import Input, Layer, caller_location
+from kspec.runtime.model_calls import MergeOfModels, ModelLayer
+from kspec.runtime.plugins import load_plugins
 from kspec.schemas.base import LayerSpec
+from kspec.schemas.custom import CUSTOM_LAYERS, plugins_note
+from kspec.schemas.layers.composition import Model
+from kspec.schemas.layers.merge import Merge
 from kspec.schemas.registry import LAYER_TYPES, TYPE_ALIASES, TYPE_SYNONYMS
 
 _CONV = ("filters", "kernel_size")
@@ -84,17 +89,42 @@ def _alias_init(self: Layer, *args: Any, **kwargs: Any) -> None:
 
 LAYER_CLASSES: dict[str, type[Layer]] = {}
 
+_BASES: dict[type[LayerSpec], type[Layer]] = {Model: ModelLayer, Merge: MergeOfModels}
+"""Builder layers with more than parameters: a sub-model's shapes come from its compiled
+graph; Keras 1 `Merge(layers=[model_a, model_b])` merges models."""
+
+
+_CUSTOM_CLASSES: dict[type[LayerSpec], type[Layer]] = {}
+
 
 def layer_classes() -> dict[str, type[Layer]]:
-    """Builder classes for every registered schema (and Keras 1 alias), by type name."""
+    """Builder classes for every layer type, by name: built-in (and Keras 1 aliases), and the
+    custom types registered now (keyword parameters only)."""
+    load_plugins()
+    custom = {name: _custom_class(schema) for name, schema in CUSTOM_LAYERS.items()}
+    return {**_builtin_classes(), **custom} if custom else _builtin_classes()
+
+
+def _builder_class(schema: type[LayerSpec]) -> type[Layer]:
+    name = schema.__name__
+    doc = f"{(schema.__doc__ or '').strip()}\n\nSee `kspec explain {name}`."
+    namespace = {"schema": schema, "positional": POSITIONAL.get(name, ()), "__doc__": doc}
+    base = _BASES.get(schema, Layer)
+    return type(name, (base,), {**namespace, "__module__": "kspec.layers"})
+
+
+def _custom_class(schema: type[LayerSpec]) -> type[Layer]:
+    if schema not in _CUSTOM_CLASSES:
+        _CUSTOM_CLASSES[schema] = _builder_class(schema)
+    return _CUSTOM_CLASSES[schema]
+
+
+def _builtin_classes() -> dict[str, type[Layer]]:
     expected = len(LAYER_TYPES) + len(TYPE_ALIASES) + len(TYPE_SYNONYMS)
     if LAYER_CLASSES and len(LAYER_CLASSES) == expected:
         return LAYER_CLASSES
     for schema in LAYER_TYPES:
-        name = schema.__name__
-        doc = f"{(schema.__doc__ or '').strip()}\n\nSee `kspec explain {name}`."
-        namespace = {"schema": schema, "positional": POSITIONAL.get(name, ()), "__doc__": doc}
-        LAYER_CLASSES[name] = type(name, (Layer,), {**namespace, "__module__": "kspec.layers"})
+        LAYER_CLASSES[schema.__name__] = _builder_class(schema)
     for old, new in TYPE_ALIASES.items():
         base = LAYER_CLASSES[new]
         namespace = {
@@ -118,7 +148,7 @@ def deserialize(config: Mapping[str, Any]) -> Layer:
     type_name = config.pop("type", None)
     classes = layer_classes()
     if not isinstance(type_name, str) or type_name not in classes:
-        raise SpecError(f"unknown layer type {type_name!r} in the config")
+        raise SpecError(f"unknown layer type {type_name!r} in the config; {plugins_note()}")
     return classes[type_name].from_config({"type": classes[type_name].schema.__name__, **config})
 
 

@@ -1,4 +1,4 @@
-"""The `kspec` command line: validate, build, summary, schema, explain.
+"""The `kspec` command line: validate, build, summary, schema, explain, plugins.
 
 User mistakes print as `file:line:col: error: ...` and exit 1; no Python traceback reaches
 the terminal.
@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kspec.errors import SpecError
+from kspec.spec.includes import outside_includes_allowed
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2
 
@@ -91,6 +92,7 @@ def cmd_summary(args: argparse.Namespace, out: Console, err: Console) -> int:
         model.summary(
             print_fn=lambda line: out.print(line, highlight=False, markup=False),
             flops=args.flops,
+            expand_nested=args.expand_nested,
         )
 
     return _run_checked(run)
@@ -111,16 +113,26 @@ def cmd_schema(args: argparse.Namespace, out: Console, err: Console) -> int:
 def cmd_explain(args: argparse.Namespace, out: Console, err: Console) -> int:
     import difflib
 
-    from kspec.schemas.registry import LAYERS_BY_TYPE, TYPE_ALIASES, TYPE_SYNONYMS
+    from kspec.schemas.custom import CUSTOM_LAYERS, ORIGINS, plugins_note
+    from kspec.schemas.registry import (
+        LAYERS_BY_TYPE,
+        TYPE_ALIASES,
+        TYPE_SYNONYMS,
+        known_type_names,
+        layer_class,
+    )
 
     name = TYPE_ALIASES.get(args.layer, TYPE_SYNONYMS.get(args.layer, args.layer))
-    cls = LAYERS_BY_TYPE.get(name)
+    cls = layer_class(name)
     if cls is None:
-        close = difflib.get_close_matches(args.layer, list(LAYERS_BY_TYPE), n=1)
+        close = difflib.get_close_matches(args.layer, known_type_names(), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         err.print(f"error: unknown layer type '{args.layer}'{hint}", highlight=False)
-        err.print(f"known types: {', '.join(sorted(LAYERS_BY_TYPE))}", highlight=False)
+        known = sorted([*LAYERS_BY_TYPE, *CUSTOM_LAYERS])
+        err.print(f"known types: {', '.join(known)}; {plugins_note()}", highlight=False)
         return EXIT_ERROR
+    if name in CUSTOM_LAYERS:
+        out.print(f"custom layer type from {ORIGINS[name]}", highlight=False)
     out.print(f"[bold]{name}[/bold]: {(cls.__doc__ or '').strip()}")
     table = Table("parameter", "type", "default", "description")
     for field_name, field in cls.model_fields.items():
@@ -147,6 +159,32 @@ def cmd_explain(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
+def cmd_plugins(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from kspec.schemas.custom import installed_plugins
+
+    plugins = installed_plugins()
+    if not plugins:
+        out.print("no layer plugins installed", highlight=False)
+    for plugin in plugins:
+        out.print(f"{plugin.describe()}: entry point {plugin.entry_point.value}", highlight=False)
+    return EXIT_ERROR if any(p.error for p in plugins) else EXIT_OK
+
+
+def _load_plugins() -> None:
+    """Load the installed layer plugins before any command, so their types are known to all
+    of them (`schema`, `explain` included); JAX is imported only when there are any."""
+    from kspec.schemas.custom import installed_plugins
+
+    if not installed_plugins():
+        return
+    from kspec.runtime.plugins import load_plugins
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_plugins()
+    _print_warnings(caught)
+
+
 def cmd_plot(args: argparse.Namespace, out: Console, err: Console) -> int:
     from kspec.runtime.plot import run_plot
 
@@ -162,6 +200,11 @@ def cmd_diff(args: argparse.Namespace, out: Console, err: Console) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kspec", description="Declarative model specs compiled to pure JAX functions."
+    )
+    p.add_argument(
+        "--allow-outside-includes",
+        action="store_true",
+        help="let specs `include:` files outside the including file's directory",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     v = sub.add_parser("validate", help="check schemas, graph and shapes (no weights allocated)")
@@ -181,6 +224,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--flops", action="store_true", help="add FLOPs per layer (XLA cost analysis, batch 1)"
     )
+    s.add_argument(
+        "--expand-nested", action="store_true", help="list each sub-model's layers under it"
+    )
     s.set_defaults(run=cmd_summary)
     j = sub.add_parser("schema", help="write the JSON Schema of the spec format")
     j.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout)")
@@ -188,6 +234,9 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("explain", help="parameters, defaults and descriptions of a layer type")
     e.add_argument("layer", metavar="LAYER", help="layer type, e.g. Dense")
     e.set_defaults(run=cmd_explain)
+    sub.add_parser(
+        "plugins", help="list the installed layer plugins and the layer types they add"
+    ).set_defaults(run=cmd_plugins)
     pl = sub.add_parser("plot", help="draw the graph with shapes (Graphviz: .svg, .png or .dot)")
     pl.add_argument("file", metavar="FILE")
     pl.add_argument("-o", "--output", required=True, metavar="OUT", help="model.svg|png|dot")
@@ -208,7 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        return int(args.run(args, out, err))
+        _load_plugins()
+        with outside_includes_allowed(args.allow_outside_includes):
+            return int(args.run(args, out, err))
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # last resort: never show a traceback to a user

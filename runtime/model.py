@@ -17,9 +17,11 @@ import numpy as np
 
 from kspec.compiler import CompiledModel, Variables
 from kspec.compiler.graph import keras_layer_order
+from kspec.compiler.layers import composition
 from kspec.compiler.lowering import Shape
 from kspec.runtime import introspection
 from kspec.runtime.builder import Tensor, compile_functional, compile_source
+from kspec.runtime.model_calls import call_model, is_symbolic
 from kspec.runtime.training.sharding import data_parallel
 from kspec.runtime.training.trainer import TrainingMixin
 from kspec.runtime.weights import WeightsReport, load_weights
@@ -220,10 +222,14 @@ class Model(TrainingMixin):
         return keras_layer_order(self.compiled.graph)
 
     @property
-    def layers(self) -> list[Layer]:
-        return [Layer(self, name) for name in self.layer_names]
+    def layers(self) -> list[Layer | SubModel]:
+        return [self._layer_view(name) for name in self.layer_names]
 
-    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+    def _layer_view(self, name: str) -> Layer | SubModel:
+        """A sub-model layer is viewed as a model (Keras' nested model); others as layers."""
+        return SubModel(self, name) if name in self.compiled.submodels else Layer(self, name)
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer | SubModel:
         """A layer by name, or by position in `layers`."""
         if (name is None) == (index is None):
             raise ValueError("give exactly one of `name` and `index`")
@@ -232,10 +238,10 @@ class Model(TrainingMixin):
                 raise ValueError(
                     f"index {index} is out of range: the model has {len(self.layer_names)} layers"
                 )
-            return Layer(self, self.layer_names[index])
+            return self._layer_view(self.layer_names[index])
         if name not in self.layer_names:
             raise ValueError(f"no layer named '{name}'; layers: {', '.join(self.layer_names)}")
-        return Layer(self, name)
+        return self._layer_view(name)
 
     # Variables -----------------------------------------------------------------------------
 
@@ -341,7 +347,13 @@ class Model(TrainingMixin):
         result = outputs[0] if len(outputs) == 1 else outputs
         return (result, aux) if return_aux else result
 
-    __call__ = apply
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """`model(tensor)` applies the model as one layer of a new model (Keras: models are
+        callable like layers; calling it again shares its weights); `model(variables, x)` is
+        `apply`."""
+        if args and is_symbolic(args[0]):
+            return call_model(self, args[0], *args[1:], **kwargs)
+        return self.apply(*args, **kwargs)
 
     @cached_property
     def _predict_step(self) -> Any:
@@ -394,15 +406,61 @@ class Model(TrainingMixin):
 
     # Reporting -----------------------------------------------------------------------------
 
-    def summary(self, print_fn: Any = None, flops: bool = False) -> None:
+    def summary(
+        self, print_fn: Any = None, flops: bool = False, expand_nested: bool = False
+    ) -> None:
         """Print a table of nodes: name (type), output shape, params (and FLOPs per node with
-        `flops=True`); then the totals."""
+        `flops=True`); then the totals. `expand_nested=True` lists each sub-model's layers
+        indented under it."""
         from kspec.runtime.summary import print_summary
 
-        print_summary(self, print_fn, flops=flops)
+        print_summary(self, print_fn, flops=flops, expand_nested=expand_nested)
 
     def __repr__(self) -> str:
         return f"<kspec.Model '{self.name}': {len(self.layer_names)} layers>"
+
+
+class SubModel(Model):
+    """The model of a sub-model node, as `get_layer("vision")` returns it (Keras' nested
+    model): its layers, weights, shapes and summary. Not a copy: its variables are read from
+    and written to the parent's, under the node's name."""
+
+    def __init__(self, parent: Model, layer: str) -> None:
+        self._parent, self._layer = parent, layer
+        self._set_compiled(parent.compiled.submodels[layer])
+        self._slots = composition.layout(self.compiled)
+
+    @property
+    def name(self) -> str:
+        return self._layer
+
+    @property
+    def variables(self) -> Variables:
+        outer = self._parent.variables
+        params = outer["params"].get(self._layer, {})
+        return composition.nest(self._slots, params, outer["state"].get(self._layer, {}))
+
+    @variables.setter
+    def variables(self, value: Variables) -> None:
+        params, state = composition.flatten(self._slots, value)
+        outer = self._parent.variables
+        self._parent.variables = {
+            "params": {**outer["params"], self._layer: params} if params else outer["params"],
+            "state": {**outer["state"], self._layer: state} if state else outer["state"],
+        }
+
+    def init(self, seed: int | jax.Array = 0) -> Variables:
+        """Fresh variables for this sub-model only, written into the parent's."""
+        key = jax.random.PRNGKey(seed) if isinstance(seed, int) else seed
+        self.variables = self.compiled.init(key)
+        return self.variables
+
+    def weight_names(self) -> list[str]:
+        """The node's weight names in the parent (`conv2d/kernel`, ...), Keras order."""
+        return [name for _, name in self._parent.compiled.weight_names(self._layer)]
+
+    def __repr__(self) -> str:
+        return f"<kspec.Model '{self.name}' (sub-model): {len(self.layer_names)} layers>"
 
 
 def _pad_batch(array: np.ndarray, size: int) -> np.ndarray:

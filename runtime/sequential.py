@@ -17,6 +17,7 @@ from kspec.runtime.builder import (
 )
 from kspec.runtime.catalogue import from_spec
 from kspec.runtime.model import Model
+from kspec.runtime.model_calls import MergeOfModels, ModelLayer, as_layer
 from kspec.schemas.graph import Ref
 from kspec.schemas.registry import SharedNode
 from kspec.spec import SourceMap
@@ -30,13 +31,13 @@ class Sequential(Model):
 
     def __init__(
         self,
-        layers: Iterable[Layer | Tensor] | None = None,
+        layers: Iterable[Layer | Tensor | Model] | None = None,
         name: str | None = None,
         functions: Mapping[str, Any] | None = None,
     ) -> None:
         self._name, self._functions = name or "sequential", functions
         self._stack: list[Layer] = []
-        self._input: Tensor | None = None
+        self._input: Tensor | list[Tensor] | None = None
         self._compiled: CompiledModel | None = None
         self._variables: Variables | None = None
         for layer in layers or []:
@@ -58,9 +59,12 @@ class Sequential(Model):
     def compiled(self, value: CompiledModel) -> None:
         self._compiled = value
 
-    def add(self, layer: Layer | Tensor) -> None:
-        """Append a layer (its shape is checked now, against the model's output)."""
+    def add(self, layer: Layer | Tensor | Model) -> None:
+        """Append a layer (its shape is checked now, against the model's output); a model
+        is added as one layer (a sub-model node), as in Keras."""
         location = caller_location()
+        if isinstance(layer, Model):
+            layer = as_layer(layer)
         if isinstance(layer, Tensor) and layer.node.layer is None:
             if self._stack or self._input is not None:
                 raise SpecError(Diagnostic("kspec.Input(...) must come first", location))
@@ -73,7 +77,7 @@ class Sequential(Model):
                     location,
                 )
             )
-        if self._input is None and not self._stack and layer.input_keys:
+        if self._input is None and not self._stack:
             self._input = _input_of(layer)
         self._stack.append(layer)
         if self._input is not None:
@@ -157,8 +161,16 @@ class Sequential(Model):
         return model
 
 
-def _input_of(layer: Layer) -> Tensor:
-    """The model input Keras' `input_shape` / `input_dim` / ... keys declare (as in a spec)."""
+def _input_of(layer: Layer) -> Tensor | list[Tensor] | None:
+    """The model input(s) a first layer declares: Keras' `input_shape` / `input_dim` / ...
+    keys (as in a spec), or one per branch input of a Keras 1 `Merge` of models."""
+    if isinstance(layer, MergeOfModels) and layer.branches:
+        return layer.model_inputs()
+    if isinstance(layer, ModelLayer):  # a model as the first layer: its own input
+        ((name, spec),) = layer.compiled.spec.inputs.items()
+        return Input(spec.shape, name, spec.dtype, spec.batch_size)
+    if not layer.input_keys:
+        return None
     data = desugar(
         {"layers": [{"type": layer.schema.__name__, **layer.input_keys}]}, SourceMap("<python>")
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,12 +18,13 @@ if TYPE_CHECKING:
     from kspec.runtime.model import Model
 
 
-def summary_table(model: Model, flops: bool = False) -> tuple[Table, list[str]]:
+def summary_table(
+    model: Model, flops: bool = False, expand_nested: bool = False
+) -> tuple[Table, list[str]]:
     """The node table and the total lines (trainable / non-trainable / total params); with
-    `flops`, a FLOPs column (XLA cost analysis of each node, batch 1) and their total."""
-    compiled = model.compiled
-    per_node = node_flops(model) if flops else {}
-    graph = compiled.graph
+    `flops`, a FLOPs column (XLA cost analysis of each node, batch 1) and their total; with
+    `expand_nested`, each sub-model's rows indented under its node."""
+    graph = model.compiled.graph
     chained = (
         all(
             len(node.inputs) == 1 and node.inputs[0].node == previous
@@ -40,14 +42,45 @@ def summary_table(model: Model, flops: bool = False) -> tuple[Table, list[str]]:
         table.add_column("FLOPs", justify="right")
     if not chained:
         table.add_column("Connected to")
+    counts = _Counts()
+    per_node = _add_rows(table, model, flops, not chained, expand_nested, 0, counts)
+    totals = [
+        f"Total params: {counts.trainable + counts.non_trainable:,} "
+        f"({_human_bytes(counts.nbytes)})",
+        f"Trainable params: {counts.trainable:,}",
+        f"Non-trainable params: {counts.non_trainable:,}",
+    ]
+    if flops:
+        totals.append(f"FLOPs per sample (inference): {format_flops(sum(per_node.values()))}")
+    return table, totals
+
+
+@dataclass
+class _Counts:
+    trainable: int = 0
+    non_trainable: int = 0
+    nbytes: int = 0
+
+
+def _add_rows(
+    table: Table,
+    model: Model,
+    flops: bool,
+    connections: bool,
+    expand_nested: bool,
+    depth: int,
+    counts: _Counts,
+) -> dict[str, float]:
+    """One row per node of `model` (indented by `depth`), each sub-model's rows under its
+    first node when `expand_nested`; adds the weights to `counts`. Returns FLOPs per node."""
+    compiled = model.compiled
+    per_node = node_flops(model) if flops else {}
     counted: set[str] = set()
-    trainable = non_trainable = 0
-    nbytes = 0
     variables = model.variables
-    for node in graph.nodes:
+    for node in compiled.graph.nodes:
         shapes = [s for r, s in compiled.shapes.items() if r.node == node.name]
-        count = 0
-        if node.layer not in counted:
+        count, first = 0, node.layer not in counted
+        if first:
             counted.add(node.layer)
             params = variables["params"].get(node.layer, {})
             weights = {name for _, name in compiled.weight_names(node.layer)}
@@ -56,31 +89,27 @@ def summary_table(model: Model, flops: bool = False) -> tuple[Table, list[str]]:
             }
             n_params = sum(int(np.prod(w.shape)) for w in params.values())
             n_state = sum(int(np.prod(w.shape)) for w in state.values())
-            nbytes += sum(w.nbytes for w in [*params.values(), *state.values()])
+            counts.nbytes += sum(w.nbytes for w in [*params.values(), *state.values()])
             count = n_params + n_state
             if node.spec.trainable:
-                trainable += n_params
-                non_trainable += n_state
+                counts.trainable += n_params
+                counts.non_trainable += n_state
             else:
-                non_trainable += count
+                counts.non_trainable += count
         row = [
-            f"{node.name} ({type(node.spec).__name__})",
+            f"{'  ' * depth}{node.name} ({type(node.spec).__name__})",
             ", ".join(format_shape(s) for s in shapes),
             f"{count:,}",
         ]
         if flops:
             row.append(format_flops(per_node[node.name]))
-        if not chained:
+        if connections:
             row.append(", ".join(str(r) for r in node.inputs))
         table.add_row(*row)
-    totals = [
-        f"Total params: {trainable + non_trainable:,} ({_human_bytes(nbytes)})",
-        f"Trainable params: {trainable:,}",
-        f"Non-trainable params: {non_trainable:,}",
-    ]
-    if flops:
-        totals.append(f"FLOPs per sample (inference): {format_flops(sum(per_node.values()))}")
-    return table, totals
+        if expand_nested and first and node.layer in compiled.submodels:
+            inner = model.get_layer(node.layer)
+            _add_rows(table, inner, flops, connections, True, depth + 1, _Counts())  # type: ignore[arg-type]
+    return per_node
 
 
 def _human_bytes(n: int) -> str:
@@ -92,11 +121,13 @@ def _human_bytes(n: int) -> str:
     return f"{n} B"
 
 
-def render_summary(model: Model, width: int = 100, flops: bool = False) -> str:
+def render_summary(
+    model: Model, width: int = 100, flops: bool = False, expand_nested: bool = False
+) -> str:
     """The summary as plain text (what `summary()` prints, for files and print_fn)."""
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=False, color_system=None)
-    table, totals = summary_table(model, flops)
+    table, totals = summary_table(model, flops, expand_nested)
     console.print(table)
     for line in totals:
         console.print(line)
@@ -104,13 +135,16 @@ def render_summary(model: Model, width: int = 100, flops: bool = False) -> str:
 
 
 def print_summary(
-    model: Model, print_fn: Callable[[str], object] | None = None, flops: bool = False
+    model: Model,
+    print_fn: Callable[[str], object] | None = None,
+    flops: bool = False,
+    expand_nested: bool = False,
 ) -> None:
     if print_fn is not None:
-        for line in render_summary(model, flops=flops).splitlines():
+        for line in render_summary(model, flops=flops, expand_nested=expand_nested).splitlines():
             print_fn(line)
         return
-    table, totals = summary_table(model, flops)
+    table, totals = summary_table(model, flops, expand_nested)
     console = Console()
     console.print(table)
     for line in totals:

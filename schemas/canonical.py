@@ -25,7 +25,11 @@ def layer_data(layer: BaseModel) -> dict[str, Any]:
 
 def _type_first(layer: dict[str, Any]) -> dict[str, Any]:
     head = {k: layer[k] for k in ("type", "name", "shares") if k in layer}
-    return {**head, **{k: v for k, v in layer.items() if k not in head}}
+    layer = {**head, **{k: v for k, v in layer.items() if k not in head}}
+    if layer.get("type") == "Model":  # a sub-model: the same form; no format version of its own
+        inner = {k: v for k, v in layer["spec"].items() if k != "kspec" or v is not None}
+        layer["spec"] = {**inner, "layers": [_type_first(n) for n in inner["layers"]]}
+    return layer
 
 
 def to_yaml(spec: ModelSpec) -> str:
@@ -37,9 +41,62 @@ def to_json(spec: ModelSpec, indent: int | None = 2) -> str:
     return json.dumps(to_data(spec), indent=indent)
 
 
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+
+BLOCKS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Template blocks: named lists of layers with `$parameters`, used by "
+    "`{block: name, ...}` nodes and expanded when the spec is loaded (docs/blocks.md).",
+    "additionalProperties": {
+        "type": "object",
+        "required": ["layers"],
+        "additionalProperties": False,
+        "properties": {
+            "params": {"type": "object", "description": "Parameter -> default; null: required."},
+            "inputs": {**_STRINGS, "minItems": 1, "description": "Input names; default [input]."},
+            "output": {"type": "string", "description": "Output node; default: the last."},
+            "layers": {"type": "array", "minItems": 1, "items": {"type": ["object", "string"]}},
+        },
+    },
+}
+"""`blocks:` are expanded before validation, so `ModelSpec` has no field for them. Their layers
+may hold a `$parameter` in any value, so they are described only as mappings."""
+
+BLOCK_USE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A use of a template block; every other key is one of its parameters.",
+    "required": ["block"],
+    "properties": {"block": {"type": "string"}, "name": {"type": "string"}, "inputs": _STRINGS},
+}
+
+
+def _with_file_forms(defs: dict[str, Any]) -> None:
+    """What files may hold before loading inlines it: `include:` instead of a sub-model's
+    `spec:`, and a Keras 1 `Merge` whose `layers:` are models (spec/merge_models.py)."""
+    model = defs["Model"]
+    model["properties"]["include"] = {
+        "type": "string",
+        "description": "A spec file holding the sub-model, relative to this file (instead of "
+        "`spec`); inlined when the spec is loaded.",
+    }
+    model["required"] = [r for r in model["required"] if r != "spec"]
+    model["oneOf"] = [{"required": ["spec"]}, {"required": ["include"]}]
+    defs["Merge"]["properties"]["layers"] = {
+        "type": "array",
+        "minItems": 2,
+        "items": {"$ref": "#/$defs/Model"},
+        "description": "Keras 1 Merge of models (first layer only): the branch models, whose "
+        "inputs become the model's inputs.",
+    }
+
+
 def json_schema() -> dict[str, Any]:
-    """JSON Schema of the spec format (canonical form), for editors and other tools."""
+    """JSON Schema of the spec format (canonical form, plus template blocks), for editors and
+    other tools."""
     schema = ModelSpec.model_json_schema()
+    schema["properties"]["blocks"] = BLOCKS_SCHEMA
+    schema["properties"]["layers"]["items"]["oneOf"].append(BLOCK_USE_SCHEMA)
+    _with_file_forms(schema["$defs"])
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://kspec.dev/schema/kspec-1.json"
     return schema

@@ -12,17 +12,20 @@ from pydantic import ValidationError
 
 from kspec.errors import Diagnostic, KspecDeprecationWarning, Location, SpecError
 from kspec.schemas.base import LayerSpec, rename_legacy_keys
+from kspec.schemas.custom import plugins_note
 from kspec.schemas.fields import snake_case
 from kspec.schemas.graph import check_graph, default_names, with_names
 from kspec.schemas.model import GraphSpec, ModelSpec
 from kspec.schemas.registry import (
-    LAYERS_BY_TYPE,
     TYPE_ALIASES,
     TYPE_SYNONYMS,
     SharedNode,
+    known_type_names,
+    layer_class,
     node_kind,
 )
 from kspec.spec import Document, SourceMap
+from kspec.spec.merge_models import model_node_name
 from kspec.spec.source_map import Path
 
 
@@ -86,7 +89,8 @@ def _validate_submodel(
 def validate_layer(data: dict[str, Any], location: Location | None = None) -> LayerSpec:
     """Validate one layer's parameters outside a model (the Python builder's check), with the
     same messages as in a spec file. `data["type"]` must be a registered type."""
-    cls = LAYERS_BY_TYPE[data["type"]]
+    cls = layer_class(data["type"])
+    assert cls is not None, data["type"]
     node = data.get("name") if isinstance(data.get("name"), str) else snake_case(data["type"])
     try:
         return cls.model_validate(data)
@@ -166,13 +170,12 @@ def _resolve_layer(
             stacklevel=4,
         )
         item, type_name = {**item, "type": new}, new
-    cls = LAYERS_BY_TYPE.get(type_name) if isinstance(type_name, str) else None
+    cls = layer_class(type_name)
     if cls is None:
-        close = difflib.get_close_matches(
-            str(type_name), [*LAYERS_BY_TYPE, *TYPE_ALIASES, *TYPE_SYNONYMS], n=1
-        )
+        close = difflib.get_close_matches(str(type_name), known_type_names(), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        diagnostics.append(Diagnostic(f"unknown layer type '{type_name}'{hint}", where, name))
+        message = f"unknown layer type '{type_name}'{hint}; {plugins_note()}"
+        diagnostics.append(Diagnostic(message, where, name))
         return item
     deprecation = getattr(cls, "deprecation", None)  # a Keras 1 layer kept for old specs
     if deprecation is not None:
@@ -204,6 +207,8 @@ def _kind_of(item: Any) -> tuple[str | None, str | None, str | None]:
     shares = item.get("shares") if isinstance(item.get("shares"), str) else None
     type_name = item.get("type") if isinstance(item.get("type"), str) else None
     type_name = TYPE_SYNONYMS.get(type_name or "", type_name)
+    if type_name == "Model" and isinstance(item.get("spec"), dict):  # named after its model
+        name = model_node_name(name, item["spec"].get("name"))
     return TYPE_ALIASES.get(type_name or "", type_name), shares, name
 
 
@@ -298,7 +303,7 @@ def _field_hint(layer_path: Path, data: Any, path: Path, cls: type[GraphSpec]) -
         fields = list(cls.model_fields) if len(path) == 1 else []
     else:
         item = data["layers"][path[1]]
-        cls = SharedNode if "shares" in item else LAYERS_BY_TYPE.get(item.get("type"))
+        cls = SharedNode if "shares" in item else layer_class(item.get("type"))
         fields = list(cls.model_fields) if cls and len(layer_path) == 1 else []
     close = difflib.get_close_matches(str(layer_path[-1] if layer_path else path[-1]), fields, n=1)
     return f" (did you mean `{close[0]}`?)" if close else ""
