@@ -16,44 +16,17 @@ from pathlib import Path
 import jax
 import numpy as np
 from jax.sharding import PartitionSpec
+from sharded_run import data, model, weights  # the script beside this one
 
-import kspec
 from kspec.runtime.training.checkpoints import ModelCheckpoint, restore_latest
 
-jax.config.update("jax_default_matmul_precision", "highest")
-
-MLP = {
-    "kspec": 1,
-    "inputs": {"x": [6]},
-    "layers": [
-        {"type": "Dense", "units": 16, "activation": "relu"},
-        {"type": "Dense", "units": 3, "activation": "softmax"},
-    ],
-}
 LAYOUT = {"model_axis": 2, "params": {"dense/kernel": [None, "model"], "dense/bias": ["model"]}}
-
-
-def model(sharding: dict | None) -> kspec.Model:
-    m = kspec.load(MLP)
-    m.init(0)
-    m.compile(
-        {"type": "adam", "learning_rate": 0.01},
-        "categorical_crossentropy",
-        ["accuracy"],
-        sharding=sharding,
-    )
-    return m
-
-
-def weights(m: kspec.Model) -> dict[str, np.ndarray]:
-    return {str(i): np.asarray(w) for i, w in enumerate(m.get_weights())}
+"""The first Dense layer split over the `model` axis; the rest of sharded_run's MLP replicated."""
 
 
 def main(devices: int, out: Path, other: Path | None) -> None:
     assert len(jax.devices()) == devices, jax.devices()
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(50, 6)).astype("float32")
-    y = np.eye(3, dtype="float32")[rng.integers(0, 3, 50)]
+    x, y = data()
     m = model(LAYOUT if devices > 1 else None)
     history = m.fit(
         x,

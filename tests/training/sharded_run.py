@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -32,11 +33,24 @@ MLP = {
 }
 
 
-def model() -> kspec.Model:
+def model(sharding: dict[str, Any] | None = None) -> kspec.Model:
+    """The MLP, initialised from seed 0 and compiled (with a sharding layout if given)."""
     m = kspec.load(MLP)
     m.init(0)
-    m.compile({"type": "adam", "learning_rate": 0.01}, "categorical_crossentropy", ["accuracy"])
+    m.compile(
+        {"type": "adam", "learning_rate": 0.01},
+        "categorical_crossentropy",
+        ["accuracy"],
+        sharding=sharding,
+    )
     return m
+
+
+def data() -> tuple[np.ndarray, np.ndarray]:
+    """50 rows of 6 features and one-hot labels of 3 classes, the same in every process."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 6)).astype("float32")
+    return x, np.eye(3, dtype="float32")[rng.integers(0, 3, 50)]
 
 
 def weights(m: kspec.Model) -> dict[str, np.ndarray]:
@@ -45,9 +59,7 @@ def weights(m: kspec.Model) -> dict[str, np.ndarray]:
 
 def main(devices: int, out: Path, other: Path | None) -> None:
     assert len(jax.devices()) == devices, jax.devices()
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(50, 6)).astype("float32")
-    y = np.eye(3, dtype="float32")[rng.integers(0, 3, 50)]
+    x, y = data()
     m = model()
     # 16 rows split 4 ways; the last batch of 2 (and validation's 10) fall back to replication
     history = m.fit(

@@ -11,7 +11,7 @@ import pytest
 
 import kspec
 from tests.training.forced_devices import run
-from tests.training.layout_run import MLP
+from tests.training.sharded_run import MLP
 
 RUN = Path(__file__).with_name("layout_run.py")
 
