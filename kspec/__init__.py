@@ -31,6 +31,7 @@ _LAZY = {
     "model_from_yaml": "kspec.runtime.config",
     "load_checkpoint": "kspec.runtime.config",
     "layers": "kspec.layers",
+    "callbacks": "kspec.callbacks",
     "register_layer": "kspec.runtime.plugins",
     "unregister_layer": "kspec.runtime.plugins",
     "LayerSpec": "kspec.schemas.base",
@@ -38,6 +39,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from kspec import callbacks as callbacks
     from kspec import layers as layers
     from kspec.compiler.lowering import Lowering as Lowering
     from kspec.runtime.api import load as load
@@ -56,8 +58,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "layers":  # a submodule, imported on first use
-        return importlib.import_module("kspec.layers")
+    if name in ("layers", "callbacks"):  # submodules, imported on first use
+        return importlib.import_module(f"kspec.{name}")
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'kspec' has no attribute {name!r}")

@@ -84,10 +84,14 @@ def make_arrays(
     xs, ys = named_inputs(x, input_names), labels(y, output_names)
     sizes = {f"input '{k}'": len(v) for k, v in xs.items()}
     sizes |= {f"labels '{n}'": len(v) for n, v in zip(output_names, ys, strict=True)}
+    if sample_weight is not None and class_weight is not None:
+        raise ValueError(  # Keras' rule: which of the two would win is a guess
+            "give `sample_weight` or `class_weight`, not both; fold the class weights into "
+            "the sample weights instead"
+        )
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float32)
     if class_weight is not None:
-        cw = class_sample_weights(ys[0], class_weight)
-        w = cw if w is None else w * cw
+        w = class_sample_weights(ys[0], class_weight)
     if w is not None:
         sizes["sample_weight"] = len(w)
     if len(set(sizes.values())) > 1:

@@ -264,9 +264,15 @@ def get_optimizer(identifier: Any) -> optax.GradientTransformation:
 
 
 def _hyperparams(opt_state: Any) -> dict[str, Any] | None:
+    state = _injected(opt_state)
+    return None if state is None else state.hyperparams
+
+
+def _injected(opt_state: Any) -> Any:
+    """The `optax.inject_hyperparams` state holding a learning rate, if any."""
     for state in jax.tree.leaves(opt_state, is_leaf=lambda s: hasattr(s, "hyperparams")):
         if hasattr(state, "hyperparams") and "learning_rate" in state.hyperparams:
-            return state.hyperparams
+            return state
     return None
 
 
@@ -286,6 +292,12 @@ def set_learning_rate(opt_state: Any, value: float) -> Any:
         raise ValueError(
             "this optimizer has no injectable learning_rate; build it with "
             "optax.inject_hyperparams to let callbacks change it"
+        )
+    if "learning_rate" in getattr(_injected(opt_state), "hyperparams_states", {}):
+        raise ValueError(  # the schedule would overwrite it at the next step, silently
+            "the learning rate follows a schedule, so it cannot be set (Keras refuses too); "
+            "compile with a float `learning_rate` for callbacks that change it "
+            "(LearningRateScheduler, ReduceLROnPlateau)"
         )
     old = hyperparams["learning_rate"]
     hyperparams["learning_rate"] = jnp.asarray(value, dtype=jnp.asarray(old).dtype)

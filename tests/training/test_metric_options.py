@@ -135,3 +135,12 @@ def test_train_on_batch_returns_each_batchs_values_as_keras_3() -> None:
     with jax.numpy_rank_promotion("allow"):
         expected_list = reference.test_on_batch(X, Y)  # [loss, accuracy], as `compile` lists them
     np.testing.assert_allclose(model.test_on_batch(X, Y), expected_list, rtol=1e-5)
+
+
+def test_sample_weight_and_class_weight_together_are_refused() -> None:
+    model, _ = _pair()
+    model.compile("sgd", "categorical_crossentropy")
+    x = np.ones((4, 4), np.float32)
+    y = np.eye(3, dtype=np.float32)[[0, 1, 2, 0]]
+    with pytest.raises(ValueError, match=r"^give `sample_weight` or `class_weight`, not both"):
+        model.fit(x, y, sample_weight=np.ones(4), class_weight={0: 1.0, 1: 2.0, 2: 1.0}, verbose=0)

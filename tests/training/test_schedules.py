@@ -127,6 +127,21 @@ def test_python_optimizer_takes_a_schedule_mapping() -> None:
     assert float(state.hyperparams["learning_rate"]) == pytest.approx(0.05)
 
 
+def test_callbacks_cannot_set_a_scheduled_learning_rate() -> None:
+    model = kspec.load(
+        {"kspec": 1, "inputs": {"x": [4]}, "layers": [{"type": "Dense", "units": 3}]}
+    )
+    model.init(0)
+    model.compile(
+        {"type": "sgd", "learning_rate": {"schedule": "exponential_decay", **DECAY}}, "mse"
+    )
+    callback = kspec.callbacks.LearningRateScheduler(lambda epoch, lr: lr / 2)
+    with pytest.raises(
+        ValueError, match=r"^the learning rate follows a schedule, so it cannot be set"
+    ):
+        model.fit(X, np.zeros((len(X), 3), np.float32), epochs=1, verbose=0, callbacks=[callback])
+
+
 def test_compile_section_mistakes_are_reported_once_at_their_place(tmp_path: Path) -> None:
     """A wrong value inside a mapping is reported there only, not also as "not a number" or
     "unknown optimizer" by the union's other branch."""
