@@ -14,7 +14,7 @@ transfer. Nothing is donated: callers (EarlyStopping's best weights, a user's re
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -153,6 +153,21 @@ class Steps:
     fresh: list[Any]
     read: Any  # jitted: metric states -> results vector
     parallel: DataParallel
+    _scalars: dict[str, tuple[int, Array]] = field(default_factory=dict, repr=False)
+
+    def scalar(self, name: str, value: int) -> Array:
+        """`value` as a replicated int32 device scalar, reused while it is current. A Python
+        int given to the jitted step is copied to the device on every call: on an H200 the seed
+        and step count cost ~130 us that way, over a tenth of a small MLP's step."""
+        cached = self._scalars.get(name)
+        if cached is None or cached[0] != value:
+            cached = (value, jax.device_put(np.int32(value), self.parallel.replicated))
+            self._scalars[name] = cached
+        return cached[1]
+
+    def remember(self, name: str, value: int, array: Array) -> None:
+        """Cache a device scalar a step computed (the next step count) for `scalar`."""
+        self._scalars[name] = (value, array)
 
     @property
     def names(self) -> list[str]:
@@ -272,7 +287,7 @@ def build_steps(
             ({**frozen, **weights}, new_state, opt_state)
         )
         logs = jax.lax.with_sharding_constraint(
-            (metric_states, read(metric_states)), parallel.replicated
+            (metric_states, read(metric_states), iteration + 1), parallel.replicated
         )
         return params, new_state, opt_state, *logs
 

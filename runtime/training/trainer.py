@@ -123,12 +123,13 @@ class TrainingMixin(LegacyMixin):
 
         The metric states are always placed already (`steps.fresh` or a previous step's
         output); params and optimizer state are checked, since users may assign them.
-        The dropout key is made inside the step from the seed and step count.
+        The dropout key is made inside the step from the seed and step count, both passed as
+        device scalars (the step returns the next count).
         """
         parallel = steps.parallel
         variables, opt_state = parallel.place((self.variables, self._opt_state))
         x, y, w = parallel.shard((batch.x, batch.y, batch.w))
-        params, state, self._opt_state, metric_states, results = steps.train(
+        params, state, self._opt_state, metric_states, results, following = steps.train(
             variables["params"],
             variables["state"],
             opt_state,
@@ -136,11 +137,12 @@ class TrainingMixin(LegacyMixin):
             x,
             y,
             w,
-            self._seed,
-            self._iterations,
+            steps.scalar("seed", self._seed),
+            steps.scalar("iteration", self._iterations),
         )
         self.variables = {"params": params, "state": state}
         self._iterations += 1
+        steps.remember("iteration", self._iterations, following)
         return metric_states, results
 
     def _test_batch(self, steps: Steps, batch: D.Arrays, metric_states: list[Any]) -> list[Any]:
