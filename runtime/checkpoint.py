@@ -21,6 +21,7 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from kspec.compiler import Variables
 from kspec.errors import CheckpointError
@@ -40,34 +41,55 @@ def spec_digest(spec_data: dict[str, Any]) -> str:
 def save_variables(
     directory: str | os.PathLike[str], variables: Variables, spec: ModelSpec
 ) -> Path:
-    """Atomically write `variables` and `spec` to `directory` (replacing what was there)."""
+    """Atomically write `variables` and `spec` to `directory` (replacing what was there).
+
+    On several hosts every process calls this with the same `directory` (on storage they
+    share): Orbax writes the arrays together, then the primary process adds the metadata and
+    renames the directory into place, and the others return once it is there."""
     target = Path(directory).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    staging = target.parent / f".{target.name}.tmp-{_shared_token()}"
+    primary = jax.process_index() == 0
     try:
         with ocp.StandardCheckpointer() as checkpointer:
             checkpointer.save(staging / "variables", _storable(variables))
             checkpointer.wait_until_finished()
-        spec_data = to_data(spec)
-        metadata = {
-            "format": CHECKPOINT_FORMAT,
-            "spec": spec_data,
-            "spec_sha256": spec_digest(spec_data),
-            "custom_layers": custom_types_in(spec_data),
-            "files": _file_digests(staging),
-        }
-        (staging / METADATA).write_text(json.dumps(metadata, indent=2))
-        if target.exists():
-            retired = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-            target.rename(retired)
-            staging.rename(target)
-            shutil.rmtree(retired)
-        else:
-            staging.rename(target)
+        if primary:
+            _publish(staging, target, spec)
     finally:
-        if staging.exists():
+        if primary and staging.exists():
             shutil.rmtree(staging)
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(f"kspec save_variables {target}")
     return target
+
+
+def _shared_token() -> str:
+    """A random name part, the same in every process (process 0's)."""
+    token = np.int32(uuid.uuid4().int % 2**31)
+    if jax.process_count() > 1:
+        token = multihost_utils.broadcast_one_to_all(token)
+    return f"{int(token):08x}"
+
+
+def _publish(staging: Path, target: Path, spec: ModelSpec) -> None:
+    """Add the metadata to a written staging directory and rename it to `target`."""
+    spec_data = to_data(spec)
+    metadata = {
+        "format": CHECKPOINT_FORMAT,
+        "spec": spec_data,
+        "spec_sha256": spec_digest(spec_data),
+        "custom_layers": custom_types_in(spec_data),
+        "files": _file_digests(staging),
+    }
+    (staging / METADATA).write_text(json.dumps(metadata, indent=2))
+    if target.exists():
+        retired = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        target.rename(retired)
+        staging.rename(target)
+        shutil.rmtree(retired)
+    else:
+        staging.rename(target)
 
 
 def read_metadata(directory: str | os.PathLike[str]) -> dict[str, Any]:
