@@ -16,21 +16,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import jax
 import numpy as np
 
-from kspec.compiler import CompiledModel, compile_model
-from kspec.compiler.lowering import BuildEnv, Lowering, Shape, format_shape
-from kspec.compiler.registry import lowering_for
+from kspec.compiler import (
+    BuildEnv,
+    CompiledModel,
+    Lowering,
+    Shape,
+    compile_model,
+    format_shape,
+    lowering_of,
+    weight_shapes,
+)
 from kspec.errors import Diagnostic, Location, ShapeError, SpecError
 from kspec.runtime.plugins import load_plugins
 from kspec.schemas.base import LayerSpec
 from kspec.schemas.canonical import layer_data
+from kspec.schemas.canonicalize import outside_model
 from kspec.schemas.fields import snake_case
-from kspec.schemas.graph import default_names
 from kspec.schemas.validate import validate_document, validate_layer
 from kspec.spec import load_document
 from kspec.spec.document import Source
+from kspec.spec.names import default_names
 
 _KSPEC_DIRS = tuple(
     Path(__file__).resolve().parent.parent / d
@@ -190,9 +197,7 @@ class Layer:
 
     def infer_shapes(self, in_shapes: list[Shape], location: Location | None) -> list[Shape]:
         """Output shapes for `in_shapes`, or a `SpecError` at the caller's line."""
-        spec = self.spec
-        if "data_format" in type(spec).model_fields and spec.data_format is None:
-            spec = spec.model_copy(update={"data_format": "channels_last"})
+        spec = outside_model(self.spec)
         try:
             return self.lowering().infer_shape(spec, in_shapes, BuildEnv())
         except ShapeError as exc:
@@ -205,10 +210,8 @@ class Layer:
     def _check_reuse(self, in_shapes: list[Shape], location: Location | None) -> None:
         """A layer called again shares its weights: they must fit the new inputs too."""
         first = [t.shape for t in self.nodes[0].inputs]
-        lowering = self.lowering()
-        if _weight_shapes(lowering, self.spec, first) != _weight_shapes(
-            lowering, self.spec, in_shapes
-        ):
+        lowering, spec = self.lowering(), outside_model(self.spec)
+        if weight_shapes(lowering, spec, first) != weight_shapes(lowering, spec, in_shapes):
             raise SpecError(
                 Diagnostic(
                     f"calling the layer again shares its weights, built for input shapes "
@@ -221,7 +224,7 @@ class Layer:
 
     def lowering(self) -> Lowering[Any]:
         """The lowering that checks this layer's shapes (a called model's is bound to it)."""
-        return lowering_for(type(self.spec))
+        return lowering_of(outside_model(self.spec))
 
     @property
     def display_name(self) -> str:
@@ -230,13 +233,6 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<kspec.layers.{type(self).__name__} name={self.name!r}>"
-
-
-def _weight_shapes(lowering: Lowering[Any], spec: LayerSpec, in_shapes: list[Shape]) -> Any:
-    def init(key: jax.Array) -> Any:
-        return lowering.init(spec, key, in_shapes)
-
-    return jax.tree.map(lambda a: a.shape, jax.eval_shape(init, jax.random.PRNGKey(0)))
 
 
 def _positional_params(

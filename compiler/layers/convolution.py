@@ -37,6 +37,7 @@ from kspec.compiler.lowering import (
     expect_inputs,
     expect_rank,
     format_shape,
+    regularized,
 )
 from kspec.errors import ShapeError
 from kspec.schemas.layers import convolution as s
@@ -288,18 +289,21 @@ _DEPTHWISE = (s.DepthwiseConv1D, s.DepthwiseConv2D)
 _SEPARABLE = (s.SeparableConv1D, s.SeparableConv2D)
 _TRANSPOSE = (s.Conv1DTranspose, s.Conv2DTranspose, s.Conv3DTranspose)
 
+_KERNEL = regularized(kernel="kernel", bias="bias")
+_DEPTH = regularized(depthwise="depthwise_kernel", bias="bias")
+_SEP = regularized(depthwise="depthwise_kernel", pointwise="pointwise_kernel", bias="bias")
 LOWERINGS: list[Lowering[Any]] = [
-    *(Lowering(c, _conv_shape, _conv_apply, _conv_init, drop_mask) for c in _CONV),
+    *(Lowering(c, _conv_shape, _conv_apply, _conv_init, drop_mask, governs=_KERNEL) for c in _CONV),
     *(
-        Lowering(c, _depthwise_shape, _depthwise_apply, _depthwise_init, drop_mask)
+        Lowering(c, _depthwise_shape, _depthwise_apply, _depthwise_init, drop_mask, governs=_DEPTH)
         for c in _DEPTHWISE
     ),
     *(
-        Lowering(c, _depthwise_shape, _separable_apply, _depthwise_init, drop_mask)
+        Lowering(c, _depthwise_shape, _separable_apply, _depthwise_init, drop_mask, governs=_SEP)
         for c in _SEPARABLE
     ),
     *(
-        Lowering(c, _transpose_shape, _transpose_apply, _transpose_init, drop_mask)
+        Lowering(c, _transpose_shape, _transpose_apply, _transpose_init, drop_mask, governs=_KERNEL)
         for c in _TRANSPOSE
     ),
 ]

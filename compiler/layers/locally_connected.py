@@ -31,6 +31,7 @@ from kspec.compiler.lowering import (
     expect_inputs,
     expect_rank,
     format_shape,
+    regularized,
 )
 from kspec.errors import ShapeError
 from kspec.schemas.layers import locally_connected as s
@@ -117,6 +118,13 @@ def _apply(spec: Any, params: Weights, inputs: list[Array], call: LayerCall) -> 
 
 
 LOWERINGS: list[Lowering[Any]] = [
-    Lowering(c, _shape, _apply, _init, compute_mask=drop_mask)
+    Lowering(
+        c,
+        _shape,
+        _apply,
+        _init,
+        compute_mask=drop_mask,
+        governs=regularized(kernel="kernel", bias="bias"),
+    )
     for c in (s.LocallyConnected1D, s.LocallyConnected2D)
 ]

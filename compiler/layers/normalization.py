@@ -22,6 +22,7 @@ from kspec.compiler.lowering import (
     Weights,
     expect_inputs,
     format_shape,
+    regularized,
 )
 from kspec.errors import ShapeError
 from kspec.schemas.layers import normalization as s
@@ -263,12 +264,19 @@ def _rms_apply(
     return [(x * rrms * scale).astype(dtype)]
 
 
+_AFFINE = regularized(gamma="gamma", beta="beta")
 LOWERINGS: list[Lowering[Any]] = [
     # BatchNormalization honours a mask in its training moments; all but RMSNormalization
     # (which Keras does not mark `supports_masking`) pass the mask on, as Keras does.
-    Lowering(s.BatchNormalization, _same_shape, _bn_apply, _bn_init, mask="propagate"),
-    Lowering(s.LayerNormalization, _same_shape, _ln_apply, _ln_init, mask="propagate"),
-    Lowering(s.GroupNormalization, _gn_shape, _gn_apply, _gn_init, mask="propagate"),
+    Lowering(
+        s.BatchNormalization, _same_shape, _bn_apply, _bn_init, mask="propagate", governs=_AFFINE
+    ),
+    Lowering(
+        s.LayerNormalization, _same_shape, _ln_apply, _ln_init, mask="propagate", governs=_AFFINE
+    ),
+    Lowering(
+        s.GroupNormalization, _gn_shape, _gn_apply, _gn_init, mask="propagate", governs=_AFFINE
+    ),
     Lowering(s.UnitNormalization, _same_shape, _unit_apply, mask="propagate"),
     Lowering(s.RMSNormalization, _same_shape, _rms_apply, _rms_init),
 ]

@@ -34,6 +34,7 @@ from kspec.compiler.lowering import (
     add_bias,
     expect_rank,
     format_shape,
+    regularized,
 )
 from kspec.errors import ShapeError
 from kspec.schemas.fields import Ones
@@ -434,6 +435,7 @@ def _rnn_masks_output(spec: s.Recurrent, masked: list[bool]) -> list[bool]:
     return [bool(masked and masked[0] and spec.return_sequences)] + [False] * states
 
 
+_RULES = regularized(kernel="kernel", recurrent="recurrent_kernel", bias="bias")
 _lowering = partial(
     Lowering,
     infer_shape=_rnn_shape,
@@ -442,9 +444,12 @@ _lowering = partial(
     compute_mask=_rnn_mask,
     mask="consume",
     masks_output=_rnn_masks_output,
+    governs=_RULES,
 )
 LOWERINGS: list[Lowering[Any]] = [
     *(_lowering(cls) for cls in (s.SimpleRNN, s.LSTM, s.GRU)),
     # Keras' ConvLSTM2D fails on a masked input (its cell cannot broadcast a time mask)
-    Lowering(s.ConvLSTM2D, _conv_lstm_shape, _rnn_apply, _conv_lstm_init, mask="error"),
+    Lowering(
+        s.ConvLSTM2D, _conv_lstm_shape, _rnn_apply, _conv_lstm_init, mask="error", governs=_RULES
+    ),
 ]
