@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jax
@@ -75,15 +75,18 @@ class Lookup:
 
     env: BuildEnv = field(default_factory=BuildEnv)
     source_map: SourceMap | None = None
+    depth: int = 0
+    """How many composite layers hold the spec being lowered (1: the node's own layer)."""
 
     def __call__(self, spec: LayerSpec) -> Lowering[Any]:
         entry = registered(type(spec))
         if isinstance(entry, Composite):
-            return entry.bind(spec, Lookup(self.env))
+            return entry.bind(spec, replace(self, depth=self.depth + 1))
         return entry
 
     def compile(self, spec: GraphSpec) -> CompiledModel:
-        where = self.source_map.subtree(("spec",)) if self.source_map else None
+        own = self.source_map is not None and self.depth == 1
+        where = self.source_map.subtree(("spec",)) if own else None  # type: ignore[union-attr]
         return compile_model(spec, where, self.env.functions)
 
 

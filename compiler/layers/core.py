@@ -30,6 +30,7 @@ from kspec.compiler.lowering import (
 )
 from kspec.compiler.regularizers import activity_penalty
 from kspec.errors import ShapeError
+from kspec.schemas.base import LayerSpec
 from kspec.schemas.layers import core as s
 
 # Dense ---------------------------------------------------------------------------------------
@@ -71,7 +72,7 @@ def _dense_apply(
 # Element-wise and identity-shaped layers -----------------------------------------------------
 
 
-def _same_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+def _same_shape(spec: LayerSpec, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     expect_inputs(shapes, 1, type(spec).__name__)
     return [shapes[0]]
 

@@ -30,7 +30,10 @@ from kspec.schemas.layers import normalization as s
 _MASK_EPSILON = 1e-7  # Keras' backend.epsilon(), added to the count of unmasked elements
 
 
-def _positive_axes(spec: Any, shape: Shape) -> list[int]:
+_Normalization = s.AffineNormalization | s.UnitNormalization | s.RMSNormalization
+
+
+def _positive_axes(spec: _Normalization, shape: Shape) -> list[int]:
     """`spec.axis` (int or list, negative allowed) as sorted non-negative axes of `shape`."""
     axes = [spec.axis] if isinstance(spec.axis, int) else spec.axis
     for axis in axes:
@@ -42,7 +45,7 @@ def _positive_axes(spec: Any, shape: Shape) -> list[int]:
     return sorted(a % len(shape) for a in axes)
 
 
-def _known_sizes(spec: Any, shape: Shape, axes: list[int]) -> tuple[int, ...]:
+def _known_sizes(spec: _Normalization, shape: Shape, axes: list[int]) -> tuple[int, ...]:
     """The sizes of `axes`, which the layer's weights take: each must be known."""
     sizes = tuple(shape[a] for a in axes)
     if None in sizes:
@@ -53,7 +56,7 @@ def _known_sizes(spec: Any, shape: Shape, axes: list[int]) -> tuple[int, ...]:
     return sizes  # type: ignore[return-value]
 
 
-def _same_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+def _same_shape(spec: _Normalization, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     expect_inputs(shapes, 1, type(spec).__name__)
     axes = _positive_axes(spec, shapes[0])
     if not isinstance(spec, s.UnitNormalization):  # the others hold weights on these axes
@@ -69,7 +72,12 @@ def _broadcast(w: Array, ndim: int, axes: list[int]) -> Array:
     return w.reshape(shape)
 
 
-def _affine_init(spec: Any, key: Array, shape: tuple[int, ...], gamma: bool) -> Weights:
+def _affine_init(
+    spec: s.AffineNormalization | s.RMSNormalization,
+    key: Array,
+    shape: tuple[int, ...],
+    gamma: bool,
+) -> Weights:
     """gamma (if `gamma`) then beta (if `spec.center`), Keras' creation order."""
     gamma_key, beta_key = jax.random.split(key)
     weights = {}

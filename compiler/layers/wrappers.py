@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from kspec.compiler.layers.recurrent import state_names
+from kspec.compiler.layers.recurrent_cells import state_names
 from kspec.compiler.lowering import (
     Array,
     BuildEnv,
