@@ -17,7 +17,8 @@ import numpy as np
 
 from kspec.compiler import CompiledModel, Shape, Variables
 from kspec.runtime import introspection
-from kspec.runtime.builder import Tensor, compile_functional, compile_source
+from kspec.runtime.builder import Tensor
+from kspec.runtime.functional import compile_functional, compile_source
 from kspec.runtime.layer import Layer, replace_layer_weights
 from kspec.runtime.model_calls import call_model, is_symbolic
 from kspec.runtime.training.legacy import LegacyMixin

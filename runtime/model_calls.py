@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from kspec.compiler import CompiledModel, Lowering
 from kspec.errors import Diagnostic, SpecError
-from kspec.runtime.builder import Input, Layer, Tensor, caller_location, compile_source
+from kspec.runtime.builder import Input, Layer, Tensor, caller_location
+from kspec.runtime.functional import compile_source
 from kspec.schemas.canonical import layer_data, to_data
 from kspec.schemas.layers.composition import Model as ModelSchema
 from kspec.schemas.validate import validate_layer
