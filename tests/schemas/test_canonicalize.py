@@ -57,14 +57,14 @@ def test_execution_order_follows_the_wiring_not_the_list() -> None:
 
 def test_sub_models_keep_their_own_defaults() -> None:
     inner = {
-        "inputs": {"y": [2, 6, 6]},
+        "inputs": {"y": [6, 6, 2]},
         "layers": [{"type": "Conv2D", "filters": 1, "kernel_size": 3}],
     }
     spec = kspec.validate(
         {
             "kspec": 1,
             "data_format": "channels_first",
-            "inputs": {"x": [2, 6, 6]},
+            "inputs": {"x": [6, 6, 2]},
             "layers": [{"type": "Model", "spec": inner}, {"type": "Flatten"}],
         }
     )
