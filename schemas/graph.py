@@ -33,6 +33,8 @@ class GraphProblem:
     message: str
     path: tuple[str | int, ...]
     node: str | None = None
+    at_key: bool = False
+    """Located at the mapping key the path ends in, not at its value."""
 
 
 def parse_ref(text: str) -> Ref:
@@ -153,6 +155,7 @@ def _check_arguments(node: LayerSpec, i: int) -> list[GraphProblem]:
             f"takes {', '.join(arguments)}",
             (*path, key),
             node.name,
+            at_key=True,
         )
         for key in inputs
         if key not in arguments

@@ -58,7 +58,9 @@ def _validate_graph(
     assert spec is not None
     spec, problems = canonicalize(spec)
     located = [
-        Diagnostic(p.message, source_map.locate(p.path, key=p.path[-1:] == ("name",)), p.node)
+        Diagnostic(
+            p.message, source_map.locate(p.path, key=p.at_key or p.path[-1] == "name"), p.node
+        )
         for p in problems
     ]
     return (None, located) if located else (spec, [])

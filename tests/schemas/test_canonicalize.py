@@ -115,17 +115,17 @@ def attend() -> Iterator[None]:
         kspec.unregister_layer("Attend")
 
 
-def _spec(inputs: str) -> str:
+def _spec(inputs: str, model_inputs: str = "q: [3, 4], v: [5, 4], m: [3, 5]") -> str:
     return (
-        "kspec: 1\ninputs: {q: [3, 4], v: [5, 4], m: [3, 5]}\nlayers:\n"
-        f"  - {{type: Attend, inputs: {inputs}}}\n"
+        f"kspec: 1\ninputs: {{{model_inputs}}}\nlayers:\n  - {{type: Attend, inputs: {inputs}}}\n"
     )
 
 
 def test_inputs_by_argument_name(attend: None) -> None:
     spec = kspec.validate(_spec("{query: q, value: v, attention_mask: m}"))
     assert spec.layers[0].inputs == {"query": "q", "value": "v", "attention_mask": "m"}
-    assert kspec.validate(_spec("[q, v]")).layers[0].inputs == ["q", "v"]
+    listed = kspec.validate(_spec("[q, v]", "q: [3, 4], v: [5, 4]"))
+    assert listed.layers[0].inputs == ["q", "v"]
 
 
 def test_lowerings_get_one_entry_per_argument(attend: None) -> None:
@@ -142,17 +142,17 @@ def test_lowerings_get_one_entry_per_argument(attend: None) -> None:
     [
         (
             "{query: q, valeu: v}",
-            "<string>:4:32: error: node 'attend': unknown call argument `valeu` (did you mean "
-            "`value`?); Attend takes query, value, key, attention_mask",
+            "<string>:4:39: error: node 'attend': unknown call argument `valeu` (did you mean "
+            "'value'?); Attend takes query, value, key, attention_mask",
         ),
         (
             "{query: q, attention_mask: m}",
-            "<string>:4:27: error: node 'attend': missing call argument `value`: Attend needs "
+            "<string>:4:28: error: node 'attend': missing call argument `value`: Attend needs "
             "query, value",
         ),
         (
             "[q]",
-            "<string>:4:27: error: node 'attend': Attend takes 2 to 4 inputs (query, value, key, "
+            "<string>:4:28: error: node 'attend': Attend takes 2 to 4 inputs (query, value, key, "
             "attention_mask). Received: 1 inputs",
         ),
     ],
