@@ -33,7 +33,7 @@ def name_nodes(layers: list[Any]) -> tuple[list[Any], list[str]]:
     `dense_1`, a sub-model after its model), and every node's name."""
     names = default_names([_kind_of(item) for item in layers])
     named = [
-        {**item, "name": name} if isinstance(item, dict) and "name" not in item else item
+        {**item, "name": name} if isinstance(item, dict) and item.get("name") is None else item
         for item, name in zip(layers, names, strict=True)
     ]
     return named, names
