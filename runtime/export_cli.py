@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from kspec.errors import ExportError
 
+METADATA = "kspec.json"
+"""A checkpoint's metadata file (runtime/checkpoint.py, which imports JAX)."""
+
 if TYPE_CHECKING:
     from kspec.runtime.model import Model
 
@@ -17,31 +20,39 @@ if TYPE_CHECKING:
 def load_source(path: Path, seed: int) -> tuple[Model, str]:
     """The model at `path` and where its weights come from. A directory is what `kspec build
     -o` writes (`checkpoint/`), a `kspec fit --out` run (`model/`) or a checkpoint itself; a
-    file is a spec, initialized with `seed`."""
-    from kspec.runtime.api import load
-    from kspec.runtime.checkpoint import METADATA
-    from kspec.runtime.config import load_checkpoint
+    file is a spec, initialized with `seed`. Paths are checked before JAX is imported."""
+    checkpoint = _checkpoint_in(path)
+    if checkpoint is not None:
+        from kspec.runtime.config import load_checkpoint
 
-    if not path.exists():
-        raise ExportError(f"{path}: no such file or directory")
-    if path.is_dir():
-        for checkpoint in (path / "checkpoint", path / "model", path):
-            if (checkpoint / METADATA).is_file():
-                return load_checkpoint(checkpoint), f"weights from {checkpoint}"
-        raise ExportError(
-            f"{path}: not a kspec model directory (expected what `kspec build -o` writes, "
-            f"with checkpoint/; a `kspec fit --out` run, with model/; or a checkpoint, with "
-            f"{METADATA})"
-        )
+        return load_checkpoint(checkpoint), f"weights from {checkpoint}"
+    from kspec.runtime.api import load
+
     model = load(path)
     model.init(seed)
     return model, f"fresh weights (seed {seed}): {path} is a spec, not a trained model"
 
 
+def _checkpoint_in(path: Path) -> Path | None:
+    """The checkpoint a model directory holds; None for a file (a spec)."""
+    if not path.exists():
+        raise ExportError(f"{path}: no such file or directory")
+    if not path.is_dir():
+        return None
+    for checkpoint in (path / "checkpoint", path / "model", path):
+        if (checkpoint / METADATA).is_file():
+            return checkpoint
+    raise ExportError(
+        f"{path}: not a kspec model directory (expected what `kspec build -o` writes, "
+        f"with checkpoint/; a `kspec fit --out` run, with model/; or a checkpoint, with "
+        f"{METADATA})"
+    )
+
+
 def run_export(args: argparse.Namespace, out: Any) -> None:
+    model, origin = load_source(Path(args.source), args.seed)
     from kspec.runtime.export import export
 
-    model, origin = load_source(Path(args.source), args.seed)
     out.print(f"{model.name}: {origin}", highlight=False)
     platforms = [p.strip() for p in args.platforms.split(",")] if args.platforms else None
     result = export(

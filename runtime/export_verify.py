@@ -35,15 +35,18 @@ def verify_export(directory: Path, model: Model, specs: ArgSpecs, training: bool
     lengths = LENGTHS if specs.lengths else (LENGTHS[0],)
     for trial, (batch, length) in enumerate(_trials(batches, lengths)):
         shapes = concrete_shapes(specs, batch, length)
-        inputs = {n: sample(s, specs.inputs[n].dtype, trial) for n, s in shapes.items()}
+        inputs = {  # a seed per input: equal inputs would hide a siamese model's weights
+            n: sample(s, specs.inputs[n].dtype, 1000 * trial + i)
+            for i, (n, s) in enumerate(shapes.items())
+        }
         where = f"batch {batch}" + (f", length {length}" if specs.lengths else "")
         if training:
             rng = jax.random.PRNGKey(trial)
-            got = exported.call(*weights, inputs, rng)
-            want = _train_apply(model, inputs, rng)
+            got = dict(zip(("outputs", "state"), exported.call(*weights, inputs, rng), strict=True))
+            want = dict(zip(("outputs", "state"), _train_apply(model, inputs, rng), strict=True))
         else:
-            got = exported.call(*weights, inputs)
-            want = _predict(model, inputs, batch)
+            got = {"outputs": exported.call(*weights, inputs)}
+            want = {"outputs": _predict(model, inputs, batch)}
         compare(got, want, where)
 
 
