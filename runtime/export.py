@@ -90,22 +90,39 @@ def export(
     exported, failed = lower(fn, args, _requested(platforms))
     blob = exported.serialize()
     export_seconds = time.perf_counter() - started
+    meta = {"training": training, "weights_baked": bake_weights, "failed": failed}
+
+    def write(directory: Path) -> None:
+        _write(directory, blob, exported, mlir, None if bake_weights else (flat, model))
+        write_signature(directory, signature(model, exported, specs, flat, meta))
+
+    def check(directory: Path) -> None:
+        verify_export(directory, model, specs, training)
+
+    verify_seconds = _staged(target, write, check if verify else None)
+    files = {p.name: _size(p) for p in sorted(target.iterdir())}
+    return ExportResult(target, exported.platforms, failed, export_seconds, verify_seconds, files)
+
+
+def _staged(
+    target: Path, write: Callable[[Path], None], check: Callable[[Path], None] | None
+) -> float:
+    """Write into a staging sibling of `target`, check it there, then rename it into place
+    (replacing an earlier export); nothing is left behind on failure. Returns the check's
+    seconds."""
     staging = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         staging.mkdir(parents=True)
-        _write(staging, blob, exported, mlir, None if bake_weights else (flat, model))
-        meta = {"training": training, "weights_baked": bake_weights, "failed": failed}
-        write_signature(staging, signature(model, exported, specs, flat, meta))
+        write(staging)
         started = time.perf_counter()
-        if verify:
-            verify_export(staging, model, specs, training)
-        verify_seconds = time.perf_counter() - started
+        if check is not None:
+            check(staging)
+        seconds = time.perf_counter() - started
         _publish(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-    files = {p.name: _size(p) for p in sorted(target.iterdir())}
-    return ExportResult(target, exported.platforms, failed, export_seconds, verify_seconds, files)
+    return seconds
 
 
 def _function(

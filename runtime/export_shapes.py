@@ -17,7 +17,7 @@ from jax import export as jax_export
 
 from kspec.compiler import CompiledModel
 from kspec.errors import ExportError, ShapeError
-from kspec.schemas import ModelSpec
+from kspec.schemas.model import GraphSpec
 
 BATCH = "b"
 LONGEST = 1 << 16
@@ -46,7 +46,7 @@ class ArgSpecs:
         return constraints(self.least)
 
 
-def fixed_batch(spec: ModelSpec, batch_size: int | None) -> int | None:
+def fixed_batch(spec: GraphSpec, batch_size: int | None) -> int | None:
     """The batch size the export is fixed to: the one asked for, or the spec's `batch_size`
     (stateful RNNs need one); None for a symbolic batch."""
     declared = {s.batch_size for s in spec.inputs.values() if s.batch_size is not None}
@@ -67,7 +67,6 @@ def constraints(least: dict[str, int]) -> list[str]:
 def arg_specs(compiled: CompiledModel, batch_size: int | None = None) -> ArgSpecs:
     """One `ShapeDtypeStruct` per model input, symbolic where the spec says `null`."""
     spec = compiled.spec
-    assert isinstance(spec, ModelSpec)
     batch = fixed_batch(spec, batch_size)
     symbols: dict[str, str] = {} if batch is not None else {BATCH: "batch (axis 0 of every input)"}
     layout: dict[str, list[str | int]] = {}
