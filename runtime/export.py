@@ -83,11 +83,11 @@ def export(
     variables = model.variables
     names, treedef = weight_names(variables)
     flat = dict(zip(names, jax.tree.leaves(variables), strict=True))
-    specs = arg_specs(model.compiled, batch_size)
     fn = _function(model, treedef, names, training, variables if bake_weights else None)
-    args = _abstract_args(specs, flat, training, bake_weights)
     started = time.perf_counter()
-    exported, failed = lower(fn, args, _requested(platforms))
+    exported, failed, specs = _lower_model(
+        model, fn, flat, training, bake_weights, batch_size, platforms
+    )
     blob = exported.serialize()
     export_seconds = time.perf_counter() - started
     meta = {"training": training, "weights_baked": bake_weights, "failed": failed}
@@ -123,6 +123,33 @@ def _staged(
         if staging.exists():
             shutil.rmtree(staging)
     return seconds
+
+
+def _lower_model(
+    model: Model,
+    fn: Callable[..., Any],
+    flat: dict[str, Any],
+    training: bool,
+    baked: bool,
+    batch_size: int | None,
+    platforms: Sequence[str] | None,
+) -> tuple[jax_export.Exported, dict[str, str], ArgSpecs]:
+    """Lower with one symbol per `null` dimension; if that fails and there are several, with
+    one symbol per axis shared by the inputs (layers that need equal lengths). The first
+    failure is the one reported."""
+    request = _requested(platforms)
+    specs = arg_specs(model.compiled, batch_size)
+    try:
+        return (*lower(fn, _abstract_args(specs, flat, training, baked), request), specs)
+    except ExportError as exc:
+        if len(specs.lengths) < 2:
+            raise
+        first = exc
+    shared = arg_specs(model.compiled, batch_size, shared=True)
+    try:
+        return (*lower(fn, _abstract_args(shared, flat, training, baked), request), shared)
+    except ExportError:
+        raise first from None
 
 
 def _function(

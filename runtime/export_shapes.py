@@ -1,7 +1,9 @@
 """The abstract inputs of an export: a symbolic batch dimension and one symbol per `null`.
 
 `b` is the batch (shared by every input, as the model needs one batch size), `s1`, `s2`, ...
-are the spec's `null` dimensions in input order; each takes any size independently, from the
+are the spec's `null` dimensions in input order; each takes any size independently (when the
+layers need equal lengths, e.g. `Add` of two sequences, the export falls back to one symbol
+per axis shared by all inputs: `shared=True`), from the
 least size kspec's shape inference accepts (a valid convolution or pooling needs a few
 steps), which becomes a constraint `s1 >= 6` that lets jax decide the shape comparisons the
 layers make. All symbols come from one `jax.export.symbolic_shape` call (one scope).
@@ -64,20 +66,30 @@ def constraints(least: dict[str, int]) -> list[str]:
     return [f"{s} >= {n}" for s, n in least.items() if n > 1]
 
 
-def arg_specs(compiled: CompiledModel, batch_size: int | None = None) -> ArgSpecs:
-    """One `ShapeDtypeStruct` per model input, symbolic where the spec says `null`."""
+def arg_specs(
+    compiled: CompiledModel, batch_size: int | None = None, shared: bool = False
+) -> ArgSpecs:
+    """One `ShapeDtypeStruct` per model input, symbolic where the spec says `null`; with
+    `shared`, the `null` dimensions at the same axis of different inputs share one symbol."""
     spec = compiled.spec
     batch = fixed_batch(spec, batch_size)
     symbols: dict[str, str] = {} if batch is not None else {BATCH: "batch (axis 0 of every input)"}
+    keys: dict[Any, str] = {}
     layout: dict[str, list[str | int]] = {}
     for name, declared in spec.inputs.items():
         dims: list[str | int] = [BATCH if batch is None else batch]
         for axis, size in enumerate(declared.shape, start=1):
-            if size is None:
-                symbol = f"s{len(symbols) + (batch is not None)}"
-                symbols[symbol] = f"{name} axis {axis}"
-                size = symbol
-            dims.append(size)
+            if size is not None:
+                dims.append(size)
+                continue
+            key = axis if shared else (name, axis)
+            where = f"{name} axis {axis}"
+            if key in keys:
+                symbols[keys[key]] += f", {where}"
+            else:
+                keys[key] = f"s{len(keys) + 1}"
+                symbols[keys[key]] = where
+            dims.append(keys[key])
         layout[name] = dims
     least = least_sizes(compiled, layout)
     scope = ", ".join(symbols)

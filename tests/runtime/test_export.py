@@ -317,6 +317,39 @@ def test_null_dimension_gets_the_least_size_the_layers_need(tmp_path: Path) -> N
         exported.call(weights, {"x": x[:, :3]})
 
 
+def test_lengths_get_a_symbol_each_unless_the_layers_need_them_equal(tmp_path: Path) -> None:
+    def two_sequences(merge: list[dict[str, Any]]) -> kspec.Model:
+        return kspec.load(
+            {
+                "kspec": 1,
+                "inputs": {"a": {"shape": [None, 3]}, "b": {"shape": [None, 3]}},
+                "layers": merge,
+            }
+        )
+
+    separate = two_sequences(
+        [
+            {"type": "LSTM", "name": "la", "units": 2, "inputs": ["a"]},
+            {"type": "LSTM", "name": "lb", "units": 2, "inputs": ["b"]},
+            {"type": "Concatenate", "inputs": ["la", "lb"]},
+        ]
+    )
+    added = two_sequences([{"type": "Add", "inputs": ["a", "b"]}, {"type": "LSTM", "units": 2}])
+    shapes = {}
+    for name, model in (("separate", separate), ("added", added)):
+        kspec.export(model, tmp_path / name, platforms=["cpu"])  # verified at two lengths
+        signature = json.loads((tmp_path / name / "signature.json").read_text())
+        shapes[name] = ([i["shape"] for i in signature["inputs"]], signature["symbols"])
+    assert shapes["separate"] == (
+        [["b", "s1", 3], ["b", "s2", 3]],
+        {"b": "batch (axis 0 of every input)", "s1": "a axis 1", "s2": "b axis 1"},
+    )
+    assert shapes["added"] == (
+        [["b", "s1", 3], ["b", "s1", 3]],
+        {"b": "batch (axis 0 of every input)", "s1": "a axis 1, b axis 1"},
+    )
+
+
 def test_fixed_batch_size(tmp_path: Path) -> None:
     model = kspec.load(EXAMPLES[0].parent / "siamese.yaml")
     model.init(0)
