@@ -1,7 +1,8 @@
 """The export's verify step: read the written artifact back and check it against kspec.
 
 It runs at two batch sizes (1 and 3; one when the batch is fixed) and, for `null`
-dimensions, two lengths (8 and 13), on seeded random inputs: inference against
+dimensions, two lengths (8 and 13 steps more than the least size minus one), on seeded
+random inputs: inference against
 `Model.predict`, training against the jitted train-mode apply with the same rng (outputs and
 updated state). Floats must agree to rtol 1e-5 (atol 1e-6; rtol 1e-2 for 16-bit floats),
 integers exactly.
@@ -39,15 +40,42 @@ def verify_export(directory: Path, model: Model, specs: ArgSpecs, training: bool
             n: sample(s, specs.inputs[n].dtype, 1000 * trial + i)
             for i, (n, s) in enumerate(shapes.items())
         }
-        where = f"batch {batch}" + (f", length {length}" if specs.lengths else "")
-        if training:
-            rng = jax.random.PRNGKey(trial)
-            got = dict(zip(("outputs", "state"), exported.call(*weights, inputs, rng), strict=True))
-            want = dict(zip(("outputs", "state"), _train_apply(model, inputs, rng), strict=True))
-        else:
-            got = {"outputs": exported.call(*weights, inputs)}
-            want = {"outputs": _predict(model, inputs, batch)}
-        compare(got, want, where)
+        where = f"batch {batch}" + "".join(
+            f", {s}={specs.least[s] - 1 + length}" for s in specs.lengths
+        )
+        seed = trial if training else None
+        got = _run_artifact(exported, weights, inputs, seed, where)
+        compare(got, _kspec_results(model, inputs, seed), where)
+
+
+def _run_artifact(
+    exported: jax_export.Exported,
+    weights: tuple[Any, ...],
+    inputs: dict[str, np.ndarray],
+    seed: int | None,
+    where: str,
+) -> dict[str, Any]:
+    """The artifact's results as `{"outputs": ..., "state": ...}` (`seed`: the rng seed of a
+    training export, None for inference); a failure to run is an `ExportError`."""
+    try:
+        if seed is None:
+            return {"outputs": exported.call(*weights, inputs)}
+        results = exported.call(*weights, inputs, jax.random.PRNGKey(seed))
+    except Exception as exc:  # jax raises many types for a program that does not run
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ExportError(
+            f"verification failed at {where}: the artifact did not run "
+            f"({type(exc).__name__}: {message})"
+        ) from None
+    return dict(zip(("outputs", "state"), results, strict=True))
+
+
+def _kspec_results(model: Model, inputs: dict[str, np.ndarray], seed: int | None) -> dict[str, Any]:
+    """What kspec computes for the same call: `predict`, or the train-mode apply."""
+    if seed is None:
+        return {"outputs": _predict(model, inputs, len(next(iter(inputs.values()))))}
+    outputs, state = _train_apply(model, inputs, jax.random.PRNGKey(seed))
+    return {"outputs": outputs, "state": state}
 
 
 def _trials(batches: tuple[int, ...], lengths: tuple[int, ...]) -> list[tuple[int, int]]:

@@ -536,3 +536,19 @@ def test_cli_help_lists_the_flags(tmp_path: Path) -> None:
         "-o OUT",
     ):
         assert flag in result.stdout
+
+
+def test_verify_reports_an_artifact_that_does_not_run(exports: dict, tmp_path: Path) -> None:
+    """weights.npz that no longer fits the program: the verify step says so, no traceback."""
+    model = exports["models"]["siamese"]
+    broken = tmp_path / "broken"
+    kspec.export(model, broken, platforms=["cpu"], verify=False)
+    with np.load(broken / "weights.npz") as stored:
+        weights = {k: stored[k] for k in stored.files}
+    weights["params/same/kernel"] = np.zeros((3, 1), np.float32)
+    np.savez(broken / "weights.npz", **weights)
+    with pytest.raises(kspec.ExportError) as caught:
+        verify_export(broken, model, arg_specs(model.compiled), False)
+    assert str(caught.value).startswith(
+        "error: verification failed at batch 1: the artifact did not run (ValueError: "
+    )
