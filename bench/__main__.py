@@ -1,9 +1,10 @@
 """`python -m bench`: every benchmark, printed as a short report."""
 
-from bench import apply_cnn, apply_lstm, apply_mlp, train_step
+from bench import apply_cnn, apply_lstm, apply_mlp, export, train_step
 
 if __name__ == "__main__":
     apply_mlp.main()
     apply_cnn.main()
     apply_lstm.main()
     train_step.main()
+    export.main()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from kspec.errors import CheckpointError as CheckpointError
 from kspec.errors import Diagnostic as Diagnostic
+from kspec.errors import ExportError as ExportError
 from kspec.errors import KspecDeprecationWarning as KspecDeprecationWarning
 from kspec.errors import Location as Location
 from kspec.errors import PluginWarning as PluginWarning
@@ -36,6 +37,7 @@ _LAZY = {
     "unregister_layer": "kspec.runtime.plugins",
     "LayerSpec": "kspec.schemas.base",
     "Lowering": "kspec.compiler.lowering",
+    "export": "kspec.runtime.export",
 }
 
 if TYPE_CHECKING:
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     from kspec.runtime.config import model_from_config as model_from_config
     from kspec.runtime.config import model_from_json as model_from_json
     from kspec.runtime.config import model_from_yaml as model_from_yaml
+    from kspec.runtime.export import export as export
     from kspec.runtime.model import Model as Model
     from kspec.runtime.plugins import register_layer as register_layer
     from kspec.runtime.plugins import unregister_layer as unregister_layer

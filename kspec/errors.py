@@ -73,3 +73,8 @@ class KspecDeprecationWarning(DeprecationWarning):
 class PluginWarning(UserWarning):
     """An installed layer plugin that failed to load: its layer types are unavailable, every
     other layer works."""
+
+
+class ExportError(SpecError):
+    """A model that cannot be exported as asked (a platform that does not lower, an output
+    directory that is not an earlier export), or an artifact that fails its verify step."""

@@ -245,9 +245,11 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("old", metavar="A")
     d.add_argument("new", metavar="B")
     d.set_defaults(run=cmd_diff)
+    from kspec.runtime.export_cli import add_command
     from kspec.runtime.training.commands import add_commands
 
     add_commands(sub, _run_checked)
+    add_command(sub, _run_checked)
     return p
 
 
