@@ -16,7 +16,7 @@ from kspec.compiler.lowering import Array, BuildEnv, LayerCall, LayerWeights, Sh
 from kspec.compiler.regularizers import activity_penalty, constrain, penalty
 from kspec.compiler.submodels import bind_submodels
 from kspec.errors import Diagnostic, ShapeError, SpecError
-from kspec.schemas.graph import Ref
+from kspec.schemas.graph import Ref, parse_ref
 from kspec.schemas.model import GraphSpec
 from kspec.spec import SourceMap
 
@@ -251,7 +251,7 @@ def compile_model(
     compiled = CompiledModel(spec, graph, shapes, env, submodels=submodels)
     if not problems:
         problems += _check_shared_layers(compiled)
-        problems += _check_outputs(compiled)
+        problems += _check_outputs(compiled, source_map)
     if problems:
         raise SpecError(problems)
     return compiled
@@ -331,12 +331,21 @@ def _lookup(shapes: dict[Ref, Shape], ref: Ref, graph: Graph) -> Shape:
     return shapes[ref]
 
 
-def _check_outputs(compiled: CompiledModel) -> list[Diagnostic]:
-    return [
-        Diagnostic(f"output '{ref}' does not exist")
-        for ref in compiled.graph.outputs
-        if ref not in compiled.shapes
-    ]
+def _check_outputs(compiled: CompiledModel, source_map: SourceMap) -> list[Diagnostic]:
+    """An `outputs:` entry naming an output its node does not have (`dense:5`), where it is
+    written."""
+    problems = []
+    for j, text in enumerate(compiled.spec.outputs or []):
+        ref = parse_ref(text)
+        if ref not in compiled.shapes:
+            count = sum(1 for r in compiled.shapes if r.node == ref.node)
+            problems.append(
+                Diagnostic(
+                    f"output '{text}' does not exist: '{ref.node}' has {count} output(s)",
+                    source_map.locate(("outputs", j)),
+                )
+            )
+    return problems
 
 
 def _weight_shapes(compiled: CompiledModel, owner: Node, node: Node) -> Any:

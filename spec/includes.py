@@ -21,7 +21,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path as FilePath
 from typing import Any
 
-from kspec.errors import Diagnostic, Location, SpecError
+from kspec.errors import Diagnostic, LimitError, Location, SpecError
+from kspec.spec.limits import MAX_INCLUDE_DEPTH
 from kspec.spec.source_map import Path, SourceMap
 
 _ALLOW_OUTSIDE: ContextVar[bool] = ContextVar("allow_outside_includes", default=False)
@@ -141,8 +142,13 @@ def _target(
     if target in files:
         names = [name for _, name in includes.chain[files.index(target) :]]
         raise SpecError(Diagnostic(f"include cycle: {' -> '.join([*names, names[0]])}", site))
-    if not target.is_file():
+    if not target.exists():
         raise SpecError(Diagnostic(f"included file '{shown}' does not exist", site))
+    if len(includes.chain) >= MAX_INCLUDE_DEPTH:
+        names = " -> ".join([name for _, name in includes.chain] + [shown])
+        raise LimitError(
+            Diagnostic(f"includes nested more than {MAX_INCLUDE_DEPTH} files deep: {names}", site)
+        )
     return target
 
 
