@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kspec.errors import Diagnostic
+from kspec.errors import Diagnostic, LimitError
 from kspec.spec import SourceMap
 from kspec.spec.source_map import Path
 
@@ -39,3 +39,10 @@ def _diagnostic(path: Path, value: int, source_map: SourceMap) -> Diagnostic:
 def _position(diagnostic: Diagnostic) -> tuple[int, int]:
     where = diagnostic.location
     return (where.line, where.col) if where else (0, 0)
+
+
+def check_seed(seed: int) -> int:
+    """`seed`, if it fits in 64 bits (what `jax.random.PRNGKey` takes); else a `LimitError`."""
+    if not INT64_MIN <= seed <= INT64_MAX:
+        raise LimitError(f"seed {seed} does not fit in 64 bits (the range is -2**63 to 2**63 - 1)")
+    return seed

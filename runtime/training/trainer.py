@@ -11,6 +11,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from kspec.compiler.memory import check_memory
+from kspec.runtime.memory_budget import max_memory
 from kspec.runtime.training import data as D
 from kspec.runtime.training.callbacks import Callback, CallbackList, History
 from kspec.runtime.training.legacy import LegacyMixin, is_iterator, keras_result, renamed
@@ -211,6 +213,8 @@ class TrainingMixin(LegacyMixin):
             renamed("nb_epoch", "epochs")
             epochs = nb_epoch
         batch_size = batch_size or 32
+        # priced before anything is allocated
+        check_memory(self.compiled, batch_size, training=True, limit=max_memory())
         verbose = 1 if verbose == "auto" else int(verbose)
         if is_iterator(x):
             return self._fit_loop(
