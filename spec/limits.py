@@ -20,7 +20,7 @@ from kspec.errors import Diagnostic, LimitError, Location
 
 MAX_FILE_BYTES = 4 * 2**20
 """Largest spec file (or spec text) read, in bytes."""
-MAX_VALUES = 200_000
+MAX_VALUES = 100_000
 """Most scalars, lists and mappings one load produces: aliases, block uses and includes
 counted each time they are expanded."""
 MAX_BYTES = 32 * 2**20
@@ -42,6 +42,8 @@ class Budget:
 
     values: int = 0
     bytes: int = 0
+    via: str | None = None
+    """What is producing values now, when not the file's own text (`includes (a -> b)`)."""
 
     def charge(self, values: int, size: int, where: Location | None, what: str) -> None:
         """Count `values` values of `size` bytes produced by `what` (e.g. "aliases");

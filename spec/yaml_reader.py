@@ -149,7 +149,7 @@ class _Builder:
     def build(self, node: yaml.Node, path: Path) -> Any:
         here = _location(self.file, node.start_mark)
         size = len(node.value) if isinstance(node, yaml.ScalarNode) else 0
-        self.budget.charge(1, size, here, "YAML aliases (an alias bomb?)")
+        self.budget.charge(1, size, here, self.budget.via or "YAML aliases (an alias bomb?)")
         self.source_map.values[path] = here
         if isinstance(node, yaml.ScalarNode):
             return _scalar(node, self.file)
