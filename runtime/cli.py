@@ -258,7 +258,7 @@ def parser() -> argparse.ArgumentParser:
     from kspec.runtime.training.commands import add_commands
 
     add_commands(sub, _run_checked)
-    for command in ("build", "summary", "fit", "evaluate", "predict"):
+    for command in ("build", "summary", "fit"):
         sub.choices[command].add_argument(
             "--max-memory",
             type=memory_size,
