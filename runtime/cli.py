@@ -27,7 +27,7 @@ EXIT_OK, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2
 def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
     """Deprecation warnings as compiler-style lines: `file:line:col: warning: ...`."""
     for w in caught:
-        text = str(w.message)
+        text = printable(str(w.message))
         where, sep, rest = text.partition(": ")
         line = f"{where}: warning: {rest}" if sep and where.count(":") >= 2 else f"warning: {text}"
         print(line, file=sys.stderr)
@@ -137,7 +137,11 @@ def cmd_explain(args: argparse.Namespace, out: Console, err: Console) -> int:
     if cls is None:
         close = difflib.get_close_matches(args.layer, known_type_names(), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        err.print(f"error: unknown layer type '{args.layer}'{hint}", highlight=False)
+        err.print(
+            printable(f"error: unknown layer type '{args.layer}'{hint}"),
+            highlight=False,
+            markup=False,
+        )
         known = sorted([*LAYERS_BY_TYPE, *CUSTOM_LAYERS])
         err.print(f"known types: {', '.join(known)}; {plugins_note()}", highlight=False)
         return EXIT_ERROR
