@@ -1,6 +1,6 @@
 """Lowerings of custom layer types, registered at run time next to their schemas (see
 `schemas/custom.py`). The built-in table, `registry.LOWERINGS`, stays a fixed list; lookups
-that must also find custom layers go through `registry.lowering_for`."""
+that must also find custom layers go through `registry.registered`."""
 
 from __future__ import annotations
 

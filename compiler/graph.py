@@ -1,18 +1,23 @@
-"""The node graph a `ModelSpec` describes, in execution order, with each node's lowering."""
+"""The node graph a canonical spec describes, in execution order, with each node's lowering."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from kspec.compiler.lowering import Lowering
-from kspec.compiler.registry import lowering_for
 from kspec.errors import Location
 from kspec.schemas.base import LayerSpec
-from kspec.schemas.graph import Ref, parse_ref, topological_order, wire
-from kspec.schemas.model import ModelSpec
+from kspec.schemas.graph import Ref, node_refs, parse_ref
+from kspec.schemas.model import GraphSpec
 from kspec.schemas.registry import SharedNode
 from kspec.spec import SourceMap
+
+T = TypeVar("T")
+LowerNode = Callable[[LayerSpec, int, Location | None], "Lowering[Any] | None"]
+"""The compiler's lowering for the layer at `layers[index]`, located there; None when it cannot
+be lowered (a sub-model with mistakes, already reported)."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,18 @@ class Node:
     lowering: Lowering[Any]
     inputs: tuple[Ref, ...]
     location: Location | None
+    slots: tuple[int, ...] | None = None
+    """For a layer with named call arguments: the argument each input fills."""
+
+    def arrange(self, values: list[T]) -> list[T | None]:
+        """Per-input values (arrays, shapes, masks) as the lowering takes them: one per call
+        argument, None for an optional argument left out; plain inputs as they are."""
+        if self.slots is None:
+            return list(values)
+        arranged: list[T | None] = [None] * len(self.spec.call_arguments)
+        for slot, value in zip(self.slots, values, strict=True):
+            arranged[slot] = value
+        return arranged
 
 
 @dataclass(frozen=True)
@@ -44,32 +61,30 @@ class Graph:
         return by_layer
 
 
-def build_graph(spec: ModelSpec, source_map: SourceMap | None = None) -> Graph:
-    """Resolve shares, fill model-level defaults (data_format) and order the nodes."""
+def build_graph(spec: GraphSpec, lower: LowerNode, source_map: SourceMap | None = None) -> Graph:
+    """The canonical spec's nodes in its execution order, shared nodes resolved to the layer
+    they apply, each with the lowering `lower` gives its layer (once per layer). Nodes whose
+    layer cannot be lowered are left out."""
     source_map = source_map or SourceMap("<dict>")
-    wiring = wire(spec)
     by_name = {node.name: (i, node) for i, node in enumerate(spec.layers)}
-    nodes: dict[str, Node] = {}
-    for name in topological_order(wiring, [n.name for n in spec.layers if n.name]):
+    lowerings: dict[str, Lowering[Any] | None] = {}
+    nodes = []
+    for name in spec.execution_order:
         index, node = by_name[name]
         owner = node.shares if isinstance(node, SharedNode) else name
-        layer_spec = _with_model_defaults(by_name[owner][1], spec)
-        nodes[name] = Node(
-            name=name,
-            layer=owner,
-            spec=layer_spec,
-            lowering=lowering_for(type(layer_spec)),
-            inputs=tuple(wiring[name]),
-            location=source_map.locate(("layers", index)),
-        )
-    outputs = tuple(parse_ref(o) for o in spec.outputs or [spec.layers[-1].name or ""])
-    return Graph(tuple(nodes.values()), tuple(spec.inputs), outputs)
-
-
-def _with_model_defaults(layer: Any, spec: ModelSpec) -> LayerSpec:
-    if "data_format" in type(layer).model_fields and layer.data_format is None:
-        return layer.model_copy(update={"data_format": spec.data_format})
-    return layer
+        owner_index, layer_spec = by_name[owner]
+        assert isinstance(layer_spec, LayerSpec) and node.inputs is not None
+        if owner not in lowerings:
+            where = source_map.locate(("layers", owner_index))
+            lowerings[owner] = lower(layer_spec, owner_index, where)
+        lowering = lowerings[owner]
+        if lowering is None:
+            continue
+        refs, slots = node_refs(node.inputs, layer_spec.call_arguments)
+        location = source_map.locate(("layers", index))
+        nodes.append(Node(name, owner, layer_spec, lowering, tuple(refs), location, slots))
+    outputs = tuple(parse_ref(o) for o in spec.outputs or ())
+    return Graph(tuple(nodes), tuple(spec.inputs), outputs)
 
 
 def keras_layer_order(graph: Graph) -> list[str]:

@@ -4,17 +4,16 @@ Embedding: the weight is frozen (a non-trainable variable, still listed first) a
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax.numpy as jnp
 
 from kspec.compiler.initializers import initialize
 from kspec.compiler.lowering import Array, LayerCall, LayerWeights, Weights
+from kspec.schemas.base import LayerSpec
 from kspec.schemas.fields import HeUniform
 
 
 def lora_weights(
-    spec: Any, key: Array, name: str, weight: Array, others: Weights, suffix: str = "kernel"
+    spec: LayerSpec, key: Array, name: str, weight: Array, others: Weights, suffix: str = "kernel"
 ) -> LayerWeights:
     """`{name: weight, **others}`, or with `spec.lora_rank` the frozen weight plus
     `lora_<suffix>_a` (in, rank) and `lora_<suffix>_b` (rank, out), in Keras' order."""
@@ -28,7 +27,7 @@ def lora_weights(
 
 
 def effective_weight(
-    spec: Any, params: Weights, call: LayerCall, name: str, suffix: str = "kernel"
+    spec: LayerSpec, params: Weights, call: LayerCall, name: str, suffix: str = "kernel"
 ) -> Array:
     """The weight a layer computes with: as stored, or frozen weight + alpha/rank * A @ B."""
     if spec.lora_rank is None:

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 import jax
 
 from kspec.errors import ShapeError
 from kspec.schemas.base import LayerSpec
+
+if TYPE_CHECKING:
+    from kspec.compiler.compile import CompiledModel
+    from kspec.schemas.model import GraphSpec
 
 Array = jax.Array
 Shape = tuple[int | None, ...]
@@ -114,6 +118,10 @@ def drop_mask(
     return [None]
 
 
+WeightRule = tuple[str, Any]
+"""`(weight name, rule)`: a regularizer or constraint (a `schemas.fields` model) on a weight."""
+
+
 @dataclass(frozen=True)
 class Lowering(Generic[S]):
     """Shape rule, initializer and pure apply for one layer schema class."""
@@ -127,6 +135,26 @@ class Lowering(Generic[S]):
     masks_output: Callable[[S, list[bool]], list[bool]] | None = None
     """Static twin of `compute_mask`: which outputs carry a mask, given which inputs do.
     Default: output 0 is masked when input 0 is and the policy is `propagate`; else none."""
+    governs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Which weights each `*_regularizer` / `*_constraint` field of the schema applies to:
+    `{"recurrent_regularizer": ("recurrent_kernel",), ...}` (a test checks every such field
+    is declared)."""
+    nested_rules: Callable[[S], list[WeightRule]] | None = None
+    """The weight rules of layers this one holds (wrappers, sub-models), under its names."""
+    wrappable: bool = True
+    """Whether `TimeDistributed` may apply it per timestep (folding time into the batch)."""
+    inner_model: CompiledModel | None = None
+    """The compiled graph a sub-model node applies (`summary`, `get_layer` look inside)."""
+
+    def weight_rules(self, spec: S) -> list[WeightRule]:
+        """Every regularizer and constraint `spec` puts on its weights (nested ones too)."""
+        own = [
+            (weight, rule)
+            for name, weights in self.governs.items()
+            if (rule := getattr(spec, name)) is not None
+            for weight in weights
+        ]
+        return own + (self.nested_rules(spec) if self.nested_rules else [])
 
     def output_masked(self, spec: S, in_masked: list[bool], outputs: int) -> list[bool]:
         """Which of the `outputs` tensors carry a mask (compile time, no arrays)."""
@@ -134,6 +162,38 @@ class Lowering(Generic[S]):
             return self.masks_output(spec, in_masked)
         first = self.mask == "propagate" and bool(in_masked) and in_masked[0]
         return [first] + [False] * (outputs - 1)
+
+
+def regularized(**weights: str) -> dict[str, tuple[str, ...]]:
+    """`Lowering.governs` in Keras' usual pattern, from each rule prefix to the weight it
+    governs: `regularized(recurrent="recurrent_kernel")` declares that
+    `recurrent_regularizer` and `recurrent_constraint` apply to weight `recurrent_kernel`."""
+    return {
+        f"{prefix}_{kind}": (weight,)
+        for prefix, weight in weights.items()
+        for kind in ("regularizer", "constraint")
+    }
+
+
+class Resolve(Protocol):
+    """The compiler's lowering lookup, handed to composite layers so they lower the layers
+    they hold: any layer spec (built-in, plugin, wrapper, sub-model) -> its lowering."""
+
+    def __call__(self, spec: LayerSpec) -> Lowering[Any]: ...
+
+    def compile(self, spec: GraphSpec) -> CompiledModel:
+        """A sub-model's graph, compiled like any model (its mistakes located in it)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Composite(Generic[S]):
+    """A layer holding other layers (wrappers) or a graph (sub-models): lowered per node, by
+    `bind(spec, resolve)`, from the lowerings `resolve` gives the layers inside. The compiler
+    passes its lookup in, so any wrappable layer type, plugins included, can be held."""
+
+    spec_type: type[S]
+    bind: Callable[[S, Resolve], Lowering[S]]
 
 
 def expect_rank(shape: Shape, at_least: int, layer: str, *, exactly: bool = False) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from kspec.compiler.compile import CompiledModel
+from kspec.compiler.model import CompiledModel
 from kspec.errors import Diagnostic, LimitError
 
 MAX_UNROLLED_STEPS = 1_000

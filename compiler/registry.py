@@ -21,7 +21,7 @@ from kspec.compiler.layers import (
     reshaping,
     wrappers,
 )
-from kspec.compiler.lowering import Lowering
+from kspec.compiler.lowering import Composite, Lowering
 from kspec.schemas.base import LayerSpec
 
 FAMILIES = [
@@ -29,14 +29,18 @@ FAMILIES = [
     noise, embedding, recurrent, wrappers, composition,
 ]  # fmt: skip
 
-LOWERINGS: dict[type[LayerSpec], Lowering[Any]] = {
+Entry = Lowering[Any] | Composite[Any]
+"""A layer type's lowering, or for layers holding others (wrappers, sub-models) the
+`Composite` that lowers each node from the lowerings of what it holds."""
+
+LOWERINGS: dict[type[LayerSpec], Entry] = {
     lowering.spec_type: lowering for family in FAMILIES for lowering in family.LOWERINGS
 }
 
 
-def lowering_for(spec_type: type[LayerSpec]) -> Lowering[Any]:
-    """The lowering of a layer schema, built-in or registered custom."""
-    lowering = LOWERINGS.get(spec_type) or CUSTOM_LOWERINGS.get(spec_type)
-    if lowering is None:
-        raise KeyError(f"no lowering registered for layer type {spec_type.__name__}")
-    return lowering
+def registered(spec_type: type[LayerSpec]) -> Entry:
+    """The entry of a layer schema, built-in or registered custom (validated specs only hold
+    registered types)."""
+    entry = LOWERINGS.get(spec_type) or CUSTOM_LOWERINGS.get(spec_type)
+    assert entry is not None, f"no lowering registered for layer type {spec_type.__name__}"
+    return entry

@@ -10,12 +10,12 @@ built-in layer, for a plugin author's tests.
 Each check raises `AssertionError` on failure (any test runner works). Imports JAX.
 """
 
-from kspec.runtime.conformance import Case as Case
-from kspec.runtime.conformance import Invalid as Invalid
-from kspec.runtime.conformance import Reference as Reference
-from kspec.runtime.conformance import check_infer_shape as check_infer_shape
-from kspec.runtime.conformance import check_invalid as check_invalid
-from kspec.runtime.conformance import check_jit as check_jit
-from kspec.runtime.conformance import check_layer as check_layer
-from kspec.runtime.conformance import check_reference as check_reference
-from kspec.runtime.conformance import check_round_trip as check_round_trip
+from kspec.compiler.conformance import Case as Case
+from kspec.compiler.conformance import Invalid as Invalid
+from kspec.compiler.conformance import Reference as Reference
+from kspec.compiler.conformance import check_infer_shape as check_infer_shape
+from kspec.compiler.conformance import check_invalid as check_invalid
+from kspec.compiler.conformance import check_jit as check_jit
+from kspec.compiler.conformance import check_layer as check_layer
+from kspec.compiler.conformance import check_reference as check_reference
+from kspec.compiler.conformance import check_round_trip as check_round_trip

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jax
 
-from kspec.compiler.memory import check_memory
+from kspec.compiler import check_memory
 from kspec.runtime.api import load
 from kspec.runtime.memory_budget import max_memory
 from kspec.runtime.summary import render_summary

@@ -16,21 +16,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import jax
 import numpy as np
 
-from kspec.compiler import CompiledModel, compile_model
-from kspec.compiler.lowering import BuildEnv, Lowering, Shape, format_shape
-from kspec.compiler.registry import lowering_for
+from kspec.compiler import (
+    BuildEnv,
+    Lowering,
+    Shape,
+    format_shape,
+    lowering_of,
+    weight_shapes,
+)
 from kspec.errors import Diagnostic, Location, ShapeError, SpecError
-from kspec.runtime.plugins import load_plugins
 from kspec.schemas.base import LayerSpec
 from kspec.schemas.canonical import layer_data
+from kspec.schemas.canonicalize import outside_model
 from kspec.schemas.fields import snake_case
-from kspec.schemas.graph import default_names
-from kspec.schemas.validate import validate_document, validate_layer
-from kspec.spec import load_document
-from kspec.spec.document import Source
+from kspec.schemas.validate import validate_layer
 
 _KSPEC_DIRS = tuple(
     Path(__file__).resolve().parent.parent / d
@@ -190,9 +191,7 @@ class Layer:
 
     def infer_shapes(self, in_shapes: list[Shape], location: Location | None) -> list[Shape]:
         """Output shapes for `in_shapes`, or a `SpecError` at the caller's line."""
-        spec = self.spec
-        if "data_format" in type(spec).model_fields and spec.data_format is None:
-            spec = spec.model_copy(update={"data_format": "channels_last"})
+        spec = outside_model(self.spec)
         try:
             return self.lowering().infer_shape(spec, in_shapes, BuildEnv())
         except ShapeError as exc:
@@ -205,10 +204,8 @@ class Layer:
     def _check_reuse(self, in_shapes: list[Shape], location: Location | None) -> None:
         """A layer called again shares its weights: they must fit the new inputs too."""
         first = [t.shape for t in self.nodes[0].inputs]
-        lowering = self.lowering()
-        if _weight_shapes(lowering, self.spec, first) != _weight_shapes(
-            lowering, self.spec, in_shapes
-        ):
+        lowering, spec = self.lowering(), outside_model(self.spec)
+        if weight_shapes(lowering, spec, first) != weight_shapes(lowering, spec, in_shapes):
             raise SpecError(
                 Diagnostic(
                     f"calling the layer again shares its weights, built for input shapes "
@@ -221,7 +218,7 @@ class Layer:
 
     def lowering(self) -> Lowering[Any]:
         """The lowering that checks this layer's shapes (a called model's is bound to it)."""
-        return lowering_for(type(self.spec))
+        return lowering_of(outside_model(self.spec))
 
     @property
     def display_name(self) -> str:
@@ -230,13 +227,6 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<kspec.layers.{type(self).__name__} name={self.name!r}>"
-
-
-def _weight_shapes(lowering: Lowering[Any], spec: LayerSpec, in_shapes: list[Shape]) -> Any:
-    def init(key: jax.Array) -> Any:
-        return lowering.init(spec, key, in_shapes)
-
-    return jax.tree.map(lambda a: a.shape, jax.eval_shape(init, jax.random.PRNGKey(0)))
 
 
 def _positional_params(
@@ -292,118 +282,3 @@ def _rewarn(caught: list[warnings.WarningMessage], location: Location | None) ->
     for w in caught:
         file, line = (location.file, location.line) if location else (w.filename, w.lineno)
         warnings.warn_explicit(w.message, w.category, file, line)
-
-
-# Graph -> spec data ----------------------------------------------------------------------------
-
-
-def functional_spec(
-    inputs: Tensor | Sequence[Tensor], outputs: Tensor | Sequence[Tensor], name: str = "model"
-) -> dict[str, Any]:
-    """Spec data of the graph from `inputs` to `outputs` (a layer called again is `shares:`)."""
-    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    location = caller_location()
-    for t in [*ins, *outs]:
-        if not isinstance(t, Tensor):
-            raise SpecError(
-                Diagnostic(f"expected kspec tensors. Received: {type(t).__name__}", location)
-            )
-    if any(t.node.layer is not None for t in ins):
-        raise SpecError(Diagnostic("model inputs must come from `kspec.Input`", location))
-    nodes = _reachable(outs, {t.node for t in ins}, location)
-    _name_nodes([t.node for t in ins], nodes)
-    layers: list[dict[str, Any]] = []
-    owners: dict[int, str] = {}
-    previous = ins[0].node.name if len(ins) == 1 else None
-    for node in nodes:
-        assert node.layer is not None and node.name is not None
-        refs = [_ref(t) for t in node.inputs]
-        if id(node.layer) in owners:
-            item = {"shares": owners[id(node.layer)], "name": node.name}
-        else:
-            owners[id(node.layer)] = node.name
-            item = node.layer.get_config()
-        if refs != [previous] or node.as_list:
-            item["inputs"] = refs
-        layers.append(item)
-        previous = _ref(node.outputs[0])
-    return {
-        "kspec": 1,
-        "name": name,
-        "inputs": {t.node.name: dict(t.node.input_spec or {}) for t in ins},
-        "layers": layers,
-        "outputs": [_ref(t, output=True) for t in outs],
-    }
-
-
-def _ref(tensor: Tensor, output: bool = False) -> str:
-    node = tensor.node
-    assert node.name is not None
-    if len(node.outputs) > 1 or tensor.index:
-        return f"{node.name}:{tensor.index}"
-    return node.name
-
-
-def _reachable(outputs: list[Tensor], inputs: set[Node], location: Location | None) -> list[Node]:
-    """Layer calls between the model inputs and `outputs`, in creation (= topological) order."""
-    seen: set[int] = set()
-    found: list[Node] = []
-    stack = [t.node for t in outputs]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen or node in inputs:
-            continue
-        seen.add(id(node))
-        if node.layer is None:
-            raise SpecError(
-                Diagnostic(
-                    f"the outputs depend on input '{node.name or 'unnamed'}' "
-                    f"{format_shape(node.outputs[0].shape)}, which is not in the model's inputs",
-                    location,
-                )
-            )
-        found.append(node)
-        stack += [t.node for t in node.inputs]
-    return sorted(found, key=lambda n: n.order)
-
-
-def _name_nodes(inputs: list[Node], nodes: list[Node]) -> None:
-    """Give unnamed inputs, layers and shared calls Keras-style names, kept on the objects."""
-    input_names = default_names([("input", None, n.name) for n in inputs])
-    for node, name in zip(inputs, input_names, strict=True):
-        node.name = name
-    firsts: dict[int, Node] = {}
-    for node in nodes:
-        assert node.layer is not None
-        firsts.setdefault(id(node.layer), node)
-    taken = set(input_names)
-    kinds = [(type(n.layer.spec).__name__, None, n.layer.name) for n in firsts.values()]  # type: ignore[union-attr]
-    for node, name in zip(firsts.values(), default_names(kinds, taken), strict=True):
-        layer = node.layer
-        assert layer is not None
-        if layer.name is None:
-            layer.spec = layer.spec.model_copy(update={"name": name})
-    all_kinds = [
-        (None, None, n.layer.name) if firsts[id(n.layer)] is n else (None, n.layer.name, None)  # type: ignore[union-attr]
-        for n in nodes
-    ]
-    for node, name in zip(nodes, default_names(all_kinds, taken), strict=True):
-        node.name = name
-
-
-def compile_source(source: Source, functions: Mapping[str, Any] | None = None) -> CompiledModel:
-    """Spec data or YAML/JSON text -> validated, shape-checked `CompiledModel` (no weights)."""
-    load_plugins()
-    document = load_document(source)
-    return compile_model(validate_document(document), document.source_map, functions)
-
-
-def compile_functional(
-    inputs: Tensor | Sequence[Tensor],
-    outputs: Tensor | Sequence[Tensor],
-    name: str = "model",
-    functions: Mapping[str, Any] | None = None,
-) -> CompiledModel:
-    """`kspec.Model(inputs=..., outputs=...)`: the graph's spec, compiled."""
-    return compile_source(functional_spec(inputs, outputs, name), functions)

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from kspec.errors import CheckpointError
-from kspec.runtime.builder import compile_source
 from kspec.runtime.checkpoint import read_metadata, spec_digest
+from kspec.runtime.functional import compile_source
 from kspec.runtime.model import Model
 from kspec.runtime.plugins import require_custom_types
 

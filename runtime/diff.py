@@ -17,9 +17,7 @@ import jax
 import numpy as np
 from rich.console import Console
 
-from kspec.compiler import CompiledModel
-from kspec.compiler.graph import Node
-from kspec.compiler.lowering import format_shape
+from kspec.compiler import CompiledModel, Node, format_shape
 from kspec.schemas.canonical import layer_data, to_data
 from kspec.schemas.graph import Ref
 

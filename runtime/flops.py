@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any
 
 import jax
 
-from kspec.compiler.lowering import LayerCall
 from kspec.schemas.graph import Ref
 
 if TYPE_CHECKING:
@@ -23,8 +22,7 @@ def node_flops(model: Model, batch_size: int = 1) -> dict[str, float]:
         inputs = [_abstract(compiled, ref, batch_size) for ref in node.inputs]
 
         def apply(params: Any, state: Any, xs: list[jax.Array], node: Any = node) -> Any:
-            call = LayerCall(False, None, [None] * len(xs), state, compiled.env)
-            return node.lowering.apply(node.spec, params, xs, call)
+            return compiled.apply_node(node, params, state, xs)
 
         params = variables["params"].get(node.layer, {})
         state = variables["state"].get(node.layer, {})

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kspec.compiler import CompiledModel
-from kspec.compiler.graph import Node as GraphNode
-from kspec.compiler.lowering import Shape, format_shape
+from kspec.compiler import CompiledModel, Shape, format_shape
+from kspec.compiler import Node as GraphNode
 from kspec.runtime.builder import Layer, Node, Tensor
 from kspec.runtime.catalogue import from_spec
 from kspec.schemas.graph import Ref

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Any
 import jax.numpy as jnp
 import numpy as np
 
-from kspec.compiler import Variables
-from kspec.compiler.lowering import Shape
+from kspec.compiler import Shape, Variables
 from kspec.runtime import introspection
 from kspec.schemas.base import LayerSpec
 from kspec.schemas.canonical import layer_data

@@ -15,18 +15,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kspec.compiler import CompiledModel, Variables
-from kspec.compiler.graph import keras_layer_order
-from kspec.compiler.layers import composition
-from kspec.compiler.lowering import Shape
-from kspec.compiler.memory import check_memory
+from kspec.compiler import CompiledModel, Shape, Variables, check_memory
 from kspec.runtime import introspection
-from kspec.runtime.builder import Tensor, compile_functional, compile_source
+from kspec.runtime.builder import Tensor
+from kspec.runtime.functional import compile_functional, compile_source
 from kspec.runtime.layer import Layer, replace_layer_weights
 from kspec.runtime.memory_budget import max_memory
 from kspec.runtime.model_calls import call_model, is_symbolic
+from kspec.runtime.training.legacy import LegacyMixin
 from kspec.runtime.training.sharding import data_parallel
-from kspec.runtime.training.trainer import TrainingMixin
 from kspec.runtime.weights import WeightsReport, load_weights
 from kspec.schemas import ModelSpec
 from kspec.schemas.canonical import to_data, to_json, to_yaml
@@ -36,7 +33,7 @@ from kspec.schemas.integers import check_seed
 Inputs = jax.Array | np.ndarray | Sequence[Any] | Mapping[str, Any]
 
 
-class Model(TrainingMixin):
+class Model(LegacyMixin):
     """A compiled kspec model. Pure functions live on `compiled`; this adds the Keras API.
 
     `Model(compiled)` wraps a compiled spec (what `kspec.load` returns); `Model(inputs=a,
@@ -138,7 +135,7 @@ class Model(TrainingMixin):
     @cached_property
     def layer_names(self) -> list[str]:
         """Layers in Keras' `model.layers` order (the order of `get_weights`)."""
-        return keras_layer_order(self.compiled.graph)
+        return self.compiled.layer_order()
 
     @property
     def layers(self) -> list[Layer | SubModel]:
@@ -350,7 +347,6 @@ class SubModel(Model):
     def __init__(self, parent: Model, layer: str) -> None:
         self._parent, self._layer = parent, layer
         self._set_compiled(parent.compiled.submodels[layer])
-        self._slots = composition.layout(self.compiled)
 
     @property
     def name(self) -> str:
@@ -360,11 +356,12 @@ class SubModel(Model):
     def variables(self) -> Variables:
         outer = self._parent.variables
         params = outer["params"].get(self._layer, {})
-        return composition.nest(self._slots, params, outer["state"].get(self._layer, {}))
+        state = outer["state"].get(self._layer, {})
+        return self._parent.compiled.nested_variables(self._layer, params, state)
 
     @variables.setter
     def variables(self, value: Variables) -> None:
-        params, state = composition.flatten(self._slots, value)
+        params, state = self._parent.compiled.flat_variables(self._layer, value)
         outer = self._parent.variables
         self._parent.variables = {
             "params": {**outer["params"], self._layer: params} if params else outer["params"],

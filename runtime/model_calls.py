@@ -13,11 +13,10 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from kspec.compiler import CompiledModel
-from kspec.compiler.layers.composition import submodel_lowering
-from kspec.compiler.lowering import Lowering
+from kspec.compiler import CompiledModel, Lowering
 from kspec.errors import Diagnostic, SpecError
-from kspec.runtime.builder import Input, Layer, Tensor, caller_location, compile_source
+from kspec.runtime.builder import Input, Layer, Tensor, caller_location
+from kspec.runtime.functional import compile_source
 from kspec.schemas.canonical import layer_data, to_data
 from kspec.schemas.layers.composition import Model as ModelSchema
 from kspec.schemas.validate import validate_layer
@@ -64,7 +63,7 @@ class ModelLayer(Layer):
 
     def lowering(self) -> Lowering[Any]:
         if "_lowering" not in self.__dict__:
-            self.__dict__["_lowering"] = submodel_lowering(self.compiled)
+            self.__dict__["_lowering"] = self.compiled.as_lowering()
         return self.__dict__["_lowering"]
 
 

@@ -16,9 +16,7 @@ from typing import Any
 
 from rich.console import Console
 
-from kspec.compiler import CompiledModel
-from kspec.compiler.graph import Node
-from kspec.compiler.lowering import format_shape
+from kspec.compiler import CompiledModel, Node, format_shape
 from kspec.schemas.graph import Ref
 
 FORMATS = ("svg", "png", "dot")

@@ -23,8 +23,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from kspec.compiler.custom import CUSTOM_LOWERINGS
-from kspec.compiler.lowering import Lowering
+from kspec.compiler import CUSTOM_LOWERINGS, Lowering
 from kspec.errors import CheckpointError, PluginWarning
 from kspec.schemas.base import LayerSpec
 from kspec.schemas.custom import (

@@ -7,15 +7,9 @@ from typing import Any
 
 from kspec.compiler import CompiledModel, Variables
 from kspec.errors import Diagnostic, SpecError
-from kspec.runtime.builder import (
-    Input,
-    Layer,
-    Tensor,
-    caller_location,
-    compile_functional,
-    compile_source,
-)
+from kspec.runtime.builder import Input, Layer, Tensor, caller_location
 from kspec.runtime.catalogue import from_spec
+from kspec.runtime.functional import compile_functional, compile_source
 from kspec.runtime.model import Model
 from kspec.runtime.model_calls import MergeOfModels, ModelLayer, as_layer
 from kspec.schemas.graph import Ref

@@ -11,7 +11,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from kspec.compiler.lowering import format_shape
+from kspec.compiler import format_shape
 from kspec.runtime.flops import format_flops, node_flops
 
 if TYPE_CHECKING:

@@ -109,6 +109,14 @@ class LayerSpec(SpecModel):
     """Modern parameters that Keras 1 spread over several keys, e.g.
     `{"kernel_size": ("nb_row", "nb_col")}` (joined into a list, with a warning)."""
 
+    call_arguments: ClassVar[tuple[str, ...]] = ()
+    """The names of the tensors the layer's Keras `call` takes, in Keras' positional order
+    (`("query", "value", "key", "attention_mask")`); empty for a plain list of inputs. A spec
+    may then give `inputs:` as a mapping from these names; lowerings get one entry per
+    argument, None for an optional one left out."""
+    required_call_arguments: ClassVar[int] = 0
+    """How many of the leading `call_arguments` must be given."""
+
     name: str | None = Field(
         None,
         description="Node name, unique in the model. Default: Keras style from the type "
@@ -116,11 +124,12 @@ class LayerSpec(SpecModel):
         min_length=1,
         pattern=r"^[A-Za-z_][A-Za-z0-9_.\-/]*$",
     )
-    inputs: list[str] | None = Field(
+    inputs: list[str] | dict[str, str] | None = Field(
         None,
         min_length=1,
         description="Names of the nodes or model inputs feeding this node (`node:1` selects a "
-        "node's second output). Default: the previous node's output.",
+        "node's second output), or, for layers with named call arguments (attention), a "
+        "mapping from argument name to node. Default: the previous node's output.",
     )
     trainable: bool = Field(
         True, description="Whether the layer's weights are updated by training."

@@ -8,14 +8,20 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from kspec.schemas.canonicalize import implicit_inputs
 from kspec.schemas.model import ModelSpec
 
 
 def to_data(spec: ModelSpec) -> dict[str, Any]:
-    """Plain data of the canonical spec, `type` first in every layer, defaults filled."""
+    """Plain data of the canonical spec, `type` first in every layer, defaults filled; an
+    `inputs` that only names the previous node is left out, as people write it."""
     data = spec.model_dump(mode="json")
-    data["layers"] = [_type_first(layer) for layer in data["layers"]]
-    return data
+    return _graph_data(data)
+
+
+def _graph_data(data: dict[str, Any]) -> dict[str, Any]:
+    layers = [_type_first(layer) for layer in data["layers"]]
+    return {**data, "layers": implicit_inputs(layers, list(data["inputs"]))}
 
 
 def layer_data(layer: BaseModel) -> dict[str, Any]:
@@ -28,7 +34,7 @@ def _type_first(layer: dict[str, Any]) -> dict[str, Any]:
     layer = {**head, **{k: v for k, v in layer.items() if k not in head}}
     if layer.get("type") == "Model":  # a sub-model: the same form; no format version of its own
         inner = {k: v for k, v in layer["spec"].items() if k != "kspec" or v is not None}
-        layer["spec"] = {**inner, "layers": [_type_first(n) for n in inner["layers"]]}
+        layer["spec"] = _graph_data(inner)
     return layer
 
 

@@ -30,6 +30,20 @@ ActivationFunction = Annotated[
     Field(description="Activation applied to the output; `null` or `linear` for none."),
 ]
 
+DataFormat = Literal["channels_last", "channels_first"]
+"""Tensor layout: `channels_last` (batch, *spatial, channels) or `channels_first` (batch,
+channels, *spatial). Declared once; layers and the model-level default use it."""
+
+DataFormatField = Annotated[
+    DataFormat | None,
+    Field(
+        description="Layout of input and output: `channels_last` (batch, *spatial, channels) "
+        "or `channels_first` (batch, channels, *spatial); default: the model's `data_format`.",
+    ),
+]
+"""A layer's `data_format`: None in what users write means the model's; the canonical spec
+(`schemas/canonicalize.py`) always holds a concrete one."""
+
 DType = Literal[
     "float32", "float16", "bfloat16", "float64", "int8", "int16", "int32", "int64", "uint8", "bool"
 ]

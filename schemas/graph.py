@@ -1,7 +1,8 @@
 """Graph-level rules of a spec: node names, input references, cycles, outputs.
 
 Pure Python on validated schemas (no JAX), so `kspec validate` and editors see graph mistakes
-without compiling anything. The compiler reuses `wire` to build its node graph.
+without compiling anything. The compiler reads the canonical spec's wiring with `wire` and
+`node_refs` (parsing `inputs`, deciding nothing).
 """
 
 from __future__ import annotations
@@ -10,11 +11,8 @@ import difflib
 from dataclasses import dataclass
 
 from kspec.schemas.base import LayerSpec
-from kspec.schemas.layers.composition import Model
-from kspec.schemas.model import ModelSpec
-from kspec.schemas.registry import SharedNode, node_kind
-from kspec.spec.merge_models import model_node_name
-from kspec.spec.names import default_names as default_names
+from kspec.schemas.model import GraphSpec
+from kspec.schemas.registry import SharedNode
 
 
 @dataclass(frozen=True)
@@ -35,28 +33,8 @@ class GraphProblem:
     message: str
     path: tuple[str | int, ...]
     node: str | None = None
-
-
-def with_names(spec: ModelSpec) -> ModelSpec:
-    """The spec with every node named and `outputs` filled in (the canonical form)."""
-    kinds = [
-        (node_kind(n), n.shares if isinstance(n, SharedNode) else None, _given_name(n))
-        for n in spec.layers
-    ]
-    names = default_names(kinds)
-    layers = [
-        n if n.name else n.model_copy(update={"name": name})
-        for n, name in zip(spec.layers, names, strict=True)
-    ]
-    outputs = spec.outputs or [names[-1]]
-    return spec.model_copy(update={"layers": layers, "outputs": outputs})
-
-
-def _given_name(node: LayerSpec | SharedNode) -> str | None:
-    """The node's `name`; a sub-model node without one is named after its model (Keras)."""
-    if isinstance(node, Model):
-        return model_node_name(node.name, node.spec.name)
-    return node.name
+    at_key: bool = False
+    """Located at the mapping key the path ends in, not at its value."""
 
 
 def parse_ref(text: str) -> Ref:
@@ -67,23 +45,40 @@ def parse_ref(text: str) -> Ref:
     return Ref(text, 0)
 
 
-def wire(spec: ModelSpec) -> dict[str, list[Ref]]:
-    """Each node's input tensors: its `inputs`, or else the previous node (the first model
-    input for the first node). `spec` must have names filled (`with_names`)."""
+def node_refs(
+    inputs: list[str] | dict[str, str], arguments: tuple[str, ...]
+) -> tuple[list[Ref], tuple[int, ...] | None]:
+    """A node's input tensors in call order, and for a layer with named call `arguments` the
+    argument each one fills (its index in `arguments`; None for a plain list of inputs).
+    Mapping keys must be known arguments (`check_graph` reports the others)."""
+    if isinstance(inputs, dict):
+        slots = sorted(arguments.index(key) for key in inputs)
+        return [parse_ref(inputs[arguments[s]]) for s in slots], tuple(slots)
+    refs = [parse_ref(r) for r in inputs]
+    return refs, (tuple(range(len(refs))) if arguments else None)
+
+
+def call_arguments(spec: GraphSpec, node: LayerSpec | SharedNode) -> tuple[str, ...]:
+    """The named call arguments of the layer a node applies (its own, or the shared one's)."""
+    if isinstance(node, SharedNode):
+        owner = next((n for n in spec.layers if n.name == node.shares), None)
+        return () if owner is None or isinstance(owner, SharedNode) else owner.call_arguments
+    return node.call_arguments
+
+
+def wire(spec: GraphSpec) -> dict[str, list[Ref]]:
+    """Each node's input tensors, read from its explicit `inputs` (a canonical spec has them
+    on every node; see `schemas/canonicalize.py`)."""
     wiring: dict[str, list[Ref]] = {}
-    previous: str | None = next(iter(spec.inputs))
     for node in spec.layers:
-        assert node.name is not None
-        if node.inputs is not None:
-            wiring[node.name] = [parse_ref(r) for r in node.inputs]
-        else:
-            wiring[node.name] = [Ref(previous)] if previous else []
-        previous = node.name
+        assert node.name is not None and node.inputs is not None, "not a canonical spec"
+        wiring[node.name] = node_refs(node.inputs, call_arguments(spec, node))[0]
     return wiring
 
 
-def check_graph(spec: ModelSpec) -> list[GraphProblem]:
-    """Every graph-level mistake in a named spec (empty when the graph is sound)."""
+def check_graph(spec: GraphSpec) -> list[GraphProblem]:
+    """Every graph-level mistake in a named spec with explicit inputs (empty when the graph
+    is sound)."""
     problems: list[GraphProblem] = []
     index = {node.name: i for i, node in enumerate(spec.layers)}
     known = set(spec.inputs) | set(index)
@@ -95,19 +90,18 @@ def check_graph(spec: ModelSpec) -> list[GraphProblem]:
                 GraphProblem(f"duplicate node name '{node.name}'", ("layers", i, "name"), node.name)
             )
         seen.add(node.name)
-        if node.inputs is None and i == 0 and len(spec.inputs) > 1:
-            problems.append(
-                GraphProblem(
-                    "the model has several inputs, so the first node must name its `inputs`",
-                    ("layers", i),
-                    node.name,
-                )
-            )
         if isinstance(node, SharedNode):
             problems += _check_shares(node, i, index, spec)
+        else:
+            problems += _check_arguments(node, i)
+    if problems:
+        return problems
     wiring = wire(spec)
     for i, node in enumerate(spec.layers):
-        for j, ref in enumerate(wiring[node.name]):  # type: ignore[index]
+        assert node.inputs is not None
+        entries = node.inputs.items() if isinstance(node.inputs, dict) else enumerate(node.inputs)
+        for j, text in entries:
+            ref = parse_ref(text)
             if ref.node not in known:
                 problems.append(
                     GraphProblem(
@@ -130,8 +124,61 @@ def check_graph(spec: ModelSpec) -> list[GraphProblem]:
     return _check_cycles(spec, wiring, index) or _check_reachability(spec, wiring, index)
 
 
+def _check_arguments(node: LayerSpec, i: int) -> list[GraphProblem]:
+    """Inputs by call-argument name: known names, the required ones present; a list no longer
+    than the arguments."""
+    arguments, required = node.call_arguments, node.required_call_arguments
+    layer, path = type(node).__name__, ("layers", i, "inputs")
+    inputs = node.inputs or []
+    if isinstance(inputs, list):
+        if arguments and not required <= len(inputs) <= len(arguments):
+            return [
+                GraphProblem(
+                    f"{layer} takes {_count(required, len(arguments))} inputs "
+                    f"({', '.join(arguments)}). Received: {len(inputs)} inputs",
+                    path,
+                    node.name,
+                )
+            ]
+        return []
+    if not arguments:
+        return [
+            GraphProblem(
+                f"{layer} takes a list of `inputs`, not a mapping by argument name",
+                path,
+                node.name,
+            )
+        ]
+    problems = [
+        GraphProblem(
+            f"unknown call argument `{key}`{_did_you_mean(key, set(arguments))}; {layer} "
+            f"takes {', '.join(arguments)}",
+            (*path, key),
+            node.name,
+            at_key=True,
+        )
+        for key in inputs
+        if key not in arguments
+    ]
+    missing = [a for a in arguments[:required] if a not in inputs]
+    if missing:
+        problems.append(
+            GraphProblem(
+                f"missing call argument {', '.join(f'`{a}`' for a in missing)}: {layer} needs "
+                f"{', '.join(arguments[:required])}",
+                path,
+                node.name,
+            )
+        )
+    return problems
+
+
+def _count(low: int, high: int) -> str:
+    return str(low) if low == high else f"{low} to {high}"
+
+
 def _check_shares(
-    node: SharedNode, i: int, index: dict[str | None, int], spec: ModelSpec
+    node: SharedNode, i: int, index: dict[str | None, int], spec: GraphSpec
 ) -> list[GraphProblem]:
     target = index.get(node.shares)
     if target is None:
@@ -186,7 +233,7 @@ class _Cycle(Exception):
 
 
 def _check_cycles(
-    spec: ModelSpec, wiring: dict[str, list[Ref]], index: dict[str | None, int]
+    spec: GraphSpec, wiring: dict[str, list[Ref]], index: dict[str | None, int]
 ) -> list[GraphProblem]:
     try:
         topological_order(wiring, [n.name for n in spec.layers if n.name])
@@ -203,7 +250,7 @@ def _check_cycles(
 
 
 def _check_reachability(
-    spec: ModelSpec, wiring: dict[str, list[Ref]], index: dict[str | None, int]
+    spec: GraphSpec, wiring: dict[str, list[Ref]], index: dict[str | None, int]
 ) -> list[GraphProblem]:
     used: set[str] = set()
     stack = [parse_ref(o).node for o in spec.outputs or []]

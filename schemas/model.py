@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, PrivateAttr
 
 from kspec.schemas.base import SpecModel
-from kspec.schemas.fields import DType
+from kspec.schemas.fields import DataFormat, DType
 from kspec.schemas.layers import composition, wrappers
 from kspec.schemas.registry import AnyLayer, InnerLayer
 from kspec.schemas.training import CompileSpec
@@ -32,7 +32,7 @@ class GraphSpec(SpecModel):
 
     kspec: Literal[1] | None = Field(None, description="Format version of the spec.")
     name: str = Field("model", description="Model name.", min_length=1)
-    data_format: Literal["channels_last", "channels_first"] = Field(
+    data_format: DataFormat = Field(
         "channels_last", description="Default layout for layers with a `data_format`."
     )
     inputs: dict[str, InputSpec] = Field(
@@ -44,6 +44,14 @@ class GraphSpec(SpecModel):
         min_length=1,
         description="Output node names (`node:1` for a second output); default: the last.",
     )
+    _order: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def execution_order(self) -> tuple[str, ...]:
+        """Node names so that each comes after its inputs (ties in spec order), decided once
+        by the canonicalization pass (`schemas/canonicalize.py`)."""
+        assert self._order, "not a canonical spec: validate it first"
+        return self._order
 
 
 class ModelSpec(GraphSpec):

@@ -64,8 +64,10 @@ class SharedNode(SpecModel):
 
     shares: str = Field(description="Name of the node whose layer and weights are reused.")
     name: str | None = Field(None, description="Node name; default: `<shares>_<n>`.", min_length=1)
-    inputs: list[str] | None = Field(
-        None, min_length=1, description="Inputs; default: the previous node."
+    inputs: list[str] | dict[str, str] | None = Field(
+        None,
+        min_length=1,
+        description="Inputs, as for the shared layer; default: the previous node.",
     )
 
 

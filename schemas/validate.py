@@ -12,9 +12,9 @@ from pydantic import ValidationError
 
 from kspec.errors import Diagnostic, KspecDeprecationWarning, Location, SpecError
 from kspec.schemas.base import LayerSpec, rename_legacy_keys
+from kspec.schemas.canonicalize import canonicalize, name_nodes
 from kspec.schemas.custom import plugins_note
 from kspec.schemas.fields import snake_case
-from kspec.schemas.graph import check_graph, default_names, with_names
 from kspec.schemas.integers import out_of_range_integers
 from kspec.schemas.model import GraphSpec, ModelSpec
 from kspec.schemas.registry import (
@@ -26,13 +26,12 @@ from kspec.schemas.registry import (
     node_kind,
 )
 from kspec.spec import Document, SourceMap
-from kspec.spec.merge_models import model_node_name
 from kspec.spec.source_map import Path
 
 
 def validate_document(document: Document) -> ModelSpec:
-    """Validate a loaded spec: schemas, then graph. Returns the canonical `ModelSpec` (every
-    node named, outputs filled)."""
+    """Validate a loaded spec: schemas, then graph. Returns the canonical `ModelSpec` (see
+    `schemas/canonicalize.py`: names, inputs, outputs, order and defaults filled in)."""
     out_of_range = out_of_range_integers(document.data, document.source_map)
     if out_of_range:
         raise SpecError(out_of_range)
@@ -61,10 +60,11 @@ def _validate_graph(
     if diagnostics:
         return None, _without_echoes(diagnostics)
     assert spec is not None
-    spec = with_names(spec)
-    problems = check_graph(spec)
+    spec, problems = canonicalize(spec)
     located = [
-        Diagnostic(p.message, source_map.locate(p.path, key=p.path[-1:] == ("name",)), p.node)
+        Diagnostic(
+            p.message, source_map.locate(p.path, key=p.at_key or p.path[-1] == "name"), p.node
+        )
         for p in problems
     ]
     return (None, located) if located else (spec, [])
@@ -130,7 +130,7 @@ def _prepare(
     layers = data.get("layers")
     if not isinstance(layers, list):
         return data, diagnostics, [], set()
-    names = default_names([_kind_of(item) for item in layers])
+    layers, names = name_nodes(layers)
     data = {**data, "layers": list(layers)}
     failed: set[str] = set()
     for i, item in enumerate(layers):
@@ -202,18 +202,6 @@ def _resolve_layer(
 def _place(location: Location | None, node: str) -> str:
     """`file:line:col: node 'x'` for a warning, or just `node 'x'` for a spec without a file."""
     return f"{location}: node '{node}'" if location else f"node '{node}'"
-
-
-def _kind_of(item: Any) -> tuple[str | None, str | None, str | None]:
-    if not isinstance(item, dict):
-        return None, None, None
-    name = item.get("name") if isinstance(item.get("name"), str) else None
-    shares = item.get("shares") if isinstance(item.get("shares"), str) else None
-    type_name = item.get("type") if isinstance(item.get("type"), str) else None
-    type_name = TYPE_SYNONYMS.get(type_name or "", type_name)
-    if type_name == "Model" and isinstance(item.get("spec"), dict):  # named after its model
-        name = model_node_name(name, item["spec"].get("name"))
-    return TYPE_ALIASES.get(type_name or "", type_name), shares, name
 
 
 def _from_pydantic(

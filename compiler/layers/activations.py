@@ -18,6 +18,7 @@ from kspec.compiler.lowering import (
     Weights,
     expect_inputs,
     format_shape,
+    regularized,
 )
 from kspec.errors import ShapeError
 from kspec.schemas.base import LayerSpec
@@ -145,7 +146,14 @@ def _softmax(spec: s.Softmax, params: Weights, inputs: list[Array], call: LayerC
 LOWERINGS: list[Lowering[Any]] = [
     Lowering(s.ReLU, _same_shape, _relu, mask="propagate"),
     Lowering(s.LeakyReLU, _same_shape, _leaky_relu, mask="propagate"),
-    Lowering(s.PReLU, _prelu_shape, _prelu, _prelu_init, mask="propagate"),
+    Lowering(
+        s.PReLU,
+        _prelu_shape,
+        _prelu,
+        _prelu_init,
+        mask="propagate",
+        governs=regularized(alpha="alpha"),
+    ),
     Lowering(s.ELU, _same_shape, _elu, mask="propagate"),
     Lowering(s.ThresholdedReLU, _same_shape, _thresholded_relu, mask="propagate"),
     Lowering(s.Softmax, _softmax_shape, _softmax, mask="propagate"),

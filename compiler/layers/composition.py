@@ -1,16 +1,17 @@
 """Lowering of a sub-model node (`{type: Model, spec: ...}`): the inner model's own compiled
 functions, with its variables flattened into the node's namespace.
 
-A sub-model cannot be lowered from its spec alone: it is a compiled graph of its own, with its
-own source locations and `Lambda` functions. `compile_model` therefore compiles it first and
-binds each Model node to `submodel_lowering(inner)`; the registry holds `UNBOUND`, which only
-says so. The inner variables sit under Keras-style paths, `params["vision"] =
-{"conv2d/kernel": ..., "conv2d_1/kernel": ...}`, so checkpoints, weight lists, regularizers
-and `load_weights(by_name=True)` see one ordinary layer.
+A sub-model is a compiled graph of its own, with its own source locations and `Lambda`
+functions: the registry's entry is a `Composite` whose `bind` has the compiler's lookup compile
+the graph, and lowers the node as `submodel_lowering(inner)`. The inner variables sit under
+Keras-style paths, `params["vision"] = {"conv2d/kernel": ..., "conv2d_1/kernel": ...}`, so
+checkpoints, weight lists, regularizers and `load_weights(by_name=True)` see one ordinary
+layer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,17 +20,22 @@ import jax
 from kspec.compiler.lowering import (
     Array,
     BuildEnv,
+    Composite,
     LayerCall,
     LayerWeights,
     Lowering,
+    Resolve,
     Shape,
+    WeightRule,
     Weights,
 )
 from kspec.errors import ShapeError
 from kspec.schemas.layers.composition import Model
+from kspec.schemas.registry import SharedNode
 
 if TYPE_CHECKING:
     from kspec.compiler.compile import CompiledModel, Variables
+    from kspec.schemas.model import GraphSpec
 
 
 @dataclass(frozen=True)
@@ -125,17 +131,30 @@ def submodel_lowering(inner: CompiledModel) -> Lowering[Model]:
             call.update_state(state)
         return outputs
 
-    return Lowering(Model, infer_shape, apply, init)
-
-
-def _unbound(spec: Model, *args: Any) -> Any:
-    raise TypeError(
-        f"Model node '{spec.name}': a sub-model is lowered with its compiled graph; "
-        "`compile_model` binds each Model node to `submodel_lowering(inner)`"
+    return Lowering(
+        Model, infer_shape, apply, init, nested_rules=_inner_rules(inner, slots), inner_model=inner
     )
 
 
-UNBOUND: Lowering[Model] = Lowering(Model, _unbound, _unbound, _unbound)
-"""The registry's entry for `Model`: a placeholder that `compile_model` replaces per node."""
+def _inner_rules(inner: CompiledModel, slots: list[Slot]) -> Callable[[Model], list[WeightRule]]:
+    """The inner layers' regularizers and constraints, on the node's flat weight names."""
+    flat = {(slot.layer, slot.name): slot.flat for slot in slots}
+    rules = [(flat[layer, weight], rule) for layer, weight, rule in inner.weight_rules()]
+    return lambda spec: rules
 
-LOWERINGS: list[Lowering[Any]] = [UNBOUND]
+
+def _bind_submodel(spec: Model, resolve: Resolve) -> Lowering[Model]:
+    """A `trainable: false` sub-model freezes every layer inside (Keras: a BatchNormalization
+    inside then runs in inference mode)."""
+    return submodel_lowering(resolve.compile(spec.spec if spec.trainable else _frozen(spec.spec)))
+
+
+def _frozen(spec: GraphSpec) -> GraphSpec:
+    layers = [
+        layer if isinstance(layer, SharedNode) else layer.model_copy(update={"trainable": False})
+        for layer in spec.layers
+    ]
+    return spec.model_copy(update={"layers": layers})
+
+
+LOWERINGS: list[Composite[Any]] = [Composite(Model, _bind_submodel)]

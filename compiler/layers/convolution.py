@@ -37,6 +37,7 @@ from kspec.compiler.lowering import (
     expect_inputs,
     expect_rank,
     format_shape,
+    regularized,
 )
 from kspec.errors import ShapeError
 from kspec.schemas.layers import convolution as s
@@ -44,7 +45,7 @@ from kspec.schemas.layers import convolution as s
 # The shared geometry ------------------------------------------------------------------------
 
 
-def _geometry(spec: Any) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+def _geometry(spec: s.Convolution) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
     """(kernel_size, strides, dilation_rate) as per-axis tuples."""
     rank = spec.rank
     return (
@@ -54,7 +55,7 @@ def _geometry(spec: Any) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, .
     )
 
 
-def _input_channels(spec: Any, shapes: list[Shape]) -> tuple[Shape, int]:
+def _input_channels(spec: s.Convolution, shapes: list[Shape]) -> tuple[Shape, int]:
     """Check one input of rank `spec.rank + 2` with known channels; return (spatial, channels)."""
     layer = type(spec).__name__
     expect_inputs(shapes, 1, layer)
@@ -63,7 +64,7 @@ def _input_channels(spec: Any, shapes: list[Shape]) -> tuple[Shape, int]:
     spatial, channels = split_shape(shape, spec.data_format)
     if channels is None:
         raise ShapeError(
-            f"{layer} needs a known channel dimension ({spec.data_format or 'channels_last'}). "
+            f"{layer} needs a known channel dimension ({spec.data_format}). "
             f"Received: shape={format_shape(shape)}"
         )
     return spatial, channels
@@ -83,7 +84,7 @@ def _transpose_pads(n_k_s_d: tuple[int, int, int], padding: str, op: int | None)
     return lo, total - lo
 
 
-def _transpose_setup(spec: Any) -> list[tuple[int, int]]:
+def _transpose_setup(spec: s.ConvTranspose) -> list[tuple[int, int]]:
     kernel, strides, dilation = _geometry(spec)
     pads = (
         [None] * spec.rank
@@ -96,7 +97,7 @@ def _transpose_setup(spec: Any) -> list[tuple[int, int]]:
     ]
 
 
-def _out_spatial(spec: Any, spatial: Shape, transpose: bool) -> list[int | None]:
+def _out_spatial(spec: s.Convolution, spatial: Shape, transpose: bool) -> list[int | None]:
     kernel, strides, dilation = _geometry(spec)
     if transpose:
         pairs = _transpose_setup(spec)
@@ -123,7 +124,7 @@ def _out_spatial(spec: Any, spatial: Shape, transpose: bool) -> list[int | None]
 def _convolve(
     x: Array,
     kernel: Array,
-    spec: Any,
+    spec: s.Convolution,
     *,
     strides: Sequence[int],
     pads: Pairs,
@@ -145,7 +146,7 @@ def _convolve(
     )
 
 
-def _forward(x: Array, kernel: Array, spec: Any, groups: int) -> Array:
+def _forward(x: Array, kernel: Array, spec: s.Convolution, groups: int) -> Array:
     """A strided/dilated convolution with Keras padding (valid, same, causal)."""
     size, strides, dilation = _geometry(spec)
     spatial, _ = split_shape(x.shape, spec.data_format)
@@ -153,21 +154,21 @@ def _forward(x: Array, kernel: Array, spec: Any, groups: int) -> Array:
     return _convolve(x, kernel, spec, strides=strides, pads=pads, dilation=dilation, groups=groups)
 
 
-def _finish(y: Array, spec: Any, params: Weights) -> list[Array]:
+def _finish(y: Array, spec: s.Convolution, params: Weights) -> list[Array]:
     """`activation(y + bias)`, bias along the channel axis."""
     if spec.use_bias:
         y = add_bias(y, params["bias"], channel_axis(spec.data_format))
     return [activation(spec.activation)(y)]
 
 
-def _bias(spec: Any, key: Array, n: int) -> Weights:
+def _bias(spec: s.Convolution, key: Array, n: int) -> Weights:
     return {"bias": initialize(spec.bias_initializer, key, (n,))} if spec.use_bias else {}
 
 
 # Conv1D/2D/3D ---------------------------------------------------------------------------------
 
 
-def _conv_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+def _conv_shape(spec: s.Conv, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     spatial, channels = _input_channels(spec, shapes)
     if channels % spec.groups:
         raise ShapeError(
@@ -179,7 +180,7 @@ def _conv_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     return [join_shape(shapes[0][0], out, spec.filters, spec.data_format)]
 
 
-def _conv_init(spec: Any, key: Array, shapes: list[Shape]) -> LayerWeights:
+def _conv_init(spec: s.Conv, key: Array, shapes: list[Shape]) -> LayerWeights:
     _, channels = split_shape(shapes[0], spec.data_format)
     shape = (*per_axis(spec.kernel_size, spec.rank), channels // spec.groups, spec.filters)
     kernel_key, bias_key, lora_key = jax.random.split(key, 3)
@@ -188,7 +189,7 @@ def _conv_init(spec: Any, key: Array, shapes: list[Shape]) -> LayerWeights:
     return lora_weights(spec, lora_key, "kernel", kernel, bias)
 
 
-def _conv_apply(spec: Any, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
+def _conv_apply(spec: s.Conv, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
     """y = activation(conv(x, kernel) + bias); with LoRA, kernel + alpha/rank * A @ B."""
     kernel = effective_weight(spec, params, call, "kernel")
     return _finish(_forward(inputs[0], kernel, spec, spec.groups), spec, params)
@@ -197,14 +198,16 @@ def _conv_apply(spec: Any, params: Weights, inputs: list[Array], call: LayerCall
 # DepthwiseConv1D/2D and SeparableConv1D/2D ---------------------------------------------------
 
 
-def _depthwise_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+def _depthwise_shape(
+    spec: s.DepthwiseOrSeparable, shapes: list[Shape], env: BuildEnv
+) -> list[Shape]:
     spatial, channels = _input_channels(spec, shapes)
     out = _out_spatial(spec, spatial, transpose=False)
     filters = getattr(spec, "filters", channels * spec.depth_multiplier)
     return [join_shape(shapes[0][0], out, filters, spec.data_format)]
 
 
-def _depthwise_init(spec: Any, key: Array, shapes: list[Shape]) -> LayerWeights:
+def _depthwise_init(spec: s.DepthwiseOrSeparable, key: Array, shapes: list[Shape]) -> LayerWeights:
     _, channels = split_shape(shapes[0], spec.data_format)
     depth_key, point_key, bias_key = jax.random.split(key, 3)
     size = per_axis(spec.kernel_size, spec.rank)
@@ -214,13 +217,13 @@ def _depthwise_init(spec: Any, key: Array, shapes: list[Shape]) -> LayerWeights:
         )
     }
     mid = channels * spec.depth_multiplier
-    if isinstance(spec, s._SeparableConv):
+    if isinstance(spec, s.SeparableConv):
         shape = (*(1,) * spec.rank, mid, spec.filters)
         weights["pointwise_kernel"] = initialize(spec.pointwise_initializer, point_key, shape)
     return LayerWeights({**weights, **_bias(spec, bias_key, getattr(spec, "filters", mid))})
 
 
-def _depthwise(x: Array, spec: Any, params: Weights) -> Array:
+def _depthwise(x: Array, spec: s.DepthwiseOrSeparable, params: Weights) -> Array:
     """Channel c convolved with its own filters: output channel c * depth_multiplier + m."""
     kernel = params["depthwise_kernel"]
     channels = kernel.shape[-2]
@@ -229,14 +232,14 @@ def _depthwise(x: Array, spec: Any, params: Weights) -> Array:
 
 
 def _depthwise_apply(
-    spec: Any, params: Weights, inputs: list[Array], call: LayerCall
+    spec: s.DepthwiseConv, params: Weights, inputs: list[Array], call: LayerCall
 ) -> list[Array]:
     """y = activation(depthwise(x) + bias)"""
     return _finish(_depthwise(inputs[0], spec, params), spec, params)
 
 
 def _separable_apply(
-    spec: Any, params: Weights, inputs: list[Array], call: LayerCall
+    spec: s.SeparableConv, params: Weights, inputs: list[Array], call: LayerCall
 ) -> list[Array]:
     """y = activation(pointwise(depthwise(x)) + bias)"""
     y = _depthwise(inputs[0], spec, params)
@@ -249,13 +252,13 @@ def _separable_apply(
 # Conv1DTranspose/2DTranspose/3DTranspose -----------------------------------------------------
 
 
-def _transpose_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+def _transpose_shape(spec: s.ConvTranspose, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     spatial, _ = _input_channels(spec, shapes)
     out = _out_spatial(spec, spatial, transpose=True)
     return [join_shape(shapes[0][0], out, spec.filters, spec.data_format)]
 
 
-def _transpose_init(spec: Any, key: Array, shapes: list[Shape]) -> LayerWeights:
+def _transpose_init(spec: s.ConvTranspose, key: Array, shapes: list[Shape]) -> LayerWeights:
     _, channels = split_shape(shapes[0], spec.data_format)
     shape = (*per_axis(spec.kernel_size, spec.rank), spec.filters, channels)
     kernel_key, bias_key = jax.random.split(key)
@@ -264,7 +267,7 @@ def _transpose_init(spec: Any, key: Array, shapes: list[Shape]) -> LayerWeights:
 
 
 def _transpose_apply(
-    spec: Any, params: Weights, inputs: list[Array], call: LayerCall
+    spec: s.ConvTranspose, params: Weights, inputs: list[Array], call: LayerCall
 ) -> list[Array]:
     """y = activation(conv(dilate(x, strides), flip(kernel)) + bias): a convolution of the
     stride-dilated input with the spatially flipped kernel, its (O, I) roles swapped."""
@@ -288,18 +291,21 @@ _DEPTHWISE = (s.DepthwiseConv1D, s.DepthwiseConv2D)
 _SEPARABLE = (s.SeparableConv1D, s.SeparableConv2D)
 _TRANSPOSE = (s.Conv1DTranspose, s.Conv2DTranspose, s.Conv3DTranspose)
 
+_KERNEL = regularized(kernel="kernel", bias="bias")
+_DEPTH = regularized(depthwise="depthwise_kernel", bias="bias")
+_SEP = regularized(depthwise="depthwise_kernel", pointwise="pointwise_kernel", bias="bias")
 LOWERINGS: list[Lowering[Any]] = [
-    *(Lowering(c, _conv_shape, _conv_apply, _conv_init, drop_mask) for c in _CONV),
+    *(Lowering(c, _conv_shape, _conv_apply, _conv_init, drop_mask, governs=_KERNEL) for c in _CONV),
     *(
-        Lowering(c, _depthwise_shape, _depthwise_apply, _depthwise_init, drop_mask)
+        Lowering(c, _depthwise_shape, _depthwise_apply, _depthwise_init, drop_mask, governs=_DEPTH)
         for c in _DEPTHWISE
     ),
     *(
-        Lowering(c, _depthwise_shape, _separable_apply, _depthwise_init, drop_mask)
+        Lowering(c, _depthwise_shape, _separable_apply, _depthwise_init, drop_mask, governs=_SEP)
         for c in _SEPARABLE
     ),
     *(
-        Lowering(c, _transpose_shape, _transpose_apply, _transpose_init, drop_mask)
+        Lowering(c, _transpose_shape, _transpose_apply, _transpose_init, drop_mask, governs=_KERNEL)
         for c in _TRANSPOSE
     ),
 ]

@@ -26,9 +26,11 @@ from kspec.compiler.lowering import (
     expect_inputs,
     expect_rank,
     format_shape,
+    regularized,
 )
 from kspec.compiler.regularizers import activity_penalty
 from kspec.errors import ShapeError
+from kspec.schemas.base import LayerSpec
 from kspec.schemas.layers import core as s
 
 # Dense ---------------------------------------------------------------------------------------
@@ -70,7 +72,7 @@ def _dense_apply(
 # Element-wise and identity-shaped layers -----------------------------------------------------
 
 
-def _same_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+def _same_shape(spec: LayerSpec, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     expect_inputs(shapes, 1, type(spec).__name__)
     return [shapes[0]]
 
@@ -300,7 +302,14 @@ def _lambda_apply(
 # Mask policies follow Keras 3's `supports_masking`; the reshaping layers and Lambda keep the
 # default `error`: a masked input to them is a compile-time error (Keras drops it silently).
 LOWERINGS: list[Lowering[Any]] = [
-    Lowering(s.Dense, _dense_shape, _dense_apply, _dense_init, mask="propagate"),
+    Lowering(
+        s.Dense,
+        _dense_shape,
+        _dense_apply,
+        _dense_init,
+        mask="propagate",
+        governs=regularized(kernel="kernel", bias="bias"),
+    ),
     Lowering(s.Activation, _activation_shape, _activation_apply, mask="propagate"),
     Lowering(s.Dropout, _dropout_shape, _dropout_apply, mask="propagate"),
     Lowering(s.Flatten, _flatten_shape, _flatten_apply, compute_mask=drop_mask),

@@ -31,13 +31,14 @@ from kspec.compiler.lowering import (
     expect_inputs,
     expect_rank,
     format_shape,
+    regularized,
 )
 from kspec.errors import ShapeError
 from kspec.schemas.layers import locally_connected as s
 
 
 def _geometry(
-    spec: Any, spatial: Shape
+    spec: s.LocallyConnected, spatial: Shape
 ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
     """(kernel_size, strides, output spatial sizes) for known input sizes."""
     kernel = per_axis(spec.kernel_size, spec.rank)
@@ -48,7 +49,7 @@ def _geometry(
     return kernel, strides, out  # type: ignore[return-value]
 
 
-def _shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+def _shape(spec: s.LocallyConnected, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     name = type(spec).__name__
     expect_inputs(shapes, 1, name)
     expect_rank(shapes[0], spec.rank + 2, name, exactly=True)
@@ -69,7 +70,7 @@ def _shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     return [(shapes[0][0], *out, spec.filters)]
 
 
-def _init(spec: Any, key: Array, shapes: list[Shape]) -> LayerWeights:
+def _init(spec: s.LocallyConnected, key: Array, shapes: list[Shape]) -> LayerWeights:
     spatial, channels = split_shape(shapes[0], spec.data_format)
     kernel, _, out = _geometry(spec, spatial)
     kernel_key, bias_key = jax.random.split(key)
@@ -92,7 +93,9 @@ def _patch_indices(
     )
 
 
-def _apply(spec: Any, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
+def _apply(
+    spec: s.LocallyConnected, params: Weights, inputs: list[Array], call: LayerCall
+) -> list[Array]:
     """y[p] = activation(patch(p).flatten() @ kernel[p] + bias[p])"""
     (x,) = inputs
     first = spec.data_format == "channels_first"
@@ -117,6 +120,13 @@ def _apply(spec: Any, params: Weights, inputs: list[Array], call: LayerCall) -> 
 
 
 LOWERINGS: list[Lowering[Any]] = [
-    Lowering(c, _shape, _apply, _init, compute_mask=drop_mask)
+    Lowering(
+        c,
+        _shape,
+        _apply,
+        _init,
+        compute_mask=drop_mask,
+        governs=regularized(kernel="kernel", bias="bias"),
+    )
     for c in (s.LocallyConnected1D, s.LocallyConnected2D)
 ]

@@ -28,7 +28,7 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def _rng(spec: Any, call: LayerCall) -> Array:
+def _rng(spec: LayerSpec, call: LayerCall) -> Array:
     rng = call.need_rng(type(spec).__name__)
     return rng if spec.seed is None else jax.random.fold_in(rng, spec.seed)
 
@@ -98,18 +98,18 @@ def _alpha_dropout(
 # SpatialDropout1D/2D/3D: one implementation by rank -------------------------------------------
 
 
-def _channel_axis(spec: Any) -> int:
-    return 1 if getattr(spec, "data_format", None) == "channels_first" else -1
+def _channel_axis(spec: s.SpatialDropout) -> int:
+    return 1 if getattr(spec, "data_format", "channels_last") == "channels_first" else -1
 
 
-def _spatial_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+def _spatial_shape(spec: s.SpatialDropout, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     expect_inputs(shapes, 1, type(spec).__name__)
     expect_rank(shapes[0], spec.rank + 2, type(spec).__name__, exactly=True)
     return [shapes[0]]
 
 
 def _spatial_dropout(
-    spec: Any, params: Weights, inputs: list[Array], call: LayerCall
+    spec: s.SpatialDropout, params: Weights, inputs: list[Array], call: LayerCall
 ) -> list[Array]:
     """Training: each (sample, channel) is kept with probability 1 - rate over all its
     positions, and scaled by 1/(1 - rate)."""

@@ -22,6 +22,7 @@ from kspec.compiler.lowering import (
     Weights,
     expect_inputs,
     format_shape,
+    regularized,
 )
 from kspec.errors import ShapeError
 from kspec.schemas.layers import normalization as s
@@ -29,7 +30,10 @@ from kspec.schemas.layers import normalization as s
 _MASK_EPSILON = 1e-7  # Keras' backend.epsilon(), added to the count of unmasked elements
 
 
-def _positive_axes(spec: Any, shape: Shape) -> list[int]:
+_Normalization = s.AffineNormalization | s.UnitNormalization | s.RMSNormalization
+
+
+def _positive_axes(spec: _Normalization, shape: Shape) -> list[int]:
     """`spec.axis` (int or list, negative allowed) as sorted non-negative axes of `shape`."""
     axes = [spec.axis] if isinstance(spec.axis, int) else spec.axis
     for axis in axes:
@@ -41,7 +45,7 @@ def _positive_axes(spec: Any, shape: Shape) -> list[int]:
     return sorted(a % len(shape) for a in axes)
 
 
-def _known_sizes(spec: Any, shape: Shape, axes: list[int]) -> tuple[int, ...]:
+def _known_sizes(spec: _Normalization, shape: Shape, axes: list[int]) -> tuple[int, ...]:
     """The sizes of `axes`, which the layer's weights take: each must be known."""
     sizes = tuple(shape[a] for a in axes)
     if None in sizes:
@@ -52,7 +56,7 @@ def _known_sizes(spec: Any, shape: Shape, axes: list[int]) -> tuple[int, ...]:
     return sizes  # type: ignore[return-value]
 
 
-def _same_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+def _same_shape(spec: _Normalization, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     expect_inputs(shapes, 1, type(spec).__name__)
     axes = _positive_axes(spec, shapes[0])
     if not isinstance(spec, s.UnitNormalization):  # the others hold weights on these axes
@@ -68,7 +72,12 @@ def _broadcast(w: Array, ndim: int, axes: list[int]) -> Array:
     return w.reshape(shape)
 
 
-def _affine_init(spec: Any, key: Array, shape: tuple[int, ...], gamma: bool) -> Weights:
+def _affine_init(
+    spec: s.AffineNormalization | s.RMSNormalization,
+    key: Array,
+    shape: tuple[int, ...],
+    gamma: bool,
+) -> Weights:
     """gamma (if `gamma`) then beta (if `spec.center`), Keras' creation order."""
     gamma_key, beta_key = jax.random.split(key)
     weights = {}
@@ -263,12 +272,19 @@ def _rms_apply(
     return [(x * rrms * scale).astype(dtype)]
 
 
+_AFFINE = regularized(gamma="gamma", beta="beta")
 LOWERINGS: list[Lowering[Any]] = [
     # BatchNormalization honours a mask in its training moments; all but RMSNormalization
     # (which Keras does not mark `supports_masking`) pass the mask on, as Keras does.
-    Lowering(s.BatchNormalization, _same_shape, _bn_apply, _bn_init, mask="propagate"),
-    Lowering(s.LayerNormalization, _same_shape, _ln_apply, _ln_init, mask="propagate"),
-    Lowering(s.GroupNormalization, _gn_shape, _gn_apply, _gn_init, mask="propagate"),
+    Lowering(
+        s.BatchNormalization, _same_shape, _bn_apply, _bn_init, mask="propagate", governs=_AFFINE
+    ),
+    Lowering(
+        s.LayerNormalization, _same_shape, _ln_apply, _ln_init, mask="propagate", governs=_AFFINE
+    ),
+    Lowering(
+        s.GroupNormalization, _gn_shape, _gn_apply, _gn_init, mask="propagate", governs=_AFFINE
+    ),
     Lowering(s.UnitNormalization, _same_shape, _unit_apply, mask="propagate"),
     Lowering(s.RMSNormalization, _same_shape, _rms_apply, _rms_init),
 ]

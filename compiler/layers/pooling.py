@@ -38,14 +38,16 @@ from kspec.errors import ShapeError
 from kspec.schemas.layers import pooling as s
 
 
-def _spatial_input(spec: Any, shapes: list[Shape]) -> tuple[Shape, int | None]:
+def _spatial_input(
+    spec: s.Pooling | s.GlobalPooling, shapes: list[Shape]
+) -> tuple[Shape, int | None]:
     name = type(spec).__name__
     expect_inputs(shapes, 1, name)
     expect_rank(shapes[0], spec.rank + 2, name, exactly=True)
     return split_shape(shapes[0], spec.data_format)
 
 
-def _spatial_axes(spec: Any) -> tuple[int, ...]:
+def _spatial_axes(spec: s.Pooling | s.GlobalPooling) -> tuple[int, ...]:
     first = 2 if spec.data_format == "channels_first" else 1
     return tuple(range(first, first + spec.rank))
 
@@ -53,13 +55,13 @@ def _spatial_axes(spec: Any) -> tuple[int, ...]:
 # Windowed pooling -----------------------------------------------------------------------------
 
 
-def _window(spec: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def _window(spec: s.Pooling) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(pool_size, strides) per spatial axis; strides default to pool_size."""
     pool = per_axis(spec.pool_size, spec.rank)
     return pool, per_axis(spec.strides if spec.strides is not None else pool, spec.rank)
 
 
-def _pool_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+def _pool_shape(spec: s.Pooling, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     spatial, channels = _spatial_input(spec, shapes)
     pool, strides = _window(spec)
     out = [
@@ -74,7 +76,9 @@ def _pool_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     return [join_shape(shapes[0][0], out, channels, spec.data_format)]
 
 
-def _pool_apply(spec: Any, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
+def _pool_apply(
+    spec: s.Pooling, params: Weights, inputs: list[Array], call: LayerCall
+) -> list[Array]:
     """max: y = max over each window; average: y = sum over window / count of real elements"""
     (x,) = inputs
     pool, strides = _window(spec)
@@ -99,14 +103,16 @@ def _pool_apply(spec: Any, params: Weights, inputs: list[Array], call: LayerCall
 # Global pooling -------------------------------------------------------------------------------
 
 
-def _global_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+def _global_shape(spec: s.GlobalPooling, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     _, channels = _spatial_input(spec, shapes)
     if spec.keepdims:
         return [join_shape(shapes[0][0], (1,) * spec.rank, channels, spec.data_format)]
     return [(shapes[0][0], channels)]
 
 
-def _global_apply(spec: Any, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
+def _global_apply(
+    spec: s.GlobalPooling, params: Weights, inputs: list[Array], call: LayerCall
+) -> list[Array]:
     """y = max or mean of x over the spatial axes (the unmasked steps only, given a mask)"""
     (x,) = inputs
     axes = _spatial_axes(spec)

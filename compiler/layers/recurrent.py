@@ -4,22 +4,24 @@ and (ConvLSTM2D) their input projection and state shape."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from kspec.compiler.activations import activation
 from kspec.compiler.initializers import initialize
+from kspec.compiler.layers.recurrent_cells import (
+    CELLS,
+    Cell,
+    States,
+    conv_out_spatial,
+    conv_state_shape,
+    lstm_bias,
+)
 from kspec.compiler.layers.spatial import (
     channel_axis,
-    conv_dimension_numbers,
     join_shape,
-    output_length,
-    padding_pairs,
     per_axis,
     split_shape,
 )
@@ -34,13 +36,10 @@ from kspec.compiler.lowering import (
     add_bias,
     expect_rank,
     format_shape,
+    regularized,
 )
 from kspec.errors import ShapeError
-from kspec.schemas.fields import Ones
 from kspec.schemas.layers import recurrent as s
-
-States = tuple[Array, ...]
-Step = Callable[[Any, Weights, Array, States, Array | None], States]
 
 HOIST_INPUT_PROJECTION = False
 """Whether `x @ kernel` is computed for all timesteps as one matmul before the scan (True) or
@@ -48,169 +47,11 @@ once per step inside it (False). Per step measured faster on CPU (LSTM 128, seq 
 19.8 ms vs 22.2 ms per call; `python -m bench.apply_lstm` prints both forms)."""
 
 
-@dataclass(frozen=True)
-class Cell:
-    """What distinguishes one recurrent layer: gates per unit, state names, bias, step."""
-
-    gates: int
-    states: tuple[str, ...]
-    step: Step
-    bias: Callable[[Any, Array], Array]
-    input_bias: Callable[[Any, Weights], Array]
-    project: Callable[[Any, Weights, Array], Array] | None = None
-    """x_t -> x_t W (bias not added); default: a matmul with `kernel`."""
-    state_shape: Callable[[Any, tuple[int, ...]], tuple[int, ...]] | None = None
-    """Shape of each state from the input's shape; default: `(batch, units)`."""
-
-
-# Steps: xw is the input projection x_t @ kernel (+ the input-side bias) -----------------------
-
-
-def _simple_step(spec: s.SimpleRNN, p: Weights, xw: Array, st: States, rd: Array | None) -> States:
-    """h = activation(x W + h U + b)"""
-    (h,) = st
-    return (activation(spec.activation)(xw + _dropped(h, rd) @ p["recurrent_kernel"]),)
-
-
-def _lstm_step(spec: s.LSTM, p: Weights, xw: Array, st: States, rd: Array | None) -> States:
-    """c = f * c + i * g; h = o * activation(c)"""
-    h, c = st
-    gate, act = activation(spec.recurrent_activation), activation(spec.activation)
-    i, f, g, o = jnp.split(xw + _dropped(h, rd) @ p["recurrent_kernel"], 4, axis=-1)
-    c = gate(f) * c + gate(i) * act(g)
-    return gate(o) * act(c), c
-
-
-def _gru_step(spec: s.GRU, p: Weights, xw: Array, st: States, rd: Array | None) -> States:
-    """h = z * h + (1 - z) * activation(x W_h + r * (h U_h + b_rec)) (or (r * h) U_h)"""
-    (h,) = st
-    gate, act, u = activation(spec.recurrent_activation), activation(spec.activation), spec.units
-    kernel, hd = p["recurrent_kernel"], _dropped(h, rd)
-    xz, xr, xh = jnp.split(xw, 3, axis=-1)
-    if spec.reset_after:
-        inner = hd @ kernel
-        if spec.use_bias:
-            inner = add_bias(inner, p["bias"][1])
-        hz, hr, hh = jnp.split(inner, 3, axis=-1)
-        z, r = gate(xz + hz), gate(xr + hr)
-        candidate = act(xh + r * hh)
-    else:
-        hz, hr = jnp.split(hd @ kernel[:, : 2 * u], 2, axis=-1)
-        z, r = gate(xz + hz), gate(xr + hr)
-        candidate = act(xh + (r * hd) @ kernel[:, 2 * u :])
-    return (z * h + (1.0 - z) * candidate,)
-
-
-def _conv_lstm_step(
-    spec: s.ConvLSTM2D, p: Weights, xw: Array, st: States, rd: Array | None
-) -> States:
-    """The LSTM step with a `same`, stride-1 convolution as the recurrent transform."""
-    h, c = st
-    gate, act = activation(spec.recurrent_activation), activation(spec.activation)
-    kernel = p["recurrent_kernel"]
-    recurrent = jax.lax.conv_general_dilated(
-        _dropped(h, rd),
-        kernel,
-        window_strides=(1, 1),
-        padding=padding_pairs(kernel.shape[:2], kernel.shape[:2], (1, 1), "same"),
-        dimension_numbers=conv_dimension_numbers(2, spec.data_format),
-    )
-    i, f, g, o = jnp.split(xw + recurrent, 4, axis=channel_axis(spec.data_format))
-    c = gate(f) * c + gate(i) * act(g)
-    return gate(o) * act(c), c
-
-
-def _conv_project(spec: s.ConvLSTM2D, p: Weights, xt: Array) -> Array:
-    """The input convolution of one timestep (the layer's strides, padding, dilation)."""
-    kernel = p["kernel"]
-    spatial, _ = split_shape(xt.shape, spec.data_format)
-    sizes, strides, dilation = (
-        [int(n) for n in spatial], per_axis(spec.strides, 2), per_axis(spec.dilation_rate, 2)
-    )  # fmt: skip
-    return jax.lax.conv_general_dilated(
-        xt,
-        kernel,
-        window_strides=strides,
-        padding=padding_pairs(sizes, kernel.shape[:2], strides, spec.padding, dilation),
-        rhs_dilation=dilation,
-        dimension_numbers=conv_dimension_numbers(2, spec.data_format),
-    )
-
-
-def _conv_out_spatial(spec: s.ConvLSTM2D, spatial: Shape) -> tuple[int | None, ...]:
-    kernel, strides = per_axis(spec.kernel_size, 2), per_axis(spec.strides, 2)
-    dilation = per_axis(spec.dilation_rate, 2)
-    return tuple(
-        output_length(n, k, st, spec.padding, d)
-        for n, k, st, d in zip(spatial, kernel, strides, dilation, strict=True)
-    )
-
-
-def _conv_state_shape(spec: s.ConvLSTM2D, x_shape: tuple[int, ...]) -> tuple[int, ...]:
-    step = (x_shape[0], *x_shape[2:])
-    spatial, _ = split_shape(step, spec.data_format)
-    out = _conv_out_spatial(spec, spatial)
-    return tuple(join_shape(x_shape[0], out, spec.filters, spec.data_format))  # type: ignore[arg-type]
-
-
-def _dropped(h: Array, mask: Array | None) -> Array:
-    return h if mask is None else h * mask
-
-
-def _units(spec: Any) -> int:
-    """Size of each state's feature axis: `units`, or ConvLSTM2D's `filters`."""
-    return spec.filters if isinstance(spec, s.ConvLSTM2D) else spec.units
-
-
-def _plain_bias(spec: Any, key: Array) -> Array:
-    return initialize(spec.bias_initializer, key, (_CELLS[type(spec)].gates * _units(spec),))
-
-
-def _lstm_bias(spec: s.LSTM | s.ConvLSTM2D, key: Array) -> Array:
-    if not spec.unit_forget_bias:
-        return _plain_bias(spec, key)
-    u, (k1, k2) = _units(spec), jax.random.split(key)
-    first, rest = (initialize(spec.bias_initializer, k, (n,)) for k, n in ((k1, u), (k2, 2 * u)))
-    return jnp.concatenate([first, initialize(Ones(), key, (u,)), rest])
-
-
-def _gru_bias(spec: s.GRU, key: Array) -> Array:
-    shape = (2, 3 * spec.units) if spec.reset_after else (3 * spec.units,)
-    return initialize(spec.bias_initializer, key, shape)
-
-
-_CELLS: dict[type, Cell] = {
-    s.SimpleRNN: Cell(1, ("h",), _simple_step, _plain_bias, lambda spec, p: p["bias"]),
-    s.LSTM: Cell(4, ("h", "c"), _lstm_step, _lstm_bias, lambda spec, p: p["bias"]),
-    s.GRU: Cell(
-        3,
-        ("h",),
-        _gru_step,
-        _gru_bias,
-        lambda spec, p: p["bias"][0] if spec.reset_after else p["bias"],
-    ),
-    s.ConvLSTM2D: Cell(
-        4,
-        ("h", "c"),
-        _conv_lstm_step,
-        _lstm_bias,
-        lambda spec, p: p["bias"],
-        project=_conv_project,
-        state_shape=_conv_state_shape,
-    ),
-}
-
-
-def state_names(spec: Any) -> tuple[str, ...]:
-    """The states a recurrent layer carries (`("h", "c")` for LSTM), in Keras order."""
-    return _CELLS[type(spec)].states
-
-
 # Shape, init ----------------------------------------------------------------------------------
 
 
 def _rnn_shape(spec: s.Recurrent, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    name, cell, units = type(spec).__name__, _CELLS[type(spec)], spec.units
+    name, cell, units = type(spec).__name__, CELLS[type(spec)], spec.units
     count = len(cell.states)
     if len(shapes) not in (1, 1 + count):
         raise ShapeError(
@@ -241,7 +82,7 @@ def _rnn_shape(spec: s.Recurrent, shapes: list[Shape], env: BuildEnv) -> list[Sh
 
 
 def _rnn_init(spec: s.Recurrent, key: Array, shapes: list[Shape]) -> LayerWeights:
-    cell, units = _CELLS[type(spec)], spec.units
+    cell, units = CELLS[type(spec)], spec.units
     k_kernel, k_rec, k_bias = jax.random.split(key, 3)
     features = shapes[0][-1]
     assert features is not None
@@ -274,7 +115,7 @@ def _conv_lstm_shape(spec: s.ConvLSTM2D, shapes: list[Shape], env: BuildEnv) -> 
             f"{name} needs a known channel dimension ({fmt or 'channels_last'}). "
             f"Received: shape={format_shape(x)}"
         )
-    out = _conv_out_spatial(spec, spatial)
+    out = conv_out_spatial(spec, spatial)
     if any(n is not None and n <= 0 for n in out):
         raise ShapeError(
             f"the kernel of {name} does not fit its input: output size {out}. "
@@ -315,10 +156,10 @@ def _conv_lstm_init(spec: s.ConvLSTM2D, key: Array, shapes: list[Shape]) -> Laye
         ),
     }
     if spec.use_bias:
-        params["bias"] = _lstm_bias(spec, k_bias)
+        params["bias"] = lstm_bias(spec, k_bias)
     state = {}
     if spec.stateful:  # carried across calls; not a Keras weight, so left out of `order`
-        shape = _conv_state_shape(spec, x)  # type: ignore[arg-type]
+        shape = conv_state_shape(spec, x)  # type: ignore[arg-type]
         state = {name: jnp.zeros(shape) for name in ("h", "c")}
     return LayerWeights(params, state, tuple(params))
 
@@ -330,7 +171,7 @@ def _rnn_apply(
     spec: s.Recurrent, params: Weights, inputs: list[Array], call: LayerCall
 ) -> list[Array]:
     """Run the cell over time; masked steps keep the previous states and output."""
-    cell = _CELLS[type(spec)]
+    cell = CELLS[type(spec)]
     x, mask = inputs[0], call.masks[0] if call.masks else None
     batch = x.shape[0]
     shape = _state_shape(spec, x.shape)
@@ -364,7 +205,7 @@ def _recurrence(
     """Final states, and the time-major outputs when `return_sequences` (else None)."""
     bias = cell.input_bias(spec, params) if spec.use_bias else None
 
-    axis = channel_axis(getattr(spec, "data_format", None))
+    axis = channel_axis(getattr(spec, "data_format", "channels_last"))
 
     def project(xt: Array) -> Array:
         y = xt @ params["kernel"] if cell.project is None else cell.project(spec, params, xt)
@@ -395,13 +236,17 @@ def _recurrence(
     return states, jnp.stack(collected) if spec.return_sequences else None
 
 
-def _state_shape(spec: Any, x_shape: tuple[int, ...]) -> tuple[int, ...]:
-    shape = _CELLS[type(spec)].state_shape
+def _state_shape(spec: s.Recurrent | s.ConvLSTM2D, x_shape: tuple[int, ...]) -> tuple[int, ...]:
+    shape = CELLS[type(spec)].state_shape
     return (x_shape[0], spec.units) if shape is None else shape(spec, x_shape)
 
 
 def _dropout_masks(
-    spec: Any, call: LayerCall, x_step: tuple[int, ...], state: tuple[int, ...], dtype: Any
+    spec: s.Recurrent | s.ConvLSTM2D,
+    call: LayerCall,
+    x_step: tuple[int, ...],
+    state: tuple[int, ...],
+    dtype: Any,
 ) -> tuple[Array | None, Array | None]:
     """Training only: one keep mask for the inputs and one for the state, fixed across time
     (Keras' DropoutRNNCell), already scaled by 1/(1 - rate)."""
@@ -426,14 +271,15 @@ def _rnn_mask(
 ) -> list[Array | None]:
     # Keras passes the input mask on unchanged, even when reading backwards
     out = masks[0] if masks and spec.return_sequences else None
-    return [out, *([None] * len(_CELLS[type(spec)].states) if spec.return_state else [])]
+    return [out, *([None] * len(CELLS[type(spec)].states) if spec.return_state else [])]
 
 
 def _rnn_masks_output(spec: s.Recurrent, masked: list[bool]) -> list[bool]:
-    states = len(_CELLS[type(spec)].states) if spec.return_state else 0
+    states = len(CELLS[type(spec)].states) if spec.return_state else 0
     return [bool(masked and masked[0] and spec.return_sequences)] + [False] * states
 
 
+_RULES = regularized(kernel="kernel", recurrent="recurrent_kernel", bias="bias")
 _lowering = partial(
     Lowering,
     infer_shape=_rnn_shape,
@@ -442,9 +288,12 @@ _lowering = partial(
     compute_mask=_rnn_mask,
     mask="consume",
     masks_output=_rnn_masks_output,
+    governs=_RULES,
 )
 LOWERINGS: list[Lowering[Any]] = [
     *(_lowering(cls) for cls in (s.SimpleRNN, s.LSTM, s.GRU)),
     # Keras' ConvLSTM2D fails on a masked input (its cell cannot broadcast a time mask)
-    Lowering(s.ConvLSTM2D, _conv_lstm_shape, _rnn_apply, _conv_lstm_init, mask="error"),
+    Lowering(
+        s.ConvLSTM2D, _conv_lstm_shape, _rnn_apply, _conv_lstm_init, mask="error", governs=_RULES
+    ),
 ]

@@ -25,29 +25,33 @@ from kspec.compiler.lowering import (
     format_shape,
 )
 from kspec.errors import ShapeError
+from kspec.schemas.fields import DataFormat
 from kspec.schemas.layers import reshaping as s
 
+_UpSampling = s.UpSampling1D | s.UpSampling2D | s.UpSampling3D
+_Spatial = s.CroppingOrPadding | _UpSampling
 
-def _spatial_input(spec: Any, shapes: list[Shape]) -> tuple[Shape, int | None, str | None]:
+
+def _spatial_input(spec: _Spatial, shapes: list[Shape]) -> tuple[Shape, int | None, DataFormat]:
     """Check one input of rank `spec.rank + 2`; return (spatial sizes, channels, layout)."""
     name = type(spec).__name__
     expect_inputs(shapes, 1, name)
     expect_rank(shapes[0], spec.rank + 2, name, exactly=True)
-    data_format = getattr(spec, "data_format", None)
+    data_format = getattr(spec, "data_format", "channels_last")
     spatial, channels = split_shape(shapes[0], data_format)
     return spatial, channels, data_format
 
 
-def _spatial_axes(spec: Any, ndim: int) -> range:
+def _spatial_axes(spec: _Spatial, ndim: int) -> range:
     """Axes of the spatial dims in a batched array."""
-    first = 2 if getattr(spec, "data_format", None) == "channels_first" else 1
+    first = 2 if getattr(spec, "data_format", "channels_last") == "channels_first" else 1
     return range(first, first + spec.rank)
 
 
 # Cropping -------------------------------------------------------------------------------------
 
 
-def _cropping_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+def _cropping_shape(spec: s.CroppingOrPadding, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     spatial, channels, data_format = _spatial_input(spec, shapes)
     out = []
     for n, (lo, hi) in zip(spatial, spec.pairs(), strict=True):
@@ -62,7 +66,7 @@ def _cropping_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape
 
 
 def _cropping_apply(
-    spec: Any, params: Weights, inputs: list[Array], call: LayerCall
+    spec: s.CroppingOrPadding, params: Weights, inputs: list[Array], call: LayerCall
 ) -> list[Array]:
     """y = x[:, lo:n-hi, ...] on every spatial axis"""
     (x,) = inputs
@@ -75,7 +79,7 @@ def _cropping_apply(
 # Zero padding ---------------------------------------------------------------------------------
 
 
-def _padding_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+def _padding_shape(spec: s.CroppingOrPadding, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     spatial, channels, data_format = _spatial_input(spec, shapes)
     out = [
         None if n is None else n + lo + hi
@@ -84,7 +88,9 @@ def _padding_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]
     return [join_shape(shapes[0][0], out, channels, data_format)]
 
 
-def _padding_apply(spec: Any, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
+def _padding_apply(
+    spec: s.CroppingOrPadding, params: Weights, inputs: list[Array], call: LayerCall
+) -> list[Array]:
     """y = x with `lo` zeros before and `hi` zeros after each spatial axis"""
     (x,) = inputs
     return [jnp.pad(x, full_pairs(list(spec.pairs()), spec.data_format))]
@@ -93,7 +99,7 @@ def _padding_apply(spec: Any, params: Weights, inputs: list[Array], call: LayerC
 # Upsampling -----------------------------------------------------------------------------------
 
 
-def _upsampling_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+def _upsampling_shape(spec: _UpSampling, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     spatial, channels, data_format = _spatial_input(spec, shapes)
     sizes = per_axis(spec.size, spec.rank)
     out = [None if n is None else n * f for n, f in zip(spatial, sizes, strict=True)]
@@ -101,7 +107,7 @@ def _upsampling_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Sha
 
 
 def _upsampling_apply(
-    spec: Any, params: Weights, inputs: list[Array], call: LayerCall
+    spec: _UpSampling, params: Weights, inputs: list[Array], call: LayerCall
 ) -> list[Array]:
     """nearest: repeat each entry `size` times per spatial axis; otherwise interpolate."""
     (x,) = inputs

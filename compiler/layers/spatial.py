@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kspec.compiler.lowering import Shape
+from kspec.schemas.fields import DataFormat
 
 Pairs = list[tuple[int, int]]
 
@@ -69,12 +70,12 @@ def padding_pairs(
     return pairs
 
 
-def channel_axis(data_format: str | None) -> int:
+def channel_axis(data_format: DataFormat) -> int:
     """Axis of the channels in a batched tensor: 1 for channels_first, -1 otherwise."""
     return 1 if data_format == "channels_first" else -1
 
 
-def split_shape(shape: Shape, data_format: str | None) -> tuple[Shape, int | None]:
+def split_shape(shape: Shape, data_format: DataFormat) -> tuple[Shape, int | None]:
     """`(spatial sizes, channels)` of a batched shape."""
     if data_format == "channels_first":
         return shape[2:], shape[1]
@@ -82,7 +83,7 @@ def split_shape(shape: Shape, data_format: str | None) -> tuple[Shape, int | Non
 
 
 def join_shape(
-    batch: int | None, spatial: Sequence[int | None], channels: int | None, data_format: str | None
+    batch: int | None, spatial: Sequence[int | None], channels: int | None, data_format: DataFormat
 ) -> Shape:
     """Inverse of `split_shape`: a batched shape in the layer's layout."""
     if data_format == "channels_first":
@@ -90,7 +91,7 @@ def join_shape(
     return (batch, *spatial, channels)
 
 
-def window(spatial: Sequence[int], data_format: str | None, fill: int = 1) -> tuple[int, ...]:
+def window(spatial: Sequence[int], data_format: DataFormat, fill: int = 1) -> tuple[int, ...]:
     """A per-axis spatial tuple widened to all axes for `lax.reduce_window`
     (`fill` at batch and channels): `(2, 2) -> (1, 2, 2, 1)` channels_last."""
     if data_format == "channels_first":
@@ -98,7 +99,7 @@ def window(spatial: Sequence[int], data_format: str | None, fill: int = 1) -> tu
     return (fill, *spatial, fill)
 
 
-def full_pairs(spatial: Pairs, data_format: str | None) -> Pairs:
+def full_pairs(spatial: Pairs, data_format: DataFormat) -> Pairs:
     """Spatial `(lo, hi)` pads widened with `(0, 0)` at batch and channels."""
     if data_format == "channels_first":
         return [(0, 0), (0, 0), *spatial]
@@ -106,7 +107,7 @@ def full_pairs(spatial: Pairs, data_format: str | None) -> Pairs:
 
 
 def conv_dimension_numbers(
-    rank: int, data_format: str | None, kernel: str = "IO"
+    rank: int, data_format: DataFormat, kernel: str = "IO"
 ) -> tuple[str, str, str]:
     """`lax.conv_general_dilated` dimension numbers for Keras layouts, so no transpose is
     needed: input/output `NWC`/`NHWC`/`NDHWC` (or `NCW`, ...), kernel `(*spatial, I, O)`.

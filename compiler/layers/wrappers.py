@@ -1,4 +1,5 @@
-"""Lowerings of TimeDistributed and Bidirectional: they run the wrapped layer's own lowering.
+"""Lowerings of TimeDistributed and Bidirectional: they run the wrapped layer's own lowering,
+which the compiler's lookup gives them (`Composite.bind`), so any layer type can be wrapped.
 
 Inner weights live under the wrapper's node: TimeDistributed keeps the inner names
 (`kernel`, `bias`), Bidirectional prefixes them `forward_` / `backward_` (Keras order: all
@@ -7,32 +8,23 @@ forward weights, then all backward ones).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from kspec.compiler.custom import CUSTOM_LOWERINGS
-from kspec.compiler.layers import (
-    activations,
-    convolution,
-    core,
-    embedding,
-    locally_connected,
-    merge,
-    noise,
-    normalization,
-    pooling,
-    recurrent,
-    reshaping,
-)
+from kspec.compiler.layers.recurrent_cells import state_names
 from kspec.compiler.lowering import (
     Array,
     BuildEnv,
+    Composite,
     LayerCall,
     LayerWeights,
     Lowering,
+    Resolve,
     Shape,
+    WeightRule,
     Weights,
     expect_inputs,
     expect_rank,
@@ -43,21 +35,11 @@ from kspec.errors import ShapeError
 from kspec.schemas.base import LayerSpec
 from kspec.schemas.layers import wrappers as s
 
-_WRAPPABLE = [core, convolution, pooling, reshaping, locally_connected, merge, activations,
-              normalization, noise, embedding, recurrent]  # fmt: skip
-# The wrapped layers' lowerings. Not compiler.registry, which imports this module; wrappers
-# themselves are added below LOWERINGS (TimeDistributed(Bidirectional(...)) nests).
-_INNER: dict[type[LayerSpec], Lowering[Any]] = {
-    lowering.spec_type: lowering for family in _WRAPPABLE for lowering in family.LOWERINGS
-}
-
-
-def _inner(spec: LayerSpec) -> Lowering[Any]:
-    """The wrapped layer's lowering: built-in, or a registered custom layer's."""
-    return _INNER.get(type(spec)) or CUSTOM_LOWERINGS[type(spec)]
-
-
 # Running a wrapped layer ----------------------------------------------------------------------
+
+
+def _prefixed_rules(rules: list[WeightRule], prefix: str) -> list[WeightRule]:
+    return [(prefix + weight, rule) for weight, rule in rules]
 
 
 def _prefixed(weights: Weights, prefix: str) -> Weights:
@@ -69,6 +51,7 @@ def _unprefixed(weights: Weights, prefix: str) -> Weights:
 
 
 def _run(
+    inner_lowering: Lowering[Any],
     spec: LayerSpec,
     params: Weights,
     inputs: list[Array],
@@ -88,7 +71,7 @@ def _run(
         state=_unprefixed(call.state, prefix),
         env=call.env,
     )
-    outputs = _inner(spec).apply(spec, _unprefixed(params, prefix), inputs, inner)
+    outputs = inner_lowering.apply(spec, _unprefixed(params, prefix), inputs, inner)
     for loss in inner.losses:
         call.add_loss(loss)
     activity = getattr(spec, "activity_regularizer", None)
@@ -99,8 +82,10 @@ def _run(
     return outputs, new
 
 
-def _init(spec: LayerSpec, key: Array, shapes: list[Shape], prefix: str = "") -> LayerWeights:
-    w = _inner(spec).init(spec, key, shapes)
+def _init(
+    lowering: Lowering[Any], spec: LayerSpec, key: Array, shapes: list[Shape], prefix: str = ""
+) -> LayerWeights:
+    w = lowering.init(spec, key, shapes)
     order = tuple(prefix + n for n in w.order) if w.order is not None else None
     return LayerWeights(_prefixed(w.params, prefix), _prefixed(w.state, prefix), order)
 
@@ -113,33 +98,52 @@ def _td_inner_shape(x: Shape) -> Shape:
     return (None if batch is None or steps is None else batch * steps, *x[2:])
 
 
-def _td_shape(spec: s.TimeDistributed, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, "TimeDistributed")
-    expect_rank(shapes[0], 3, "TimeDistributed")
-    x = shapes[0]
-    inner = _inner(spec.layer).infer_shape(spec.layer, [_td_inner_shape(x)], env)
-    if len(inner) != 1:
-        raise ShapeError(
-            f"TimeDistributed wraps a layer with one output. Received: {type(spec.layer).__name__}"
-            f" with {len(inner)} outputs"
-        )
-    return [(x[0], x[1], *inner[0][1:])]
+def _bind_time_distributed(
+    spec: s.TimeDistributed, resolve: Resolve
+) -> Lowering[s.TimeDistributed]:
+    """TimeDistributed over the lowering of the layer it holds."""
+    inner = resolve(spec.layer)
 
+    def infer_shape(spec: s.TimeDistributed, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+        expect_inputs(shapes, 1, "TimeDistributed")
+        expect_rank(shapes[0], 3, "TimeDistributed")
+        if not inner.wrappable:
+            raise ShapeError(
+                f"TimeDistributed cannot wrap {type(spec.layer).__name__}: the layer declares "
+                "that it cannot run with time folded into the batch"
+            )
+        x = shapes[0]
+        out = inner.infer_shape(spec.layer, [_td_inner_shape(x)], env)
+        if len(out) != 1:
+            raise ShapeError(
+                "TimeDistributed wraps a layer with one output. Received: "
+                f"{type(spec.layer).__name__} with {len(out)} outputs"
+            )
+        return [(x[0], x[1], *out[0][1:])]
 
-def _td_init(spec: s.TimeDistributed, key: Array, shapes: list[Shape]) -> LayerWeights:
-    return _init(spec.layer, key, [_td_inner_shape(shapes[0])])
+    def init(spec: s.TimeDistributed, key: Array, shapes: list[Shape]) -> LayerWeights:
+        return _init(inner, spec.layer, key, [_td_inner_shape(shapes[0])])
 
+    def apply(
+        spec: s.TimeDistributed, params: Weights, inputs: list[Array], call: LayerCall
+    ) -> list[Array]:
+        """y[:, t] = layer(x[:, t]): the time axis folded into the batch, one call, unfolded."""
+        x = inputs[0]
+        batch, steps = x.shape[:2]
+        folded = [x.reshape(batch * steps, *x.shape[2:])]
+        (y,), new_state = _run(inner, spec.layer, params, folded, call)
+        if new_state is not None:
+            call.update_state(new_state)
+        return [y.reshape(batch, steps, *y.shape[1:])]
 
-def _td_apply(
-    spec: s.TimeDistributed, params: Weights, inputs: list[Array], call: LayerCall
-) -> list[Array]:
-    """y[:, t] = layer(x[:, t]): the time axis folded into the batch, one call, unfolded."""
-    x = inputs[0]
-    batch, steps = x.shape[:2]
-    (y,), new_state = _run(spec.layer, params, [x.reshape(batch * steps, *x.shape[2:])], call)
-    if new_state is not None:
-        call.update_state(new_state)
-    return [y.reshape(batch, steps, *y.shape[1:])]
+    return Lowering(
+        s.TimeDistributed,
+        infer_shape,
+        apply,
+        init,
+        mask="propagate",
+        nested_rules=lambda spec: inner.weight_rules(spec.layer),
+    )
 
 
 # Bidirectional --------------------------------------------------------------------------------
@@ -147,7 +151,11 @@ def _td_apply(
 _DIRECTIONS = ("forward_", "backward_")
 
 
-def _bi_shape(spec: s.Bidirectional, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+Pair = tuple[Lowering[Any], Lowering[Any]]
+"""The lowerings of the forward and the backward layer."""
+
+
+def _bi_shape(pair: Pair, spec: s.Bidirectional, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     forward, backward = spec.directions()
     x, initial = shapes[0], shapes[1:]
     if len(initial) % 2:
@@ -156,8 +164,8 @@ def _bi_shape(spec: s.Bidirectional, shapes: list[Shape], env: BuildEnv) -> list
             f"(as many of each). Received: {len(shapes)} inputs"
         )
     half = len(initial) // 2
-    f_out = _inner(forward).infer_shape(forward, [x, *initial[:half]], env)
-    b_out = _inner(backward).infer_shape(backward, [x, *initial[half:]], env)
+    f_out = pair[0].infer_shape(forward, [x, *initial[:half]], env)
+    b_out = pair[1].infer_shape(backward, [x, *initial[half:]], env)
     f_y, b_y = f_out[0], b_out[0]
     if spec.merge_mode is None:
         merged = [f_y, b_y]
@@ -174,11 +182,13 @@ def _bi_shape(spec: s.Bidirectional, shapes: list[Shape], env: BuildEnv) -> list
     return [*merged, *f_out[1:], *b_out[1:]]
 
 
-def _bi_init(spec: s.Bidirectional, key: Array, shapes: list[Shape]) -> LayerWeights:
+def _bi_init(pair: Pair, spec: s.Bidirectional, key: Array, shapes: list[Shape]) -> LayerWeights:
     keys = jax.random.split(key)
     parts = [
-        _init(layer, k, shapes[:1], prefix)
-        for layer, k, prefix in zip(spec.directions(), keys, _DIRECTIONS, strict=True)
+        _init(lowering, layer, k, shapes[:1], prefix)
+        for lowering, layer, k, prefix in zip(
+            pair, spec.directions(), keys, _DIRECTIONS, strict=True
+        )
     ]
     order = tuple(n for part in parts for n in (part.order or [*part.params, *part.state]))
     return LayerWeights(
@@ -187,7 +197,7 @@ def _bi_init(spec: s.Bidirectional, key: Array, shapes: list[Shape]) -> LayerWei
 
 
 def _bi_apply(
-    spec: s.Bidirectional, params: Weights, inputs: list[Array], call: LayerCall
+    pair: Pair, spec: s.Bidirectional, params: Weights, inputs: list[Array], call: LayerCall
 ) -> list[Array]:
     """Both directions on the same sequence; the backward output is put back in forward time
     order. With a mask and return_sequences, masked steps output zeros (Keras forces
@@ -196,10 +206,13 @@ def _bi_apply(
     mask = call.masks[0] if call.masks else None
     half = len(initial) // 2
     results, new_state = [], {}
-    for i, (layer, prefix) in enumerate(zip(spec.directions(), _DIRECTIONS, strict=True)):
+    directions = zip(pair, spec.directions(), _DIRECTIONS, strict=True)
+    for i, (lowering, layer, prefix) in enumerate(directions):
         states = initial[:half] if i == 0 else initial[half:]
         rng = None if call.rng is None else jax.random.fold_in(call.rng, i)
-        outs, new = _run(layer, params, [x, *states], call, prefix=prefix, masks=[mask], rng=rng)
+        outs, new = _run(
+            lowering, layer, params, [x, *states], call, prefix=prefix, masks=[mask], rng=rng
+        )
         y = outs[0]
         if mask is not None and layer.return_sequences:  # type: ignore[attr-defined]
             step_mask = mask[:, ::-1] if layer.go_backwards else mask  # type: ignore[attr-defined]
@@ -229,7 +242,7 @@ def _merge(mode: str | None, y: Array, y_rev: Array) -> list[Array]:
 def _bi_outputs(spec: s.Bidirectional) -> tuple[int, int]:
     """(merged outputs, states per direction)."""
     returns_state = spec.layer.return_state  # type: ignore[attr-defined]
-    states = len(recurrent.state_names(spec.layer)) if returns_state else 0
+    states = len(state_names(spec.layer)) if returns_state else 0
     return (2 if spec.merge_mode is None else 1), states
 
 
@@ -248,16 +261,31 @@ def _bi_masks_output(spec: s.Bidirectional, masked: list[bool]) -> list[bool]:
     return [bool(masked and masked[0] and seqs)] * merged + [False] * (2 * states)
 
 
-LOWERINGS: list[Lowering[Any]] = [
-    Lowering(s.TimeDistributed, _td_shape, _td_apply, _td_init, mask="propagate"),
-    Lowering(
+def _bind_bidirectional(spec: s.Bidirectional, resolve: Resolve) -> Lowering[s.Bidirectional]:
+    """Bidirectional over the lowerings of its forward and backward layers."""
+    forward, backward = spec.directions()
+    pair = (resolve(forward), resolve(backward))
+
+    def nested_rules(spec: s.Bidirectional) -> list[WeightRule]:
+        return [
+            rule
+            for lowering, layer, prefix in zip(pair, spec.directions(), _DIRECTIONS, strict=True)
+            for rule in _prefixed_rules(lowering.weight_rules(layer), prefix)
+        ]
+
+    return Lowering(
         s.Bidirectional,
-        _bi_shape,
-        _bi_apply,
-        _bi_init,
+        partial(_bi_shape, pair),
+        partial(_bi_apply, pair),
+        partial(_bi_init, pair),
         compute_mask=_bi_mask,
         mask="consume",
         masks_output=_bi_masks_output,
-    ),
+        nested_rules=nested_rules,
+    )
+
+
+LOWERINGS: list[Composite[Any]] = [
+    Composite(s.TimeDistributed, _bind_time_distributed),
+    Composite(s.Bidirectional, _bind_bidirectional),
 ]
-_INNER |= {lowering.spec_type: lowering for lowering in LOWERINGS}

@@ -1,39 +1,25 @@
 """Keras 1/2 training names kept for old code: fit_generator, evaluate_generator,
-predict_generator, predict_classes, predict_proba, and Keras 1 argument names (warned)."""
+predict_generator, predict_classes, predict_proba. They translate their arguments and run
+the same loops as `fit` / `evaluate` (`TrainingMixin.run_fit` / `run_evaluate`)."""
 
 from __future__ import annotations
 
 import itertools
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from kspec.errors import KspecDeprecationWarning
 from kspec.runtime.training.callbacks import Callback, History
+from kspec.runtime.training.keras_args import keras1_generator_args, keras_result
+from kspec.runtime.training.plan import Batches, FitPlan
+from kspec.runtime.training.trainer import TrainingMixin
 
 
-def renamed(old: str, new: str, note: str = "") -> None:
-    warnings.warn(
-        f"`{old}` is a Keras 1 name; use `{new}` instead{note}",
-        KspecDeprecationWarning,
-        stacklevel=3,
-    )
+class LegacyMixin(TrainingMixin):
+    """Methods Keras 3 dropped, on top of Keras 3's training API."""
 
-
-def is_iterator(x: Any) -> bool:
-    return isinstance(x, Iterator) or (hasattr(x, "__next__") and not hasattr(x, "shape"))
-
-
-class LegacyMixin:
-    """Methods Keras 3 dropped; they drive the same loops as `fit` / `evaluate`."""
-
-    _fit_loop: Any
-    _evaluate_logs: Any
-    _data: Any
     predict: Any
-    predict_on_batch: Any
 
     def fit_generator(
         self,
@@ -54,25 +40,16 @@ class LegacyMixin:
     ) -> History:
         """Train on batches drawn from any Python iterator of `(x, y[, sample_weight])`."""
         epochs, samples, val_samples = keras1_generator_args(keras1, epochs)
-        if validation_data is not None and not is_iterator(validation_data):
-            validation_data = self._data(*validation_data)
-        return self._fit_loop(
-            generator,
-            None,
-            32,
-            epochs,
-            int(verbose),
-            callbacks,
-            validation_data,
-            False,
-            initial_epoch,
-            steps_per_epoch,
-            validation_steps,
-            None,
-            class_weight,
-            samples,
-            val_samples,
+        batches = Batches(
+            generator=generator, steps=steps_per_epoch, samples=samples, class_weight=class_weight
         )
+        validation = None
+        if validation_data is not None:
+            validation = self._batches(validation_data, 32, validation_steps, val_samples)
+        plan = FitPlan(
+            batches, epochs, initial_epoch, int(verbose), tuple(callbacks or ()), validation
+        )
+        return self.run_fit(plan)
 
     def evaluate_generator(self, generator: Any, steps: int | None = None, **keras1: Any) -> Any:
         _, samples, _ = keras1_generator_args(
@@ -80,7 +57,8 @@ class LegacyMixin:
         )
         if steps is None and samples is None:
             raise ValueError("evaluate_generator needs steps")
-        return keras_result(self._evaluate_logs(generator, 32, steps, samples), False)
+        batches = Batches(generator=generator, steps=steps, samples=samples)
+        return keras_result(self.run_evaluate(batches), False)
 
     def predict_generator(self, generator: Any, steps: int, **keras1: Any) -> Any:
         keras1_generator_args({k: v for k, v in keras1.items() if k == "max_q_size"}, 1)
@@ -102,36 +80,3 @@ class LegacyMixin:
         if proba.shape[-1] > 1:
             return proba.argmax(axis=-1)
         return (proba > 0.5).astype("int32")
-
-
-def keras_result(logs: dict[str, float], return_dict: bool) -> Any:
-    if return_dict:
-        return logs
-    values = list(logs.values())
-    return values[0] if len(values) == 1 else values
-
-
-def keras1_generator_args(keras1: dict[str, Any], epochs: int) -> tuple[int, Any, Any]:
-    """Keras 1 generator arguments: nb_epoch, samples_per_epoch (samples, not batches),
-    nb_val_samples, val_samples, max_q_size (accepted; batches are drawn synchronously)."""
-    known = {"nb_epoch", "samples_per_epoch", "nb_val_samples", "val_samples", "max_q_size"}
-    unknown = sorted(set(keras1) - known)
-    if unknown:
-        raise TypeError(f"unexpected argument(s) {', '.join(unknown)}")
-    if "nb_epoch" in keras1:
-        renamed("nb_epoch", "epochs")
-        epochs = keras1["nb_epoch"]
-    samples = keras1.get("samples_per_epoch")
-    if samples is not None:
-        renamed("samples_per_epoch", "steps_per_epoch", " (it counts batches, not samples)")
-    val_samples = keras1.get("nb_val_samples", keras1.get("val_samples"))
-    for old in ("nb_val_samples", "val_samples"):
-        if old in keras1:
-            renamed(
-                old,
-                "validation_steps" if old == "nb_val_samples" else "steps",
-                " (it counts batches, not samples)",
-            )
-    if "max_q_size" in keras1:
-        renamed("max_q_size", "max_queue_size")
-    return epochs, samples, val_samples

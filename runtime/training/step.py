@@ -14,9 +14,9 @@ transfer. Nothing is donated: callers (EarlyStopping's best weights, a user's re
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -130,11 +130,12 @@ def _plain(spec: Any) -> Any:
 
 @dataclass(frozen=True)
 class Tracked:
-    """One logged value: a metric on output `index` (-1: the total loss, -2 - i: output i's
-    loss), fed the sample weights when `weighted`."""
+    """One logged value: the total `loss`, one `output_loss`, or a `metric` of one output
+    (fed the sample weights when `weighted`)."""
 
-    index: int
+    kind: Literal["loss", "output_loss", "metric"]
     metric: Metric
+    output: int = 0
     weighted: bool = False
 
 
@@ -191,13 +192,13 @@ def _keras_names(tracked: list[Tracked], prefixes: list[str]) -> list[Tracked]:
     seen: set[str] = set()
     named = []
     for t in tracked:
-        prefix = prefixes[t.index] if t.index >= 0 else ""
+        prefix = prefixes[t.output] if t.kind == "metric" else ""
         name = prefix + t.metric.name
         if t.weighted and name in seen:
             name = f"{prefix}weighted_{t.metric.name}"
         seen.add(name)
         m = t.metric
-        named.append(Tracked(t.index, Metric(name, m.init, m.update, m.result), t.weighted))
+        named.append(replace(t, metric=Metric(name, m.init, m.update, m.result)))
     return named
 
 
@@ -207,10 +208,10 @@ def _tracked(
     """The loss trackers, then the metrics, then the weighted metrics, in Keras' log order;
     Keras picks the `accuracy` variant from the label and prediction shapes."""
     multi = len(recipe.names) > 1
-    tracked = [Tracked(-1, _tracker("loss"))]
+    tracked = [Tracked("loss", _tracker("loss"))]
     if multi:
         tracked += [
-            Tracked(-2 - i, _tracker(f"{n}_loss"))
+            Tracked("output_loss", _tracker(f"{n}_loss"), i)
             for i, n in enumerate(recipe.names)
             if recipe.losses[i] is not None
         ]
@@ -220,7 +221,10 @@ def _tracked(
     ):
         for i, ids in enumerate(ids_per_output):
             shapes = tuple(y_shapes[i]), tuple(compiled.output_shapes[i])
-            tracked += [Tracked(i, get_metric(identifier, *shapes), weighted) for identifier in ids]
+            tracked += [
+                Tracked("metric", get_metric(identifier, *shapes), i, weighted)
+                for identifier in ids
+            ]
     return _keras_names(tracked, [f"{n}_" if multi else "" for n in recipe.names])
 
 
@@ -254,13 +258,12 @@ def build_steps(
         size = jnp.full((ys[0].shape[0],), 1.0)
         new = []
         for t, state in zip(tracked, states, strict=True):
-            if t.index < 0:
-                value = total if t.index == -1 else parts[-2 - t.index]
+            if t.kind == "metric":  # Keras: `metrics` ignore sample weights, `weighted_metrics`
+                weights = w if t.weighted else None  # use them
+                new.append(t.metric.update(state, ys[t.output], outputs[t.output], weights))
+            else:
+                value = total if t.kind == "loss" else parts[t.output]
                 new.append(t.metric.update(state, size, value * size, None))
-            else:  # Keras: `metrics` ignore sample weights, `weighted_metrics` use them
-                new.append(
-                    t.metric.update(state, ys[t.index], outputs[t.index], w if t.weighted else None)
-                )
         return new
 
     def read(states: list[Any]) -> Array:

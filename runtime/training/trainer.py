@@ -1,27 +1,26 @@
-"""`TrainingMixin`: Keras' training API on `Model` (compile, fit, evaluate, *_on_batch,
-the Keras 1/2 generator and predict_* methods), driving the jitted steps of `step.py`."""
+"""`TrainingMixin`: Keras' training API on `Model` (compile, fit, evaluate, *_on_batch),
+driving the jitted steps of `step.py`; the Keras 1/2 methods (`legacy.py`) build on it."""
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
 import numpy as np
 
-from kspec.compiler.memory import check_memory
+from kspec.compiler import check_memory
 from kspec.runtime.memory_budget import max_memory
 from kspec.runtime.training import data as D
 from kspec.runtime.training.callbacks import Callback, CallbackList, History
-from kspec.runtime.training.legacy import LegacyMixin, is_iterator, keras_result, renamed
+from kspec.runtime.training.keras_args import keras_result, renamed
+from kspec.runtime.training.plan import Batches, FitPlan, is_iterator
 from kspec.runtime.training.progress import Progress
 from kspec.runtime.training.sharding import data_parallel
 from kspec.runtime.training.step import Recipe, Steps, build_steps, make_recipe, output_names
 
 
-class TrainingMixin(LegacyMixin):
+class TrainingMixin:
     """Adds Keras' training methods to `Model` (which provides `compiled`, `variables`)."""
 
     compiled: Any
@@ -215,91 +214,51 @@ class TrainingMixin(LegacyMixin):
         batch_size = batch_size or 32
         # priced before anything is allocated
         check_memory(self.compiled, batch_size, training=True, limit=max_memory())
-        verbose = 1 if verbose == "auto" else int(verbose)
         if is_iterator(x):
-            return self._fit_loop(
-                x,
-                None,
-                batch_size,
-                epochs,
-                verbose,
-                callbacks,
-                validation_data,
-                False,
-                initial_epoch,
-                steps_per_epoch,
-                validation_steps,
-                validation_batch_size,
-                class_weight,
+            batches = Batches(
+                generator=x, batch_size=batch_size, steps=steps_per_epoch, class_weight=class_weight
             )
-        train = self._data(x, y, sample_weight, class_weight)
-        val = validation_data
-        if val is None and validation_split:
-            train, val = D.split_validation(train, validation_split)
-        elif val is not None and not isinstance(val, D.Arrays) and not is_iterator(val):
-            val = self._data(*val)
-        return self._fit_loop(
-            None,
-            train,
-            batch_size,
+        else:
+            train = self._data(x, y, sample_weight, class_weight)
+            if validation_data is None and validation_split:
+                train, validation_data = D.split_validation(train, validation_split)
+            batches = Batches(train, None, batch_size, shuffle, steps_per_epoch)
+        validation = None
+        if validation_data is not None:
+            validation = self._batches(
+                validation_data, validation_batch_size or batch_size, validation_steps
+            )
+        plan = FitPlan(
+            batches,
             epochs,
-            verbose,
-            callbacks,
-            val,
-            shuffle,
             initial_epoch,
-            steps_per_epoch,
-            validation_steps,
-            validation_batch_size,
-            None,
+            1 if verbose == "auto" else int(verbose),
+            tuple(callbacks or ()),
+            validation,
         )
+        return self.run_fit(plan)
 
-    def _fit_loop(
-        self,
-        generator: Any,
-        train: D.Arrays | None,
-        batch_size: int,
-        epochs: int,
-        verbose: int,
-        callbacks: Sequence[Callback] | None,
-        val: Any,
-        shuffle: bool,
-        initial_epoch: int,
-        steps_per_epoch: int | None,
-        validation_steps: int | None,
-        validation_batch_size: int | None,
-        class_weight: Any,
-        samples_per_epoch: int | None = None,
-        val_samples: int | None = None,
-    ) -> History:
-        if generator is not None and steps_per_epoch is None and samples_per_epoch is None:
-            raise ValueError("fit on a generator needs steps_per_epoch")
+    def _batches(
+        self, data: Any, batch_size: int, steps: int | None, samples: int | None = None
+    ) -> Batches:
+        """Evaluation batches from a generator, `Arrays`, or an `(x, y[, w])` tuple."""
+        if is_iterator(data):
+            return Batches(generator=data, batch_size=batch_size, steps=steps, samples=samples)
+        arrays = data if isinstance(data, D.Arrays) else self._data(*data)
+        return Batches(arrays, batch_size=batch_size, steps=steps)
+
+    def run_fit(self, plan: FitPlan) -> History:
+        """The training loop of every `fit` form: epochs of train steps, then validation."""
         history = History()
-        cbs = CallbackList([*(callbacks or []), history], self)
-        total_steps = (
-            steps_per_epoch
-            if steps_per_epoch
-            else (math.ceil(len(train) / batch_size) if train is not None else None)
-        )
-        progress = Progress(verbose, epochs, total_steps)
+        cbs = CallbackList([*plan.callbacks, history], self)
+        progress = Progress(plan.verbose, plan.epochs, plan.batches.steps_per_epoch)
         self.stop_training = False
         cbs.on_train_begin({})
-        for epoch in range(initial_epoch, epochs):
+        for epoch in range(plan.initial_epoch, plan.epochs):
             cbs.on_epoch_begin(epoch, {})
             progress.epoch_begin(epoch)
             states, results = None, None
-            for index, batch in enumerate(
-                self._epoch_batches(
-                    generator,
-                    train,
-                    batch_size,
-                    shuffle,
-                    epoch,
-                    steps_per_epoch,
-                    samples_per_epoch,
-                    class_weight,
-                )
-            ):
+            for index, batch in enumerate(self._epoch(plan.batches, epoch)):
                 cbs.on_train_batch_begin(index, {})
                 steps = self._ready([v.shape for v in batch.y])
                 states, results = self._train_batch(steps, batch, states or steps.fresh)
@@ -312,11 +271,8 @@ class TrainingMixin(LegacyMixin):
                 raise ValueError("fit got no training data: the epoch had no batches")
             assert self._steps is not None
             logs = self._steps.logs(results)
-            if val is not None:
-                val_logs = self._evaluate_logs(
-                    val, validation_batch_size or batch_size, validation_steps, val_samples
-                )
-                logs |= {f"val_{k}": v for k, v in val_logs.items()}
+            if plan.validation is not None:
+                logs |= {f"val_{k}": v for k, v in self.run_evaluate(plan.validation).items()}
             cbs.on_epoch_end(epoch, logs)
             progress.epoch_end(epoch, logs)
             if self.stop_training:
@@ -324,53 +280,19 @@ class TrainingMixin(LegacyMixin):
         cbs.on_train_end({})
         return history
 
-    def _epoch_batches(
-        self,
-        generator: Any,
-        train: D.Arrays | None,
-        batch_size: int,
-        shuffle: bool,
-        epoch: int,
-        steps: int | None,
-        samples: int | None,
-        class_weight: Any,
-    ) -> Iterator[D.Arrays]:
-        if generator is not None:
-            seen = 0
-            for index in itertools.count():
-                if (steps is not None and index >= steps) or (
-                    samples is not None and seen >= samples
-                ):
-                    return
-                item = next(generator)
-                batch = D.from_generator_item(item, self.input_names, self.output_names)
-                if class_weight is not None:
-                    batch = self._data(batch.x, batch.y, batch.w, class_weight)
-                seen += len(batch)
-                yield batch
-            return
-        assert train is not None
-        order = None
-        if shuffle:
-            order = np.random.default_rng([self._seed, epoch]).permutation(len(train))
-        source = D.batches(train, batch_size, order)
-        yield from (itertools.islice(source, steps) if steps else source)
+    def _epoch(self, batches: Batches, epoch: int) -> Iterator[D.Arrays]:
+        def from_item(item: Any) -> D.Arrays:
+            batch = D.from_generator_item(item, self.input_names, self.output_names)
+            if batches.class_weight is None:
+                return batch
+            return self._data(batch.x, batch.y, batch.w, batches.class_weight)
 
-    def _evaluate_logs(
-        self, data: Any, batch_size: int, steps_limit: int | None, samples: int | None = None
-    ) -> dict[str, float]:
-        if is_iterator(data):
-            if steps_limit is None and samples is None:
-                raise ValueError("evaluating a generator needs steps (validation_steps)")
-            source: Any = self._epoch_batches(
-                data, None, batch_size, False, 0, steps_limit, samples, None
-            )
-        else:
-            source = D.batches(data, batch_size)
-            if steps_limit:
-                source = itertools.islice(source, steps_limit)
+        return batches.epoch(epoch, self._seed, from_item)
+
+    def run_evaluate(self, batches: Batches) -> dict[str, float]:
+        """The evaluation loop of every `evaluate` form: metric states over all batches."""
         states = None
-        for batch in source:
+        for batch in self._epoch(batches, 0):
             steps = self._ready([v.shape for v in batch.y])
             states = self._test_batch(steps, batch, states or steps.fresh)
         if states is None:
@@ -390,7 +312,7 @@ class TrainingMixin(LegacyMixin):
     ) -> Any:
         """Loss and metrics over the data: a scalar, `[loss, *metrics]`, or a dict."""
         data = x if is_iterator(x) else self._data(x, y, sample_weight)
-        logs = self._evaluate_logs(data, batch_size or 32, steps)
+        logs = self.run_evaluate(self._batches(data, batch_size or 32, steps))
         if verbose:
             Progress(2, 1, None).line("evaluate", logs)
         return keras_result(logs, return_dict)

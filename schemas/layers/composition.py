@@ -28,10 +28,6 @@ class Model(LayerSpec):
         "(or `include: path.yaml` instead, resolved relative to the including file)."
     )
 
-    def nested_layers(self) -> list[tuple[str, LayerSpec]]:
-        """(weight-name prefix, layer): each inner layer's weights sit under `<its name>/`."""
-        return [(f"{n.name}/", n) for n in self.spec.layers if isinstance(n, LayerSpec)]
-
 
 LAYERS: list[type[LayerSpec]] = [Model]
 TYPE_ALIASES: dict[str, str] = {}

@@ -13,6 +13,7 @@ from kspec.schemas.fields import (
     ActivationFunction,
     ActivityRegularizer,
     Constraint,
+    DataFormatField,
     Initializer,
     LoraAlpha,
     LoraRank,
@@ -20,7 +21,6 @@ from kspec.schemas.fields import (
     reject_lora_with_constraint,
 )
 from kspec.schemas.layers.spatial_fields import (
-    DataFormatField,
     SpatialInt,
     SpatialNonNegInt,
     as_tuple,
@@ -54,7 +54,7 @@ _MERGES = {
 }
 
 
-class _Spatial(LayerSpec):
+class Convolution(LayerSpec):
     """Parameters every convolution has."""
 
     rank: ClassVar[int]
@@ -81,7 +81,7 @@ class _Spatial(LayerSpec):
     bias_constraint: Constraint | None = None
 
     @model_validator(mode="after")
-    def _check_spatial(self) -> _Spatial:
+    def _check_spatial(self) -> Convolution:
         for name in ("kernel_size", "strides", "dilation_rate", "output_padding"):
             check_per_axis(name, getattr(self, name, None), self.rank)
         strides = as_tuple(self.strides, self.rank)
@@ -103,13 +103,13 @@ class _Filters(LayerSpec):
     filters: PositiveInt = Field(description="Number of output channels.")
 
 
-class _KernelWeights(_Spatial):
+class _KernelWeights(Convolution):
     kernel_initializer: Initializer = Field("glorot_uniform", validate_default=True)
     kernel_regularizer: Regularizer | None = None
     kernel_constraint: Constraint | None = None
 
 
-class _Conv(_KernelWeights, _Filters):
+class Conv(_KernelWeights, _Filters):
     """`y = activation(conv(x, kernel) + bias)`; kernel `(*kernel_size, in / groups, filters)`."""
 
     keras1_aliases: ClassVar[dict[str, Alias]] = {**_KERAS1, **_KERAS1_KERNEL}
@@ -123,7 +123,7 @@ class _Conv(_KernelWeights, _Filters):
     lora_alpha: LoraAlpha = None
 
     @model_validator(mode="after")
-    def _check_groups(self) -> _Conv:
+    def _check_groups(self) -> Conv:
         if self.filters % self.groups:
             raise ValueError(
                 "The number of filters must be evenly divisible by the number of groups. "
@@ -135,7 +135,7 @@ class _Conv(_KernelWeights, _Filters):
         return self
 
 
-class _ConvTranspose(_KernelWeights, _Filters):
+class ConvTranspose(_KernelWeights, _Filters):
     """Gradient of a convolution: `(n - 1) * strides + kernel` long ("valid");
     kernel `(*kernel_size, filters, in)`."""
 
@@ -151,7 +151,7 @@ class _ConvTranspose(_KernelWeights, _Filters):
     )
 
     @model_validator(mode="after")
-    def _check_output_padding(self) -> _ConvTranspose:
+    def _check_output_padding(self) -> ConvTranspose:
         if self.output_padding is None:
             return self
         pads = as_tuple(self.output_padding, self.rank)
@@ -166,7 +166,7 @@ class _ConvTranspose(_KernelWeights, _Filters):
         return self
 
 
-class _Depthwise(_Spatial):
+class DepthwiseOrSeparable(Convolution):
     keras1_aliases: ClassVar[dict[str, Alias]] = {**_KERAS1, **_KERAS1_DEPTHWISE}
 
     depth_multiplier: PositiveInt = Field(
@@ -177,12 +177,12 @@ class _Depthwise(_Spatial):
     depthwise_constraint: Constraint | None = None
 
 
-class _DepthwiseConv(_Depthwise):
+class DepthwiseConv(DepthwiseOrSeparable):
     """Each input channel convolved with its own `depth_multiplier` filters; output channel
     `c * depth_multiplier + m`; depthwise_kernel `(*kernel_size, in, depth_multiplier)`."""
 
 
-class _SeparableConv(_Depthwise, _Filters):
+class SeparableConv(DepthwiseOrSeparable, _Filters):
     """A depthwise convolution, then a pointwise (1x1) one mixing channels into `filters`;
     pointwise_kernel `(1, ..., in * depth_multiplier, filters)`."""
 
@@ -191,14 +191,14 @@ class _SeparableConv(_Depthwise, _Filters):
     pointwise_constraint: Constraint | None = None
 
 
-class Conv1D(_Conv):
+class Conv1D(Conv):
     """1D `y = activation(conv(x, kernel) + bias)`."""
 
     rank: ClassVar[int] = 1
     type: Literal["Conv1D"] = "Conv1D"
 
 
-class Conv2D(_Conv):
+class Conv2D(Conv):
     """2D `y = activation(conv(x, kernel) + bias)`."""
 
     rank: ClassVar[int] = 2
@@ -206,7 +206,7 @@ class Conv2D(_Conv):
     type: Literal["Conv2D"] = "Conv2D"
 
 
-class Conv3D(_Conv):
+class Conv3D(Conv):
     """3D `y = activation(conv(x, kernel) + bias)`."""
 
     rank: ClassVar[int] = 3
@@ -214,14 +214,14 @@ class Conv3D(_Conv):
     type: Literal["Conv3D"] = "Conv3D"
 
 
-class SeparableConv1D(_SeparableConv):
+class SeparableConv1D(SeparableConv):
     """1D depthwise then pointwise convolution."""
 
     rank: ClassVar[int] = 1
     type: Literal["SeparableConv1D"] = "SeparableConv1D"
 
 
-class SeparableConv2D(_SeparableConv):
+class SeparableConv2D(SeparableConv):
     """2D depthwise then pointwise convolution."""
 
     rank: ClassVar[int] = 2
@@ -229,14 +229,14 @@ class SeparableConv2D(_SeparableConv):
     type: Literal["SeparableConv2D"] = "SeparableConv2D"
 
 
-class DepthwiseConv1D(_DepthwiseConv):
+class DepthwiseConv1D(DepthwiseConv):
     """1D depthwise convolution."""
 
     rank: ClassVar[int] = 1
     type: Literal["DepthwiseConv1D"] = "DepthwiseConv1D"
 
 
-class DepthwiseConv2D(_DepthwiseConv):
+class DepthwiseConv2D(DepthwiseConv):
     """2D depthwise convolution."""
 
     rank: ClassVar[int] = 2
@@ -244,14 +244,14 @@ class DepthwiseConv2D(_DepthwiseConv):
     type: Literal["DepthwiseConv2D"] = "DepthwiseConv2D"
 
 
-class Conv1DTranspose(_ConvTranspose):
+class Conv1DTranspose(ConvTranspose):
     """1D transposed convolution (the gradient of a convolution)."""
 
     rank: ClassVar[int] = 1
     type: Literal["Conv1DTranspose"] = "Conv1DTranspose"
 
 
-class Conv2DTranspose(_ConvTranspose):
+class Conv2DTranspose(ConvTranspose):
     """2D transposed convolution (the gradient of a convolution)."""
 
     rank: ClassVar[int] = 2
@@ -259,7 +259,7 @@ class Conv2DTranspose(_ConvTranspose):
     type: Literal["Conv2DTranspose"] = "Conv2DTranspose"
 
 
-class Conv3DTranspose(_ConvTranspose):
+class Conv3DTranspose(ConvTranspose):
     """3D transposed convolution (the gradient of a convolution)."""
 
     rank: ClassVar[int] = 3

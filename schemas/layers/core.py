@@ -19,14 +19,13 @@ from kspec.schemas.fields import (
     ActivationFunction,
     ActivityRegularizer,
     Constraint,
+    DataFormatField,
     Initializer,
     LoraAlpha,
     LoraRank,
     Regularizer,
     reject_lora_with_constraint,
 )
-
-DataFormat = Literal["channels_last", "channels_first"]
 
 _WEIGHT_ALIASES = {
     "init": "kernel_initializer",
@@ -93,9 +92,7 @@ class Flatten(LayerSpec):
     """`(batch, d1, ..., dn) -> (batch, d1*...*dn)`; channels_first is moved last first."""
 
     type: Literal["Flatten"] = "Flatten"
-    data_format: DataFormat | None = Field(
-        None, description="Layout of the input; default: the model's `data_format`."
-    )
+    data_format: DataFormatField = None
 
 
 class Reshape(LayerSpec):

@@ -16,11 +16,12 @@ from kspec.schemas.fields import (
     ActivationFunction,
     ActivityRegularizer,
     Constraint,
+    DataFormatField,
     Initializer,
     Regularizer,
 )
 from kspec.schemas.layers.reshaping import DIM_ORDERING
-from kspec.schemas.layers.spatial_fields import DataFormatField, SpatialInt, check_per_axis
+from kspec.schemas.layers.spatial_fields import SpatialInt, check_per_axis
 
 _WEIGHT_ALIASES: dict[str, Alias] = {
     "nb_filter": "filters",
@@ -34,7 +35,7 @@ _WEIGHT_ALIASES: dict[str, Alias] = {
 }
 
 
-class _LocallyConnected(LayerSpec):
+class LocallyConnected(LayerSpec):
     """Shared fields of LocallyConnected1D/2D (Keras 2 names and defaults)."""
 
     rank: ClassVar[int]
@@ -62,13 +63,13 @@ class _LocallyConnected(LayerSpec):
     )
 
     @model_validator(mode="after")
-    def _check_per_axis(self) -> _LocallyConnected:
+    def _check_per_axis(self) -> LocallyConnected:
         check_per_axis("kernel_size", self.kernel_size, self.rank)
         check_per_axis("strides", self.strides, self.rank)
         return self
 
 
-class LocallyConnected1D(_LocallyConnected):
+class LocallyConnected1D(LocallyConnected):
     """`y[t] = activation(x[t*s : t*s + k].flatten() @ kernel[t] + bias[t])`: unshared
     weights per output step."""
 
@@ -81,7 +82,7 @@ class LocallyConnected1D(_LocallyConnected):
     rank: ClassVar[int] = 1
 
 
-class LocallyConnected2D(_LocallyConnected):
+class LocallyConnected2D(LocallyConnected):
     """`y[i, j] = activation(patch(i, j).flatten() @ kernel[i * out_w + j] + bias[i, j])`:
     unshared weights per output position."""
 

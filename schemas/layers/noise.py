@@ -9,8 +9,8 @@ from typing import ClassVar, Literal
 from pydantic import Field, PositiveInt
 
 from kspec.schemas.base import Alias, LayerSpec
+from kspec.schemas.fields import DataFormatField
 
-DataFormat = Literal["channels_last", "channels_first"]
 _DIM_ORDERING: Alias = ("data_format", {"tf": "channels_last", "th": "channels_first"}.get)
 
 _SEED = Field(None, description="Folded into the per-node rng.")
@@ -52,7 +52,7 @@ class AlphaDropout(LayerSpec):
     seed: int | None = _SEED
 
 
-class _SpatialDropout(LayerSpec):
+class SpatialDropout(LayerSpec):
     """Training: whole channels (feature maps) are zeroed with probability `rate`, the rest
     scaled by 1/(1-rate). Inference: identity."""
 
@@ -63,7 +63,7 @@ class _SpatialDropout(LayerSpec):
     seed: int | None = _SEED
 
 
-class SpatialDropout1D(_SpatialDropout):
+class SpatialDropout1D(SpatialDropout):
     """Drops whole channels of `(batch, steps, channels)`."""
 
     type: Literal["SpatialDropout1D"] = "SpatialDropout1D"
@@ -71,24 +71,20 @@ class SpatialDropout1D(_SpatialDropout):
     rank: ClassVar[int] = 1
 
 
-class SpatialDropout2D(_SpatialDropout):
+class SpatialDropout2D(SpatialDropout):
     """Drops whole feature maps of 2D images."""
 
     type: Literal["SpatialDropout2D"] = "SpatialDropout2D"
     rank: ClassVar[int] = 2
-    data_format: DataFormat | None = Field(
-        None, description="Layout of the input; default: the model's `data_format`."
-    )
+    data_format: DataFormatField = None
 
 
-class SpatialDropout3D(_SpatialDropout):
+class SpatialDropout3D(SpatialDropout):
     """Drops whole feature maps of 3D volumes."""
 
     type: Literal["SpatialDropout3D"] = "SpatialDropout3D"
     rank: ClassVar[int] = 3
-    data_format: DataFormat | None = Field(
-        None, description="Layout of the input; default: the model's `data_format`."
-    )
+    data_format: DataFormatField = None
 
 
 LAYERS: list[type[LayerSpec]] = [

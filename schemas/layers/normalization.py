@@ -36,7 +36,7 @@ def _keras1_mode(mode: Any) -> None:
         )
 
 
-class _Affine(LayerSpec):
+class AffineNormalization(LayerSpec):
     """The learned `gamma * y + beta` after normalizing, shared by Batch/Layer/Group."""
 
     center: bool = Field(True, description="Whether to add the learned offset `beta`.")
@@ -49,7 +49,7 @@ class _Affine(LayerSpec):
     gamma_constraint: Constraint | None = None
 
 
-class BatchNormalization(_Affine):
+class BatchNormalization(AffineNormalization):
     """`y = gamma * (x - mean) / sqrt(var + epsilon) + beta` per feature on `axis`. Training:
     the batch's mean and (biased) variance, and `moving = moving * momentum + batch * (1 -
     momentum)` in state; inference (or `trainable: false`): the moving statistics."""
@@ -73,7 +73,7 @@ class BatchNormalization(_Affine):
     )
 
 
-class LayerNormalization(_Affine):
+class LayerNormalization(AffineNormalization):
     """`y = gamma * (x - mean) / sqrt(var + epsilon) + beta`, statistics per sample over
     `axis`; gamma and beta are shaped like those axes."""
 
@@ -93,7 +93,7 @@ class LayerNormalization(_Affine):
         return _check_axes(axis)
 
 
-class GroupNormalization(_Affine):
+class GroupNormalization(AffineNormalization):
     """Channels on `axis` split into `groups`; each group normalized per sample over its
     channels and all other non-batch axes, then `gamma * y + beta` per channel."""
 

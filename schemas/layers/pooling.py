@@ -9,8 +9,9 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from kspec.schemas.base import Alias, LayerSpec
+from kspec.schemas.fields import DataFormatField
 from kspec.schemas.layers.reshaping import DIM_ORDERING
-from kspec.schemas.layers.spatial_fields import DataFormatField, SpatialInt, check_per_axis
+from kspec.schemas.layers.spatial_fields import SpatialInt, check_per_axis
 
 _KERAS1_1D: dict[str, Alias] = {
     "pool_length": "pool_size",
@@ -22,7 +23,7 @@ _KERAS1_ND: dict[str, Alias] = {"border_mode": "padding", "dim_ordering": DIM_OR
 _POOL_SIZE = "Window size: an int for every spatial axis, or one per axis."
 
 
-class _Pooling(LayerSpec):
+class Pooling(LayerSpec):
     """Shared fields of the windowed poolings."""
 
     rank: ClassVar[int]
@@ -40,13 +41,13 @@ class _Pooling(LayerSpec):
     data_format: DataFormatField = None
 
     @model_validator(mode="after")
-    def _check_per_axis(self) -> _Pooling:
+    def _check_per_axis(self) -> Pooling:
         check_per_axis("pool_size", self.pool_size, self.rank)
         check_per_axis("strides", self.strides, self.rank)
         return self
 
 
-class MaxPooling1D(_Pooling):
+class MaxPooling1D(Pooling):
     """`y[t] = max(x[t*s : t*s + pool_size])` over the steps axis."""
 
     type: Literal["MaxPooling1D"] = "MaxPooling1D"
@@ -56,7 +57,7 @@ class MaxPooling1D(_Pooling):
     pool_size: SpatialInt = Field(2, description=_POOL_SIZE)
 
 
-class MaxPooling2D(_Pooling):
+class MaxPooling2D(Pooling):
     """Maximum over each `pool_size` window of an image."""
 
     type: Literal["MaxPooling2D"] = "MaxPooling2D"
@@ -66,7 +67,7 @@ class MaxPooling2D(_Pooling):
     pool_size: SpatialInt = Field([2, 2], description=_POOL_SIZE)
 
 
-class MaxPooling3D(_Pooling):
+class MaxPooling3D(Pooling):
     """Maximum over each `pool_size` window of a volume."""
 
     type: Literal["MaxPooling3D"] = "MaxPooling3D"
@@ -76,7 +77,7 @@ class MaxPooling3D(_Pooling):
     pool_size: SpatialInt = Field([2, 2, 2], description=_POOL_SIZE)
 
 
-class AveragePooling1D(_Pooling):
+class AveragePooling1D(Pooling):
     """`y[t] = mean(x[t*s : t*s + pool_size])` over the steps axis."""
 
     type: Literal["AveragePooling1D"] = "AveragePooling1D"
@@ -86,7 +87,7 @@ class AveragePooling1D(_Pooling):
     pool_size: SpatialInt = Field(description=_POOL_SIZE)
 
 
-class AveragePooling2D(_Pooling):
+class AveragePooling2D(Pooling):
     """Mean over each `pool_size` window of an image."""
 
     type: Literal["AveragePooling2D"] = "AveragePooling2D"
@@ -96,7 +97,7 @@ class AveragePooling2D(_Pooling):
     pool_size: SpatialInt = Field(description=_POOL_SIZE)
 
 
-class AveragePooling3D(_Pooling):
+class AveragePooling3D(Pooling):
     """Mean over each `pool_size` window of a volume."""
 
     type: Literal["AveragePooling3D"] = "AveragePooling3D"
@@ -106,7 +107,7 @@ class AveragePooling3D(_Pooling):
     pool_size: SpatialInt = Field(description=_POOL_SIZE)
 
 
-class _GlobalPooling(LayerSpec):
+class GlobalPooling(LayerSpec):
     """Shared fields of the global poolings."""
 
     rank: ClassVar[int]
@@ -118,7 +119,7 @@ class _GlobalPooling(LayerSpec):
     )
 
 
-class GlobalMaxPooling1D(_GlobalPooling):
+class GlobalMaxPooling1D(GlobalPooling):
     """`(batch, steps, features) -> (batch, features)`: maximum over the steps."""
 
     type: Literal["GlobalMaxPooling1D"] = "GlobalMaxPooling1D"
@@ -126,7 +127,7 @@ class GlobalMaxPooling1D(_GlobalPooling):
     reduce: ClassVar[Literal["max", "average"]] = "max"
 
 
-class GlobalMaxPooling2D(_GlobalPooling):
+class GlobalMaxPooling2D(GlobalPooling):
     """`(batch, h, w, c) -> (batch, c)`: maximum over the spatial axes."""
 
     type: Literal["GlobalMaxPooling2D"] = "GlobalMaxPooling2D"
@@ -134,7 +135,7 @@ class GlobalMaxPooling2D(_GlobalPooling):
     reduce: ClassVar[Literal["max", "average"]] = "max"
 
 
-class GlobalMaxPooling3D(_GlobalPooling):
+class GlobalMaxPooling3D(GlobalPooling):
     """`(batch, d, h, w, c) -> (batch, c)`: maximum over the spatial axes."""
 
     type: Literal["GlobalMaxPooling3D"] = "GlobalMaxPooling3D"
@@ -142,7 +143,7 @@ class GlobalMaxPooling3D(_GlobalPooling):
     reduce: ClassVar[Literal["max", "average"]] = "max"
 
 
-class GlobalAveragePooling1D(_GlobalPooling):
+class GlobalAveragePooling1D(GlobalPooling):
     """`(batch, steps, features) -> (batch, features)`: mean over the steps; with a mask,
     the mean over the unmasked steps only."""
 
@@ -151,7 +152,7 @@ class GlobalAveragePooling1D(_GlobalPooling):
     reduce: ClassVar[Literal["max", "average"]] = "average"
 
 
-class GlobalAveragePooling2D(_GlobalPooling):
+class GlobalAveragePooling2D(GlobalPooling):
     """`(batch, h, w, c) -> (batch, c)`: mean over the spatial axes."""
 
     type: Literal["GlobalAveragePooling2D"] = "GlobalAveragePooling2D"
@@ -159,7 +160,7 @@ class GlobalAveragePooling2D(_GlobalPooling):
     reduce: ClassVar[Literal["max", "average"]] = "average"
 
 
-class GlobalAveragePooling3D(_GlobalPooling):
+class GlobalAveragePooling3D(GlobalPooling):
     """`(batch, d, h, w, c) -> (batch, c)`: mean over the spatial axes."""
 
     type: Literal["GlobalAveragePooling3D"] = "GlobalAveragePooling3D"

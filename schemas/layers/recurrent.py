@@ -11,11 +11,11 @@ from kspec.schemas.fields import (
     ActivationFunction,
     ActivityRegularizer,
     Constraint,
+    DataFormatField,
     Initializer,
     Regularizer,
 )
 from kspec.schemas.layers.spatial_fields import (
-    DataFormatField,
     SpatialInt,
     as_tuple,
     check_per_axis,

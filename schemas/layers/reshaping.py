@@ -11,8 +11,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, Field, NonNegativeInt, PositiveInt, model_validator
 
 from kspec.schemas.base import Alias, LayerSpec
+from kspec.schemas.fields import DataFormatField
 from kspec.schemas.layers.spatial_fields import (
-    DataFormatField,
     SpatialInt,
     as_tuple,
     check_per_axis,
@@ -37,7 +37,7 @@ Margins = Annotated[
 _ORDINALS = ("1st", "2nd", "3rd")
 
 
-class _Margins(LayerSpec):
+class CroppingOrPadding(LayerSpec):
     """Shared rule of cropping and zero padding: `(before, after)` amounts per spatial axis."""
 
     rank: ClassVar[int]
@@ -53,7 +53,7 @@ class _Margins(LayerSpec):
         return tuple(as_tuple(v, 2) for v in value)  # type: ignore[misc]
 
     @model_validator(mode="after")
-    def _check_form(self) -> _Margins:
+    def _check_form(self) -> CroppingOrPadding:
         name, value = self.field, getattr(self, self.field)
         if self.rank == 1:
             if isinstance(value, list) and (
@@ -86,7 +86,7 @@ _CROPPING = "How much to cut off each side: an int for every side, "
 _PADDING = "How many zeros to add on each side: an int for every side, "
 
 
-class Cropping1D(_Margins):
+class Cropping1D(CroppingOrPadding):
     """`(batch, steps, features) -> (batch, steps - before - after, features)`."""
 
     type: Literal["Cropping1D"] = "Cropping1D"
@@ -96,7 +96,7 @@ class Cropping1D(_Margins):
     cropping: Margins = Field([1, 1], description=_CROPPING + "or `[before, after]`.")
 
 
-class Cropping2D(_Margins):
+class Cropping2D(CroppingOrPadding):
     """Cut rows and columns off the sides of an image: `x[:, t:h-b, l:w-r, :]`."""
 
     type: Literal["Cropping2D"] = "Cropping2D"
@@ -112,7 +112,7 @@ class Cropping2D(_Margins):
     data_format: DataFormatField = None
 
 
-class Cropping3D(_Margins):
+class Cropping3D(CroppingOrPadding):
     """Cut the sides of a volume along its three spatial axes."""
 
     type: Literal["Cropping3D"] = "Cropping3D"
@@ -127,7 +127,7 @@ class Cropping3D(_Margins):
     data_format: DataFormatField = None
 
 
-class ZeroPadding1D(_Margins):
+class ZeroPadding1D(CroppingOrPadding):
     """`(batch, steps, features) -> (batch, before + steps + after, features)`, zeros added."""
 
     type: Literal["ZeroPadding1D"] = "ZeroPadding1D"
@@ -138,7 +138,7 @@ class ZeroPadding1D(_Margins):
     data_format: DataFormatField = None
 
 
-class ZeroPadding2D(_Margins):
+class ZeroPadding2D(CroppingOrPadding):
     """Add rows and columns of zeros around an image."""
 
     type: Literal["ZeroPadding2D"] = "ZeroPadding2D"
@@ -154,7 +154,7 @@ class ZeroPadding2D(_Margins):
     data_format: DataFormatField = None
 
 
-class ZeroPadding3D(_Margins):
+class ZeroPadding3D(CroppingOrPadding):
     """Add zeros around a volume along its three spatial axes."""
 
     type: Literal["ZeroPadding3D"] = "ZeroPadding3D"

@@ -8,11 +8,9 @@ the tuple length against its rank with `check_per_axis`, and the compiler expand
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, NonNegativeInt, PositiveInt
-
-DataFormat = Literal["channels_last", "channels_first"]
+from pydantic import BeforeValidator, NonNegativeInt, PositiveInt
 
 
 def _tuple_to_list(value: Any) -> Any:
@@ -26,14 +24,6 @@ SpatialInt = Annotated[PositiveInt | list[PositiveInt], BeforeValidator(_tuple_t
 
 SpatialNonNegInt = Annotated[NonNegativeInt | list[NonNegativeInt], BeforeValidator(_tuple_to_list)]
 """A non-negative int for every spatial axis, or one per axis (`0` or `[1, 0]`)."""
-
-DataFormatField = Annotated[
-    DataFormat | None,
-    Field(
-        description="Layout of input and output: `channels_last` (batch, *spatial, channels) "
-        "or `channels_first` (batch, channels, *spatial); default: the model's `data_format`."
-    ),
-]
 
 
 def check_per_axis(name: str, value: int | list[int] | None, rank: int) -> None:

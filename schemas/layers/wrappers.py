@@ -41,10 +41,6 @@ class TimeDistributed(LayerSpec):
             )
         return self
 
-    def nested_layers(self) -> list[tuple[str, LayerSpec]]:
-        """(weight-name prefix, layer): the inner weights keep their own names."""
-        return [("", self.layer)]
-
 
 class Bidirectional(LayerSpec):
     """`merge(forward(x), reverse_time(backward(x)))` over a recurrent layer."""
@@ -92,11 +88,6 @@ class Bidirectional(LayerSpec):
                     f"{getattr(self.layer, name)} and {getattr(back, name)}"
                 )
         return self
-
-    def nested_layers(self) -> list[tuple[str, LayerSpec]]:
-        """(weight-name prefix, layer): forward weights, then backward ones."""
-        forward, backward = self.directions()
-        return [("forward_", forward), ("backward_", backward)]
 
     def directions(self) -> tuple[LayerSpec, LayerSpec]:
         """(forward layer, backward layer): the backward one defaults to a copy of `layer`

@@ -1,5 +1,5 @@
-"""The row types of the conformance tables (the checks live in `kspec.runtime.conformance`,
+"""The row types of the conformance tables (the checks live in `kspec.compiler.conformance`,
 which plugin authors run on their own layers through `kspec.testing`)."""
 
-from kspec.runtime.conformance import Case as Case
-from kspec.runtime.conformance import Invalid as Invalid
+from kspec.compiler.conformance import Case as Case
+from kspec.compiler.conformance import Invalid as Invalid

@@ -213,3 +213,44 @@ def test_time_distributed_passes_the_mask_on_and_reaches_nested_rules() -> None:
     params = ours.variables["params"]
     expected = 0.25 * float(np.abs(np.asarray(params["td"]["kernel"])).sum())
     assert float(ours.compiled.weight_penalty(params)) == pytest.approx(expected, rel=1e-6)
+
+
+def _randomised(model: keras.Model, seed: int = 0) -> keras.Model:
+    """Every weight random (biases included), so no path is only compared at zero."""
+    rng = np.random.default_rng(seed)
+    with keras_side():
+        model.set_weights(
+            [0.3 * rng.standard_normal(w.shape).astype(np.float32) for w in model.get_weights()]
+        )
+    return model
+
+
+CHANNELS_FIRST = [
+    pytest.param(
+        {"type": "TimeDistributed", "layer": {"type": "Conv2D", "filters": 4, "kernel_size": 3}},
+        lambda: L.TimeDistributed(L.Conv2D(4, 3, data_format="channels_first")),
+        (3, 2, 6, 7),
+        id="TimeDistributed(Conv2D)",
+    ),
+    pytest.param(
+        {"type": "Bidirectional", "layer": {"type": "ConvLSTM2D", "filters": 3, "kernel_size": 3}},
+        lambda: L.Bidirectional(L.ConvLSTM2D(3, 3, data_format="channels_first")),
+        (3, 2, 5, 6),
+        id="Bidirectional(ConvLSTM2D)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("layer", "keras_layer", "shape"), CHANNELS_FIRST)
+def test_model_data_format_reaches_wrapped_layers(
+    layer: dict, keras_layer: Any, shape: tuple
+) -> None:
+    """`data_format: channels_first` on the model is the default of the layer inside a wrapper
+    too (the canonical spec fills it into nested layers), as Keras' layer-level setting."""
+    spec = {"kspec": 1, "data_format": "channels_first", "inputs": {"x": list(shape)}}
+    spec["layers"] = [layer]
+    assert kspec.validate(spec).layers[0].layer.data_format == "channels_first"  # type: ignore[attr-defined]
+    with keras_side():
+        reference = _randomised(keras_sequential([keras_layer()], shape))
+    x = np.random.default_rng(1).standard_normal((2, *shape)).astype(np.float32)
+    assert_parity(spec, reference, x)

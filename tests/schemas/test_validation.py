@@ -47,7 +47,8 @@ DEFAULTS: list[tuple[dict[str, Any], dict[str, Any]]] = [
     ),
     ({"type": "Activation", "activation": "relu"}, {"activation": "relu"}),
     ({"type": "Dropout", "rate": 0.5}, {"noise_shape": None, "seed": None}),
-    ({"type": "Flatten"}, {"data_format": None}),
+    # Keras 3 default None = the global image_data_format; the canonical spec holds the model's
+    ({"type": "Flatten"}, {"data_format": "channels_last"}),
     ({"type": "Reshape", "target_shape": [2, 2]}, {"target_shape": [2, 2]}),
     ({"type": "Permute", "dims": [1]}, {"dims": [1]}),
     ({"type": "RepeatVector", "n": 2}, {"n": 2}),

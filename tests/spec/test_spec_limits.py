@@ -96,7 +96,9 @@ def test_include_chain_doubling_per_level(tmp_path: Path) -> None:
     )
     assert diagnostic.location is not None and diagnostic.location.file.endswith(".yaml")
     included_from = [n for n in diagnostic.location.notes if n.endswith("included from here")]
-    assert len(included_from) >= 10  # the chain of include sites, innermost first
+    # a file included again is a copy of its first load: refused at the include site that
+    # would copy past the budget, with a note at each include site above it
+    assert included_from
     assert included_from[-1].startswith(f"{tmp_path / 'f0.yaml'}:4:")
 
 

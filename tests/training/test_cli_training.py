@@ -9,8 +9,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import kspec
+
+pytestmark = pytest.mark.slow  # subprocesses or whole training runs: `make test` only
 
 KSPEC = Path(sys.executable).parent / "kspec"
 SPEC = """\

@@ -10,6 +10,8 @@ import pytest
 
 import kspec
 
+pytestmark = pytest.mark.slow  # subprocesses or whole training runs: `make test` only
+
 RNG = np.random.default_rng(1)
 X = RNG.normal(size=(40, 6, 6, 2)).astype("float32")
 Y = np.eye(3, dtype="float32")[RNG.integers(0, 3, 40)]

@@ -11,9 +11,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import kspec
 from kspec.runtime.checkpoint import read_metadata
+
+pytestmark = pytest.mark.slow  # subprocesses or whole training runs: `make test` only
 
 KSPEC = Path(sys.executable).parent / "kspec"
 EPOCHS = 40

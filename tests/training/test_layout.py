@@ -13,6 +13,8 @@ import kspec
 from tests.training.forced_devices import run
 from tests.training.sharded_run import MLP
 
+pytestmark = pytest.mark.slow  # subprocesses or whole training runs: `make test` only
+
 RUN = Path(__file__).with_name("layout_run.py")
 
 

@@ -14,6 +14,8 @@ import pytest
 
 from tests.training.forced_devices import run, run_hosts
 
+pytestmark = pytest.mark.slow  # subprocesses or whole training runs: `make test` only
+
 RUN = Path(__file__).with_name("multi_host_run.py")
 HOSTS = 2
 

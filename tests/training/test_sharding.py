@@ -10,6 +10,8 @@ import pytest
 
 from tests.training.forced_devices import run
 
+pytestmark = pytest.mark.slow  # subprocesses or whole training runs: `make test` only
+
 RUN = Path(__file__).with_name("sharded_run.py")
 
 

@@ -16,8 +16,8 @@ import pytest
 
 import kspec
 
-ROOT = Path(__file__).resolve().parent.parent
-GOLDEN = Path(__file__).resolve().parent / "golden"
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 CASES = sorted(GOLDEN.glob("*.yaml"))
 REGENERATE = os.environ.get("KSPEC_REGENERATE_GOLDEN") == "1"
 

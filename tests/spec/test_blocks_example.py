@@ -12,7 +12,7 @@ import numpy as np
 import kspec
 from kspec.schemas.graph import wire
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "resnet_blocks.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "resnet_blocks.yaml"
 
 CONV = {"type": "Conv2D", "kernel_size": 3, "padding": "same", "use_bias": False}
 

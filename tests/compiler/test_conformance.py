@@ -3,7 +3,7 @@ jit vs no-jit, spec round trip, and shape errors that are `ShapeError`s, never r
 
 A new layer family extends `CASES` (valid params and input shapes) and `INVALID` (shapes it must
 reject); `test_every_layer_type_has_cases` fails until it does. The checks themselves live in
-`kspec.runtime.conformance`, which plugin authors run on custom layers through `kspec.testing`.
+`kspec.compiler.conformance`, which plugin authors run on custom layers through `kspec.testing`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from kspec.compiler.conformance import check_infer_shape, check_invalid, check_jit, check_round_trip
 from kspec.compiler.registry import LOWERINGS
-from kspec.runtime.conformance import check_infer_shape, check_invalid, check_jit, check_round_trip
 from kspec.schemas import LAYER_TYPES
 from tests import conformance
 from tests.conformance.cases import Case, Invalid

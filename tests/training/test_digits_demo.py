@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # subprocesses or whole training runs: `make test` only
+
 pytest.importorskip("sklearn")  # in the `test` and `examples` extras
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_digits_demo_learns() -> None:

@@ -13,8 +13,10 @@ import pytest
 
 import kspec
 
+pytestmark = pytest.mark.slow  # subprocesses or whole training runs: `make test` only
+
 KSPEC = Path(sys.executable).parent / "kspec"
-MLP = Path(__file__).resolve().parent.parent / "examples" / "mlp.yaml"
+MLP = Path(__file__).resolve().parents[2] / "examples" / "mlp.yaml"
 SUBCOMMANDS = ["validate", "build", "summary", "schema", "explain", "plugins", "plot", "diff"]
 LOCATED = re.compile(
     r"^(?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+): (?P<severity>error|warning): "

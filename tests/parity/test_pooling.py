@@ -1,5 +1,6 @@
-"""Parity of pooling and spatial reshaping layers with Keras 3: outputs over a grid of layouts,
-paddings, strides and odd/even sizes; inferred shapes vs Keras' `compute_output_shape`."""
+"""Parity of pooling layers with Keras 3: outputs over a grid of layouts, paddings, strides and
+odd/even sizes; for all spatial layers (pooling and reshaping), inferred shapes vs Keras'
+`compute_output_shape`, Keras 3 synonyms, Keras 1 names and located parameter errors."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ L = keras.layers
 CF = "channels_first"
 
 
-def _row(id: str, params: dict[str, Any], shape: tuple[int, ...]) -> LayerCase:
+def row(id: str, params: dict[str, Any], shape: tuple[int, ...]) -> LayerCase:
     """The same layer on both sides: kspec's `type` is the Keras class name."""
     spec = dict(params)
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items() if k != "type"}
@@ -37,19 +38,19 @@ def _row(id: str, params: dict[str, Any], shape: tuple[int, ...]) -> LayerCase:
 
 GRID = [
     # Windowed pooling: valid/same, strides, odd/even sizes, both layouts.
-    _row("max1d", {"type": "MaxPooling1D", "pool_size": 3}, (7, 2)),
-    _row(
+    row("max1d", {"type": "MaxPooling1D", "pool_size": 3}, (7, 2)),
+    row(
         "avg1d_same_s2",
         {"type": "AveragePooling1D", "pool_size": 3, "strides": 2, "padding": "same"},
         (8, 3),
     ),
-    _row("max1d_cf_same", {"type": "MaxPooling1D", "padding": "same", "data_format": CF}, (2, 7)),
-    _row(
+    row("max1d_cf_same", {"type": "MaxPooling1D", "padding": "same", "data_format": CF}, (2, 7)),
+    row(
         "max2d_same_odd",
         {"type": "MaxPooling2D", "pool_size": [3, 2], "padding": "same"},
         (7, 5, 2),
     ),
-    _row(
+    row(
         "avg2d_same_cf",
         {
             "type": "AveragePooling2D",
@@ -60,53 +61,24 @@ GRID = [
         },
         (2, 6, 5),
     ),
-    _row("avg2d_valid_s1", {"type": "AveragePooling2D", "pool_size": 2, "strides": 1}, (5, 4, 3)),
-    _row("max3d_cf", {"type": "MaxPooling3D", "pool_size": 2, "data_format": CF}, (2, 5, 4, 4)),
-    _row(
+    row("avg2d_valid_s1", {"type": "AveragePooling2D", "pool_size": 2, "strides": 1}, (5, 4, 3)),
+    row("max3d_cf", {"type": "MaxPooling3D", "pool_size": 2, "data_format": CF}, (2, 5, 4, 4)),
+    row(
         "avg3d_same",
         {"type": "AveragePooling3D", "pool_size": [2, 3, 2], "strides": 2, "padding": "same"},
         (5, 5, 4, 2),
     ),
     # Global pooling.
-    _row("gmax1d", {"type": "GlobalMaxPooling1D"}, (5, 3)),
-    _row(
+    row("gmax1d", {"type": "GlobalMaxPooling1D"}, (5, 3)),
+    row(
         "gavg1d_cf_keep",
         {"type": "GlobalAveragePooling1D", "data_format": CF, "keepdims": True},
         (3, 5),
     ),
-    _row("gmax2d_cf", {"type": "GlobalMaxPooling2D", "data_format": CF}, (3, 4, 5)),
-    _row("gavg2d_keep", {"type": "GlobalAveragePooling2D", "keepdims": True}, (4, 5, 3)),
-    _row("gmax3d_keep", {"type": "GlobalMaxPooling3D", "keepdims": True}, (3, 2, 4, 2)),
-    _row("gavg3d_cf", {"type": "GlobalAveragePooling3D", "data_format": CF}, (2, 3, 2, 4)),
-    # Cropping and zero padding: int, per-axis, asymmetric.
-    _row("crop1d_asym", {"type": "Cropping1D", "cropping": [0, 2]}, (6, 3)),
-    _row(
-        "crop2d_per_axis_cf",
-        {"type": "Cropping2D", "cropping": [1, 2], "data_format": CF},
-        (2, 5, 6),
-    ),
-    _row("crop2d_asym", {"type": "Cropping2D", "cropping": [[2, 0], [1, 3]]}, (5, 7, 2)),
-    _row("crop3d_mixed", {"type": "Cropping3D", "cropping": [1, [0, 2], 0]}, (4, 5, 3, 2)),
-    _row("pad1d_asym_cf", {"type": "ZeroPadding1D", "padding": [2, 0], "data_format": CF}, (3, 4)),
-    _row("pad2d_asym", {"type": "ZeroPadding2D", "padding": [[0, 1], [2, 3]]}, (3, 4, 2)),
-    _row("pad3d_int_cf", {"type": "ZeroPadding3D", "padding": 1, "data_format": CF}, (2, 2, 3, 2)),
-    # Upsampling: nearest, bilinear (half-pixel centres), bicubic, both layouts.
-    _row("up1d", {"type": "UpSampling1D", "size": 3}, (4, 2)),
-    _row("up2d_nearest_cf", {"type": "UpSampling2D", "size": [2, 3], "data_format": CF}, (2, 3, 4)),
-    _row(
-        "up2d_bilinear",
-        {"type": "UpSampling2D", "size": [3, 2], "interpolation": "bilinear"},
-        (5, 4, 2),
-    ),
-    _row(
-        "up2d_bilinear_cf",
-        {"type": "UpSampling2D", "interpolation": "bilinear", "data_format": CF},
-        (2, 3, 5),
-    ),
-    _row(
-        "up2d_bicubic", {"type": "UpSampling2D", "size": 2, "interpolation": "bicubic"}, (4, 3, 1)
-    ),
-    _row("up3d_cf", {"type": "UpSampling3D", "size": [1, 2, 3], "data_format": CF}, (2, 2, 3, 2)),
+    row("gmax2d_cf", {"type": "GlobalMaxPooling2D", "data_format": CF}, (3, 4, 5)),
+    row("gavg2d_keep", {"type": "GlobalAveragePooling2D", "keepdims": True}, (4, 5, 3)),
+    row("gmax3d_keep", {"type": "GlobalMaxPooling3D", "keepdims": True}, (3, 2, 4, 2)),
+    row("gavg3d_cf", {"type": "GlobalAveragePooling3D", "data_format": CF}, (2, 3, 2, 4)),
 ]
 
 

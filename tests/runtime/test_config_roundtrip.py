@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import kspec
 from kspec.layers import Dense, Dropout
 
-EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.yaml"))
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
 
 
 def _assert_fixed_point(model: kspec.Model) -> None:

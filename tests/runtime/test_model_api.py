@@ -12,7 +12,7 @@ import pytest
 
 import kspec
 
-MLP = Path(__file__).resolve().parent.parent / "examples" / "mlp.yaml"
+MLP = Path(__file__).resolve().parents[2] / "examples" / "mlp.yaml"
 SMALL = {
     "kspec": 1,
     "name": "small",

@@ -15,7 +15,7 @@ from kspec.runtime.api import check
 from kspec.runtime.plot import to_dot
 
 KSPEC = Path(sys.executable).parent / "kspec"
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 HAS_DOT = shutil.which("dot") is not None
 MULTI = """\
 kspec: 1

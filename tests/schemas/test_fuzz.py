@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import kspec
 from kspec.errors import KspecDeprecationWarning
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 BASES: list[dict[str, Any]] = [
     yaml.safe_load((EXAMPLES / "mlp.yaml").read_text()),

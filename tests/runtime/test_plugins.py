@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # subprocesses or whole training runs: `make test` only
+
+ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "examples" / "plugins" / "kspec-mylayers"
 KSPEC = Path(sys.executable).parent / "kspec"
 UNKNOWN = """\

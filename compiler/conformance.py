@@ -17,9 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kspec.compiler import compile_model
+from kspec.compiler.compile import compile_model, lowering_of
 from kspec.compiler.lowering import BuildEnv, LayerCall, Lowering, Shape
-from kspec.compiler.registry import lowering_for
 from kspec.errors import ShapeError, SpecError
 from kspec.schemas import ModelSpec, validate_document
 from kspec.schemas.base import LayerSpec
@@ -137,7 +136,7 @@ def check_invalid(type_name: str, case: Invalid) -> None:
     node = spec.layers[0]
     in_shapes: list[Shape] = [(None, *s) for s in case.shapes]
     try:
-        lowering_for(type(node)).infer_shape(node, in_shapes, BuildEnv())
+        lowering_of(node).infer_shape(node, in_shapes, BuildEnv())
     except ShapeError as exc:
         assert re.search(case.match, str(exc)), f"{exc} does not match {case.match!r}"
     else:

@@ -9,7 +9,7 @@ import pytest
 
 import kspec
 
-SIAMESE = Path(__file__).resolve().parent.parent / "examples" / "siamese.yaml"
+SIAMESE = Path(__file__).resolve().parents[2] / "examples" / "siamese.yaml"
 
 
 @pytest.fixture(scope="module")

@@ -113,7 +113,7 @@ def test_sharded_batch_gets_global_statistics() -> None:
         "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
         "JAX_PLATFORMS": "cpu",
     }
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(SHARDED)],
         env=env,

@@ -1,0 +1,50 @@
+"""Keras argument conventions shared by the training methods: Keras 1 names (warned where
+they are used) and Keras' shapes of results."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from kspec.errors import KspecDeprecationWarning
+
+
+def renamed(old: str, new: str, note: str = "") -> None:
+    warnings.warn(
+        f"`{old}` is a Keras 1 name; use `{new}` instead{note}",
+        KspecDeprecationWarning,
+        stacklevel=3,
+    )
+
+
+def keras_result(logs: dict[str, float], return_dict: bool) -> Any:
+    if return_dict:
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
+
+
+def keras1_generator_args(keras1: dict[str, Any], epochs: int) -> tuple[int, Any, Any]:
+    """Keras 1 generator arguments: nb_epoch, samples_per_epoch (samples, not batches),
+    nb_val_samples, val_samples, max_q_size (accepted; batches are drawn synchronously)."""
+    known = {"nb_epoch", "samples_per_epoch", "nb_val_samples", "val_samples", "max_q_size"}
+    unknown = sorted(set(keras1) - known)
+    if unknown:
+        raise TypeError(f"unexpected argument(s) {', '.join(unknown)}")
+    if "nb_epoch" in keras1:
+        renamed("nb_epoch", "epochs")
+        epochs = keras1["nb_epoch"]
+    samples = keras1.get("samples_per_epoch")
+    if samples is not None:
+        renamed("samples_per_epoch", "steps_per_epoch", " (it counts batches, not samples)")
+    val_samples = keras1.get("nb_val_samples", keras1.get("val_samples"))
+    for old in ("nb_val_samples", "val_samples"):
+        if old in keras1:
+            renamed(
+                old,
+                "validation_steps" if old == "nb_val_samples" else "steps",
+                " (it counts batches, not samples)",
+            )
+    if "max_q_size" in keras1:
+        renamed("max_q_size", "max_queue_size")
+    return epochs, samples, val_samples
