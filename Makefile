@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo digits test test-fast bench lint schema clean
+.PHONY: demo digits test test-fast fuzz bench lint schema clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ test: $(STAMP)
 # The inner loop: everything but the tests marked `slow` (CI runs `make test`).
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The hostile-input fuzz (docs/limits.md): 10,000 cases per probe class (expression bombs,
+# block and include amplification, huge dimensions) under an 8 GiB address-space limit; prints
+# hypothesis' statistics (cases run per class). CI runs the same tests with 20 cases each.
+fuzz: $(STAMP)
+	ulimit -v 8388608; KSPEC_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/test_fuzz_hostile.py --hypothesis-show-statistics
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

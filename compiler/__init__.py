@@ -13,6 +13,9 @@ from kspec.compiler.lowering import BuildEnv as BuildEnv
 from kspec.compiler.lowering import Lowering as Lowering
 from kspec.compiler.lowering import Shape as Shape
 from kspec.compiler.lowering import format_shape as format_shape
+from kspec.compiler.memory import MemoryEstimate as MemoryEstimate
+from kspec.compiler.memory import check_memory as check_memory
+from kspec.compiler.memory import estimate_memory as estimate_memory
 from kspec.compiler.model import Aux as Aux
 from kspec.compiler.model import CompiledModel as CompiledModel
 from kspec.compiler.model import Variables as Variables

@@ -16,7 +16,7 @@ from kspec.compiler.registry import registered
 from kspec.compiler.shapes import expand_outputs, infer_shapes
 from kspec.errors import Diagnostic, Location, SpecError
 from kspec.schemas.base import LayerSpec
-from kspec.schemas.graph import Ref
+from kspec.schemas.graph import Ref, parse_ref
 from kspec.schemas.model import GraphSpec
 from kspec.spec import SourceMap
 
@@ -60,7 +60,7 @@ def compile_model(
     compiled = CompiledModel(spec, graph, shapes, env, submodels=submodels)
     if not problems:
         problems += _check_shared_layers(compiled)
-        problems += _check_outputs(compiled)
+        problems += _check_outputs(compiled, source_map)
     if problems:
         raise SpecError(problems)
     return compiled
@@ -98,12 +98,21 @@ def lowering_of(
     return Lookup(BuildEnv(dict(functions or {})))(spec)
 
 
-def _check_outputs(compiled: CompiledModel) -> list[Diagnostic]:
-    return [
-        Diagnostic(f"output '{ref}' does not exist")
-        for ref in compiled.graph.outputs
-        if ref not in compiled.shapes
-    ]
+def _check_outputs(compiled: CompiledModel, source_map: SourceMap) -> list[Diagnostic]:
+    """An `outputs:` entry naming an output its node does not have (`dense:5`), where it is
+    written."""
+    problems = []
+    for j, text in enumerate(compiled.spec.outputs or []):
+        ref = parse_ref(text)
+        if ref not in compiled.shapes:
+            count = sum(1 for r in compiled.shapes if r.node == ref.node)
+            problems.append(
+                Diagnostic(
+                    f"output '{text}' does not exist: '{ref.node}' has {count} output(s)",
+                    source_map.locate(("outputs", j)),
+                )
+            )
+    return problems
 
 
 def weight_shapes(lowering: Lowering[Any], spec: LayerSpec, in_shapes: list[Any]) -> Any:

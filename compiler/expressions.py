@@ -1,5 +1,9 @@
 """Interpreter for `Lambda` expressions (checked by `schemas.expressions`): walks the `ast`,
-calling only whitelisted `jax.numpy` / `jax.nn` functions. Never `eval` or `exec`."""
+calling only whitelisted `jax.numpy` / `jax.nn` functions. Never `eval` or `exec`.
+
+Python-level arithmetic goes through the bounded operators of `schemas.expression_limits`,
+and `a if c else b` evaluates only the branch taken when `c` is a Python value (both, for
+`jnp.where`, when it is an array)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from kspec.compiler.activations import ACTIVATIONS
+from kspec.schemas.expression_limits import apply_operator, negate
 from kspec.schemas.expressions import FUNCTIONS, function_name, parse_expression
 
 
@@ -90,11 +95,6 @@ IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {
 }
 assert set(IMPLEMENTATIONS) == FUNCTIONS, set(IMPLEMENTATIONS) ^ FUNCTIONS
 
-_BINARY = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
-    ast.Pow: operator.pow, ast.MatMult: operator.matmul,
-}  # fmt: skip
 _COMPARE = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
     ast.Gt: operator.gt, ast.GtE: operator.ge,
@@ -120,7 +120,9 @@ def evaluate(source: str, variables: dict[str, Any]) -> Any:
                 scope[target.id] = value  # type: ignore[attr-defined]
         elif isinstance(statement, ast.AugAssign):
             name = statement.target.id  # type: ignore[attr-defined]
-            scope[name] = _BINARY[type(statement.op)](scope[name], _eval(statement.value, scope))
+            scope[name] = apply_operator(
+                type(statement.op), scope[name], _eval(statement.value, scope)
+            )
     return _eval(tree.body[-1].value, scope)  # type: ignore[attr-defined]
 
 
@@ -131,9 +133,9 @@ def _eval(node: ast.expr, scope: dict[str, Any]) -> Any:
         case ast.Name(id=name):
             return scope[name]
         case ast.BinOp(left=left, op=op, right=right):
-            return _BINARY[type(op)](_eval(left, scope), _eval(right, scope))
+            return apply_operator(type(op), _eval(left, scope), _eval(right, scope))
         case ast.UnaryOp(op=ast.USub(), operand=operand):
-            return -_eval(operand, scope)
+            return negate(_eval(operand, scope))
         case ast.UnaryOp(op=ast.UAdd(), operand=operand):
             return +_eval(operand, scope)
         case ast.UnaryOp(op=ast.Not(), operand=operand):
@@ -141,7 +143,10 @@ def _eval(node: ast.expr, scope: dict[str, Any]) -> Any:
         case ast.Compare(left=left, ops=[op], comparators=[right]):
             return _COMPARE[type(op)](_eval(left, scope), _eval(right, scope))
         case ast.IfExp(test=test, body=body, orelse=orelse):
-            return jnp.where(_eval(test, scope), _eval(body, scope), _eval(orelse, scope))
+            condition = _eval(test, scope)
+            if isinstance(condition, bool | int | float | None):  # known now: one branch runs
+                return _eval(body if condition else orelse, scope)
+            return jnp.where(condition, _eval(body, scope), _eval(orelse, scope))
         case ast.Call(func=func, args=args, keywords=keywords):
             fn = IMPLEMENTATIONS[function_name(func)]  # type: ignore[index]
             kwargs = {k.arg: _eval(k.value, scope) for k in keywords}

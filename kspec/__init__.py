@@ -13,6 +13,7 @@ from kspec.errors import CheckpointError as CheckpointError
 from kspec.errors import Diagnostic as Diagnostic
 from kspec.errors import ExportError as ExportError
 from kspec.errors import KspecDeprecationWarning as KspecDeprecationWarning
+from kspec.errors import LimitError as LimitError
 from kspec.errors import Location as Location
 from kspec.errors import PluginWarning as PluginWarning
 from kspec.errors import ShapeError as ShapeError

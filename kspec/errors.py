@@ -10,6 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def printable(text: str) -> str:
+    """`text` with control and format characters escaped (`\\x1b`, `\\n`, `\\u202e`): a name
+    from an untrusted spec must not move the cursor, recolour or clear a terminal, nor split
+    one diagnostic over several lines."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
+
+
 @dataclass(frozen=True)
 class Location:
     """A 1-based position in a source file; `file` is `<string>` for text given inline."""
@@ -41,8 +52,12 @@ class Diagnostic:
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
         node = f"node '{self.node}': " if self.node else ""
-        notes = "".join(f"\n  {note}" for note in self.location.notes) if self.location else ""
-        return f"{where}{self.severity}: {node}{self.message}{notes}"
+        notes = (
+            "".join(f"\n  {printable(note)}" for note in self.location.notes)
+            if self.location
+            else ""
+        )
+        return printable(f"{where}{self.severity}: {node}{self.message}") + notes
 
 
 class SpecError(Exception):
@@ -60,6 +75,11 @@ class SpecError(Exception):
 class ShapeError(SpecError):
     """A shape a layer cannot accept. Lowerings raise it bare; the graph walker adds the node
     and its place."""
+
+
+class LimitError(SpecError):
+    """An input over one of kspec's documented limits (size, nesting, expansion, memory),
+    refused before the work it would cost."""
 
 
 class CheckpointError(SpecError):

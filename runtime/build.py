@@ -8,7 +8,9 @@ from pathlib import Path
 
 import jax
 
+from kspec.compiler import check_memory
 from kspec.runtime.api import load
+from kspec.runtime.memory_budget import max_memory
 from kspec.runtime.summary import render_summary
 from kspec.schemas.canonical import to_yaml
 
@@ -26,6 +28,7 @@ def build(file: Path, output: Path, *, seed: int = 0, batch_size: int = 1) -> Bu
     """Validate, initialize with `seed`, AOT-compile apply for the declared input shapes at
     `batch_size`, and write `spec.yaml`, `checkpoint/` and `summary.txt` under `output`."""
     model = load(file)
+    check_memory(model.compiled, batch_size, limit=max_memory())  # before init allocates
     variables = model.init(seed)
     started = time.perf_counter()
     inputs = {

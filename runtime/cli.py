@@ -16,7 +16,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from kspec.errors import SpecError
+from kspec.errors import SpecError, printable
+from kspec.runtime.arguments import memory_size, seed
+from kspec.runtime.memory_budget import memory_limit
 from kspec.spec.includes import outside_includes_allowed
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2
@@ -25,7 +27,7 @@ EXIT_OK, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2
 def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
     """Deprecation warnings as compiler-style lines: `file:line:col: warning: ...`."""
     for w in caught:
-        text = str(w.message)
+        text = printable(str(w.message))
         where, sep, rest = text.partition(": ")
         line = f"{where}: warning: {rest}" if sep and where.count(":") >= 2 else f"warning: {text}"
         print(line, file=sys.stderr)
@@ -42,6 +44,11 @@ def _run_checked(fn: Callable[[], None]) -> int:
             _print_warnings(caught)
             for diagnostic in exc.diagnostics:
                 print(diagnostic, file=sys.stderr)
+            return EXIT_ERROR
+        except OSError as exc:  # an output path that cannot be written: a missing directory
+            _print_warnings(caught)
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(printable(f"error: {where}{exc.strerror or exc}"), file=sys.stderr)
             return EXIT_ERROR
     _print_warnings(caught)
     return EXIT_OK
@@ -102,12 +109,15 @@ def cmd_schema(args: argparse.Namespace, out: Console, err: Console) -> int:
     from kspec.schemas.canonical import json_schema
 
     text = json.dumps(json_schema(), indent=2) + "\n"
-    if args.output:
+    if not args.output:
+        sys.stdout.write(text)
+        return EXIT_OK
+
+    def write() -> None:
         Path(args.output).write_text(text)
         out.print(f"wrote {args.output}", highlight=False)
-    else:
-        sys.stdout.write(text)
-    return EXIT_OK
+
+    return _run_checked(write)
 
 
 def cmd_explain(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -127,7 +137,11 @@ def cmd_explain(args: argparse.Namespace, out: Console, err: Console) -> int:
     if cls is None:
         close = difflib.get_close_matches(args.layer, known_type_names(), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        err.print(f"error: unknown layer type '{args.layer}'{hint}", highlight=False)
+        err.print(
+            printable(f"error: unknown layer type '{args.layer}'{hint}"),
+            highlight=False,
+            markup=False,
+        )
         known = sorted([*LAYERS_BY_TYPE, *CUSTOM_LAYERS])
         err.print(f"known types: {', '.join(known)}; {plugins_note()}", highlight=False)
         return EXIT_ERROR
@@ -213,14 +227,14 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="validate, init, jit-compile; write spec, checkpoint, summary")
     b.add_argument("file", metavar="FILE")
     b.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
-    b.add_argument("--seed", type=int, default=0, help="init seed (default 0)")
+    b.add_argument("--seed", type=seed, default=0, help="init seed (default 0)")
     b.add_argument(
         "--batch-size", type=int, default=1, help="batch size to compile for (default 1)"
     )
     b.set_defaults(run=cmd_build)
     s = sub.add_parser("summary", help="print the layer table and parameter counts")
     s.add_argument("file", metavar="FILE")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=seed, default=0)
     s.add_argument(
         "--flops", action="store_true", help="add FLOPs per layer (XLA cost analysis, batch 1)"
     )
@@ -250,6 +264,14 @@ def parser() -> argparse.ArgumentParser:
 
     add_commands(sub, _run_checked)
     add_command(sub, _run_checked)
+    for command in ("build", "summary", "fit"):
+        sub.choices[command].add_argument(
+            "--max-memory",
+            type=memory_size,
+            metavar="SIZE",
+            help="refuse a model needing more memory than SIZE (8G, 512M; default: what the "
+            "device has free)",
+        )
     return p
 
 
@@ -260,12 +282,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         _load_plugins()
-        with outside_includes_allowed(args.allow_outside_includes):
+        with (
+            outside_includes_allowed(args.allow_outside_includes),
+            memory_limit(getattr(args, "max_memory", None)),
+        ):
             return int(args.run(args, out, err))
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # last resort: never show a traceback to a user
-        err.print(f"internal error: {type(exc).__name__}: {exc} (please report this)", markup=False)
+        err.print(
+            printable(f"internal error: {type(exc).__name__}: {exc} (please report this)"),
+            markup=False,
+        )
         return EXIT_INTERNAL
 
 

@@ -15,11 +15,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kspec.compiler import CompiledModel, Shape, Variables
+from kspec.compiler import CompiledModel, Shape, Variables, check_memory
 from kspec.runtime import introspection
 from kspec.runtime.builder import Tensor
 from kspec.runtime.functional import compile_functional, compile_source
 from kspec.runtime.layer import Layer, replace_layer_weights
+from kspec.runtime.memory_budget import max_memory
 from kspec.runtime.model_calls import call_model, is_symbolic
 from kspec.runtime.training.legacy import LegacyMixin
 from kspec.runtime.training.sharding import data_parallel
@@ -27,6 +28,7 @@ from kspec.runtime.weights import WeightsReport, load_weights
 from kspec.schemas import ModelSpec
 from kspec.schemas.canonical import to_data, to_json, to_yaml
 from kspec.schemas.graph import Ref
+from kspec.schemas.integers import check_seed
 
 Inputs = jax.Array | np.ndarray | Sequence[Any] | Mapping[str, Any]
 
@@ -160,8 +162,11 @@ class Model(LegacyMixin):
     # Variables -----------------------------------------------------------------------------
 
     def init(self, seed: int | jax.Array = 0) -> Variables:
-        """Create fresh variables (Keras initializers), keep them on the model, return them."""
-        key = jax.random.PRNGKey(seed) if isinstance(seed, int) else seed
+        """Create fresh variables (Keras initializers), keep them on the model, return them.
+
+        Refuses (`LimitError`) a model whose weights cannot fit in memory, before allocating."""
+        check_memory(self.compiled, limit=max_memory())
+        key = jax.random.PRNGKey(check_seed(seed)) if isinstance(seed, int) else seed
         self._variables = self.compiled.init(key)
         return self._variables
 

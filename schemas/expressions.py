@@ -16,6 +16,13 @@ from __future__ import annotations
 import ast
 import difflib
 
+from kspec.schemas.expression_limits import (
+    MAX_EXPRESSION_DEPTH,
+    check_constants,
+    check_size,
+    check_tree,
+)
+
 FUNCTIONS = frozenset(
     {
         "abs", "exp", "log", "log1p", "sqrt", "square", "sin", "cos", "tanh", "sign", "floor",
@@ -45,12 +52,19 @@ def parse_expression(source: str, variables: frozenset[str] = frozenset({"x"})) 
     """Parse and check an expression; raise `ValueError` saying what is not allowed and where.
 
     `variables` are the names bound on entry (`x`, or `inputs` and `x0`, `x1`, ... for several
-    inputs, plus the Lambda's `arguments`).
+    inputs, plus the Lambda's `arguments`). Size, depth and constant arithmetic are bounded
+    (`schemas.expression_limits`).
     """
+    check_size(source)
     try:
         tree = ast.parse(source.strip(), mode="exec")
     except SyntaxError as exc:
         raise ValueError(f"invalid expression: {exc.msg} (line {exc.lineno})") from None
+    except (RecursionError, MemoryError):  # the parser's own stack, on <= 10,000 characters
+        raise ValueError(
+            f"expression nested too deeply (more than {MAX_EXPRESSION_DEPTH})"
+        ) from None
+    check_tree(tree)
     for child in ast.walk(tree):  # forbidden constructs first: they are the real mistake
         if not isinstance(child, _ALLOWED_NODES):
             raise ValueError(f"`{type(child).__name__}` is not allowed in an expression")
@@ -65,6 +79,7 @@ def parse_expression(source: str, variables: frozenset[str] = frozenset({"x"})) 
                 if not isinstance(target, ast.Name):
                     raise ValueError("only plain names can be assigned, e.g. `y = x * 2`")
                 bound.add(target.id)
+    check_constants(tree)
     return tree
 
 

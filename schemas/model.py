@@ -40,7 +40,9 @@ class GraphSpec(SpecModel):
     )
     layers: list[AnyLayer] = Field(min_length=1, description="Layer nodes, in order.")
     outputs: list[str] | None = Field(
-        None, description="Output node names (`node:1` for a second output); default: the last."
+        None,
+        min_length=1,
+        description="Output node names (`node:1` for a second output); default: the last.",
     )
     _order: tuple[str, ...] = PrivateAttr(default=())
 

@@ -15,6 +15,7 @@ from kspec.schemas.base import LayerSpec, rename_legacy_keys
 from kspec.schemas.canonicalize import canonicalize, name_nodes
 from kspec.schemas.custom import plugins_note
 from kspec.schemas.fields import snake_case
+from kspec.schemas.integers import out_of_range_integers
 from kspec.schemas.model import GraphSpec, ModelSpec
 from kspec.schemas.registry import (
     TYPE_ALIASES,
@@ -31,6 +32,9 @@ from kspec.spec.source_map import Path
 def validate_document(document: Document) -> ModelSpec:
     """Validate a loaded spec: schemas, then graph. Returns the canonical `ModelSpec` (see
     `schemas/canonicalize.py`: names, inputs, outputs, order and defaults filled in)."""
+    out_of_range = out_of_range_integers(document.data, document.source_map)
+    if out_of_range:
+        raise SpecError(out_of_range)
     spec, diagnostics = _validate_graph(document.data, document.source_map, ModelSpec)
     if diagnostics:
         raise SpecError(diagnostics)

@@ -25,6 +25,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from kspec.spec.block_budget import BlockPrices
 from kspec.spec.block_definitions import (
     PARAMETER,
     USE_KEYS,
@@ -35,6 +36,7 @@ from kspec.spec.block_definitions import (
     node_kind,
     read_blocks,
 )
+from kspec.spec.limits import MAX_BLOCK_DEPTH, budget, size_of
 from kspec.spec.names import default_names
 from kspec.spec.source_map import Path, SourceMap
 from kspec.spec.sugar import desugar_layer
@@ -104,6 +106,7 @@ def _expand_top_level(
     previous = next(iter(inputs), None) if isinstance(inputs, dict) else None
     result: Expanded = []
     node_maps = _node_maps(source_map, len(layers))
+    prices = BlockPrices(blocks)
     for i, node in enumerate(layers):
         node_map = node_maps[i]
         after_use = i > 0 and is_use(layers[i - 1]) and _name_of(result[-1][0]) != names[i - 1]
@@ -111,6 +114,8 @@ def _expand_top_level(
             if i > 0 and "inputs" not in node and not is_use(layers[i - 1]):
                 result[-1] = _named(*result[-1], names[i - 1])
             feed = Feed(previous) if previous is not None else None
+            with budget() as spent:
+                prices.check(node["block"], spent, node_map.locate(("block",)))
             result += _Instance(blocks, node, node_map, names[i], names[i], ()).expand(feed)
         else:
             if after_use and isinstance(node, dict) and "inputs" not in node:
@@ -196,8 +201,16 @@ class _Instance:
                 result.append(
                     ({**node, "name": final} if isinstance(node, dict) else node, node_map)
                 )
+                self._charge(result[-1][0])
             feed = Feed(final)
         return result
+
+    def _charge(self, node: Any) -> None:
+        """Count a produced node against the load's budget: blocks using blocks twice per
+        level double at each level."""
+        uses = " -> ".join((*self.chain, self.block.name))
+        with budget() as spent:
+            spent.charge(*size_of(node), self.use_map.locate(("block",)), f"blocks ({uses})")
 
     def _block(self) -> Block:
         block_name, where = self.use["block"], self.use_map.locate(("block",))
@@ -211,6 +224,11 @@ class _Instance:
         if block_name in self.chain:
             cycle = " -> ".join((*self.chain[self.chain.index(block_name) :], block_name))
             raise located_error(f"block cycle: {cycle}", where, self.prefix)
+        if len(self.chain) >= MAX_BLOCK_DEPTH:
+            uses = " -> ".join((*self.chain, block_name))
+            raise located_error(
+                f"blocks nested more than {MAX_BLOCK_DEPTH} deep: {uses}", where, self.prefix
+            )
         return self.blocks[block_name]
 
     def _arguments(self) -> dict[str, Any]:

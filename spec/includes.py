@@ -17,11 +17,12 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path as FilePath
 from typing import Any
 
-from kspec.errors import Diagnostic, Location, SpecError
+from kspec.errors import Diagnostic, LimitError, Location, SpecError
+from kspec.spec.limits import MAX_INCLUDE_DEPTH, budget, size_of
 from kspec.spec.source_map import Path, SourceMap
 
 _ALLOW_OUTSIDE: ContextVar[bool] = ContextVar("allow_outside_includes", default=False)
@@ -53,6 +54,10 @@ class Includes:
     allow_outside: bool
     load: Loader
     chain: tuple[tuple[FilePath, str], ...] = ()
+    cache: dict[tuple[FilePath, int], tuple[Any, SourceMap]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """Files loaded so far in this load, by path and include depth (see `_load`)."""
 
     @classmethod
     def for_source(
@@ -108,12 +113,14 @@ def _include(node: dict[str, Any], path: Path, source_map: SourceMap, includes: 
     target = _target(value, shown, source_map.file, site, includes)
     note = f"{site}: note: included from here" if site else "note: included from here"
     chain = (*includes.chain, (target, shown))
-    try:
-        data, included = includes.load(
-            target, shown, replace(includes, directory=target.parent, chain=chain)
-        )
-    except SpecError as exc:
-        raise SpecError([_with_note(d, note, site) for d in exc.diagnostics]) from None
+    with budget() as spent:
+        outer, spent.via = spent.via, f"includes ({' -> '.join(name for _, name in chain)})"
+        try:
+            data, included = _load(target, shown, replace(includes, chain=chain), site)
+        except SpecError as exc:
+            raise type(exc)([_with_note(d, note, site) for d in exc.diagnostics]) from None
+        finally:
+            spent.via = outer
     # the file's own recipe and format version are a top-level spec's; a bad version stays to
     # be reported where it is written
     data = {k: v for k, v in data.items() if k != "compile" and (k, v) != ("kspec", 1)}
@@ -122,6 +129,38 @@ def _include(node: dict[str, Any], path: Path, source_map: SourceMap, includes: 
             del table[key]
     source_map.graft((*path, "spec"), included, note)
     return {**{k: v for k, v in node.items() if k != "include"}, "spec": data}
+
+
+def _load(
+    target: FilePath, shown: str, includes: Includes, site: Location | None
+) -> tuple[Any, SourceMap]:
+    """The included file, loaded once per load and depth: a file included again (a chain
+    that includes each file twice doubles per level) is charged to the budget and copied,
+    not read and parsed again."""
+    key = (target, len(includes.chain))
+    if key not in includes.cache:
+        loaded = includes.load(target, shown, replace(includes, directory=target.parent))
+        includes.cache[key] = (_copy(loaded[0]), _copy_map(loaded[1]))
+        return loaded
+    data, source_map = includes.cache[key]
+    with budget() as spent:
+        spent.charge(*size_of(data), site, spent.via or "includes")
+    return _copy(data), _copy_map(source_map)
+
+
+def _copy(value: Any) -> Any:
+    """A copy of a plain tree (later stages edit lists and mappings in place); nesting is
+    bounded by the readers."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _copy_map(source_map: SourceMap) -> SourceMap:
+    """Locations are immutable: a copy of the tables is a copy of the map."""
+    return SourceMap(source_map.file, dict(source_map.values), dict(source_map.keys))
 
 
 def _target(
@@ -141,8 +180,13 @@ def _target(
     if target in files:
         names = [name for _, name in includes.chain[files.index(target) :]]
         raise SpecError(Diagnostic(f"include cycle: {' -> '.join([*names, names[0]])}", site))
-    if not target.is_file():
+    if not target.exists():
         raise SpecError(Diagnostic(f"included file '{shown}' does not exist", site))
+    if len(includes.chain) >= MAX_INCLUDE_DEPTH:
+        names = " -> ".join([name for _, name in includes.chain] + [shown])
+        raise LimitError(
+            Diagnostic(f"includes nested more than {MAX_INCLUDE_DEPTH} files deep: {names}", site)
+        )
     return target
 
 

@@ -4,7 +4,9 @@ We compose the YAML node graph with PyYAML's safe machinery and build values our
 - scalars follow the YAML 1.2 core schema: `1e-3` is a float, `on`/`yes` stay strings, dates are not
   parsed, and only `true`/`false` are booleans;
 - duplicate keys are an error instead of a silent overwrite;
-- aliases are expanded with a budget, so an alias bomb is a located error rather than a hang.
+- aliases are expanded within the load's budget (values *and* bytes, `spec.limits`), so an alias
+  bomb is a located error rather than a hang, and nesting is capped where it is written;
+- an explicit tag (`!!int '12'`) is honoured only for text that is that type's literal.
 """
 
 from __future__ import annotations
@@ -19,13 +21,22 @@ from yaml.reader import Reader
 from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
-from kspec.errors import Diagnostic, Location, SpecError
+from kspec.errors import Diagnostic, LimitError, Location, SpecError
+from kspec.spec.limits import (
+    MAX_FILE_BYTES,
+    MAX_INTEGER_DIGITS,
+    MAX_NESTING_DEPTH,
+    Budget,
+    budget,
+)
 from kspec.spec.source_map import Path, SourceMap
 
-MAX_VALUES = 100_000
-"""Most scalars, lists and mappings one document may expand to (aliases counted each time)."""
-
 _TAG = "tag:yaml.org,2002:"
+_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_FLOAT = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
 
 
 class _CoreSchemaResolver(BaseResolver):
@@ -35,19 +46,8 @@ class _CoreSchemaResolver(BaseResolver):
 _CoreSchemaResolver.add_implicit_resolver(
     _TAG + "bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
-_CoreSchemaResolver.add_implicit_resolver(
-    _TAG + "int",
-    re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
-    list("-+0123456789"),
-)
-_CoreSchemaResolver.add_implicit_resolver(
-    _TAG + "float",
-    re.compile(
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+0123456789."),
-)
+_CoreSchemaResolver.add_implicit_resolver(_TAG + "int", _INT, list("-+0123456789"))
+_CoreSchemaResolver.add_implicit_resolver(_TAG + "float", _FLOAT, list("-+0123456789."))
 _CoreSchemaResolver.add_implicit_resolver(
     _TAG + "null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
 )
@@ -62,6 +62,22 @@ class _Loader(Reader, Scanner, Parser, Composer, _CoreSchemaResolver):
         Parser.__init__(self)
         Composer.__init__(self)
         _CoreSchemaResolver.__init__(self)
+        self.file, self.depth = "<string>", 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        """PyYAML's composer recurses per level: refuse a deep one where it gets too deep."""
+        self.depth += 1
+        try:
+            if self.depth > MAX_NESTING_DEPTH:
+                raise LimitError(
+                    Diagnostic(
+                        f"YAML nested too deeply (more than {MAX_NESTING_DEPTH} levels)",
+                        _location(self.file, self.peek_event().start_mark),
+                    )
+                )
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self.depth -= 1
 
 
 def _location(file: str, mark: yaml.Mark | None) -> Location:
@@ -75,51 +91,65 @@ def _shown_tag(tag: str) -> str:
     return "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
 
 
+_LITERALS = {
+    _TAG + "int": (_INT, "an integer"),
+    _TAG + "float": (_FLOAT, "a number"),
+    _TAG + "bool": (re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "`true` or `false`"),
+    _TAG + "null": (re.compile(r"^(?:~|null|Null|NULL|)$"), "`null`"),
+}
+
+
 def _scalar(node: yaml.ScalarNode, file: str) -> Any:
     tag, text = node.tag, node.value
     if tag == _TAG + "str":
         return text
+    where = _location(file, node.start_mark)
+    if tag not in _LITERALS:
+        raise SpecError(
+            Diagnostic(
+                f"unsupported YAML value {_short(text)} with tag {_shown_tag(tag)}; "
+                "specs hold plain data only",
+                where,
+            )
+        )
+    pattern, expected = _LITERALS[tag]
+    if not pattern.match(text):
+        raise SpecError(Diagnostic(f"{_shown_tag(tag)} {_short(text)} is not {expected}", where))
     if tag == _TAG + "null":
         return None
     if tag == _TAG + "bool":
         return text.lower() == "true"
-    try:
-        if tag == _TAG + "int":
-            return int(text, 0) if text[:2] in ("0o", "0x") else int(text, 10)
-        if tag == _TAG + "float":
-            special = {".inf": "inf", "+.inf": "inf", "-.inf": "-inf", ".nan": "nan"}
-            return float(special.get(text.lower(), text))
-    except ValueError:
-        pass
-    raise SpecError(
-        Diagnostic(
-            f"unsupported YAML value {text!r} with tag {_shown_tag(tag)}; "
-            "specs hold plain data only",
-            _location(file, node.start_mark),
+    if tag == _TAG + "float":
+        special = {".inf": "inf", "+.inf": "inf", "-.inf": "-inf", ".nan": "nan"}
+        return float(special.get(text.lower(), text))
+    if len(text) > MAX_INTEGER_DIGITS:
+        raise LimitError(
+            Diagnostic(
+                f"integer with {len(text):,} digits is too large; integers must fit in 64 bits",
+                where,
+            )
         )
-    )
+    return int(text, 0) if text[:2] in ("0o", "0x") else int(text, 10)
+
+
+def _short(text: str) -> str:
+    """A scalar as a message quotes it: long ones cut."""
+    return repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
 
 
 class _Builder:
     """Turns a composed node graph into plain values, recording positions as it goes."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, budget: Budget) -> None:
         self.file = file
         self.source_map = SourceMap(file)
-        self.count = 0
+        self.budget = budget
         self.active: set[int] = set()
 
     def build(self, node: yaml.Node, path: Path) -> Any:
-        self.count += 1
         here = _location(self.file, node.start_mark)
-        if self.count > MAX_VALUES:
-            raise SpecError(
-                Diagnostic(
-                    f"document expands to more than {MAX_VALUES} values through aliases "
-                    "(an alias bomb?); write the values out or use fewer aliases",
-                    here,
-                )
-            )
+        size = len(node.value) if isinstance(node, yaml.ScalarNode) else 0
+        self.budget.charge(1, size, here, self.budget.via or "YAML aliases (an alias bomb?)")
         self.source_map.values[path] = here
         if isinstance(node, yaml.ScalarNode):
             return _scalar(node, self.file)
@@ -173,9 +203,22 @@ def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
 
 def read_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
     """Parse one YAML document into plain data and its source map; errors are `SpecError`s."""
+    if len(text) > MAX_FILE_BYTES:
+        raise LimitError(
+            Diagnostic(
+                f"spec text is {len(text):,} characters long; at most {MAX_FILE_BYTES:,} are read",
+                Location(file, 1, 1),
+            )
+        )
+    with budget() as spent:
+        return _read(text, file, spent)
+
+
+def _read(text: str, file: str, spent: Budget) -> tuple[Any, SourceMap]:
     loader: _Loader | None = None
     try:
         loader = _Loader(text)  # the reader rejects control characters here already
+        loader.file = file
         node = loader.get_single_node()
     except yaml.reader.ReaderError as exc:
         before = text[: exc.position]
@@ -195,7 +238,7 @@ def read_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
             loader.dispose()
     if node is None:
         return None, SourceMap(file)
-    builder = _Builder(file)
+    builder = _Builder(file, spent)
     try:
         data = builder.build(node, ())
     except RecursionError:

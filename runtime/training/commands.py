@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from kspec.errors import CheckpointError
+from kspec.runtime.arguments import seed
 
 
 class DataError(Exception):
@@ -134,7 +135,7 @@ def add_commands(sub: Any, checked: Any) -> None:
     f.add_argument("--batch-size", type=int, default=32)
     f.add_argument("--out", required=True, metavar="DIR", help="run directory")
     f.add_argument("--resume", action="store_true", help="continue from DIR's last checkpoint")
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--seed", type=seed, default=0)
     f.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
     f.set_defaults(run=runner(fit))
     e = sub.add_parser("evaluate", help="loss and metrics of a trained run on .npz arrays")

@@ -9,6 +9,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from kspec.compiler import check_memory
+from kspec.runtime.memory_budget import max_memory
 from kspec.runtime.training import data as D
 from kspec.runtime.training.callbacks import Callback, CallbackList, History
 from kspec.runtime.training.keras_args import keras_result, renamed
@@ -210,6 +212,8 @@ class TrainingMixin:
             renamed("nb_epoch", "epochs")
             epochs = nb_epoch
         batch_size = batch_size or 32
+        # priced before anything is allocated
+        check_memory(self.compiled, batch_size, training=True, limit=max_memory())
         if is_iterator(x):
             batches = Batches(
                 generator=x, batch_size=batch_size, steps=steps_per_epoch, class_weight=class_weight

@@ -149,7 +149,7 @@ def _check(source: Any, *, located: bool) -> None:
         try:
             kspec.validate(source)
         except kspec.SpecError as exc:
-            assert type(exc) in (kspec.SpecError, kspec.ShapeError), type(exc)
+            assert type(exc) in (kspec.SpecError, kspec.ShapeError, kspec.LimitError), type(exc)
             assert exc.diagnostics, "a SpecError without diagnostics"
             for d in exc.diagnostics:
                 assert d.message and isinstance(d.message, str)
