@@ -171,7 +171,9 @@ def test_checkpoint_names_the_missing_custom_type(highway: type[Highway], tmp_pa
     model.save_weights(tmp_path / "ckpt")
     kspec.unregister_layer("Highway")
     try:
-        with pytest.raises(kspec.CheckpointError, match=r"'Highway' \(from (tests\.)?(compiler\.)?test_custom"):
+        with pytest.raises(
+            kspec.CheckpointError, match=r"'Highway' \(from (tests\.)?(compiler\.)?test_custom"
+        ):
             kspec.load_checkpoint(tmp_path / "ckpt")
     finally:
         kspec.register_layer(Highway, HIGHWAY)
