@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -21,6 +22,7 @@ from kspec.runtime.builder import Tensor
 from kspec.runtime.functional import compile_functional, compile_source
 from kspec.runtime.layer import Layer, replace_layer_weights
 from kspec.runtime.memory_budget import max_memory
+from kspec.runtime.model_dir import save_model
 from kspec.runtime.model_calls import call_model, is_symbolic
 from kspec.runtime.training.legacy import LegacyMixin
 from kspec.runtime.training.sharding import data_parallel
@@ -231,6 +233,11 @@ class Model(LegacyMixin):
         from kspec.runtime.checkpoint import save_variables
 
         save_variables(directory, self.variables, self.spec)
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write the whole model as a model directory (docs/model-directory.md): spec with
+        its compile recipe, weights, optimizer state; `kspec.load_model` reads it back."""
+        return save_model(self, directory)
 
     def load_weights(
         self, directory: str | os.PathLike[str], by_name: bool = False, skip_mismatch: bool = False
