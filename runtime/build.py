@@ -12,8 +12,8 @@ import jax
 from kspec.compiler import check_memory
 from kspec.runtime.api import load
 from kspec.runtime.memory_budget import max_memory
-from kspec.runtime.summary import render_summary
 from kspec.runtime.model_dir import CHECKPOINT, SPEC
+from kspec.runtime.summary import render_summary
 
 
 @dataclass(frozen=True)

@@ -225,9 +225,7 @@ def parser() -> argparse.ArgumentParser:
     v.set_defaults(run=cmd_validate)
     b = sub.add_parser("build", help="validate, init, jit-compile; write a model directory")
     b.add_argument("file", metavar="FILE")
-    b.add_argument(
-        "-o", "--output", required=True, metavar="DIR", help="model directory to write"
-    )
+    b.add_argument("-o", "--output", required=True, metavar="DIR", help="model directory to write")
     b.add_argument("--seed", type=seed, default=0, help="init seed (default 0)")
     b.add_argument(
         "--batch-size", type=int, default=1, help="batch size to compile for (default 1)"

@@ -22,8 +22,8 @@ from kspec.runtime.builder import Tensor
 from kspec.runtime.functional import compile_functional, compile_source
 from kspec.runtime.layer import Layer, replace_layer_weights
 from kspec.runtime.memory_budget import max_memory
-from kspec.runtime.model_dir import save_model
 from kspec.runtime.model_calls import call_model, is_symbolic
+from kspec.runtime.model_dir import save_model
 from kspec.runtime.training.legacy import LegacyMixin
 from kspec.runtime.training.sharding import data_parallel
 from kspec.runtime.weights import WeightsReport, load_weights
