@@ -73,7 +73,7 @@ def test_fit_prints_a_path_evaluate_accepts(work: Path, capsys: pytest.CaptureFi
 def test_every_command_takes_the_directory(work: Path, capsys: pytest.CaptureFixture) -> None:
     code, summary, _ = cli(capsys, "summary", work / "run")
     assert code == 0 and "Total params: 27 (108 B)" in summary
-    code, out, err = cli(capsys, "plot", work / "run" / "model", "-o", work / "g.dot")
+    code, _, err = cli(capsys, "plot", work / "run" / "model", "-o", work / "g.dot")
     assert (code, err) == (0, "") and '"trunk"' in (work / "g.dot").read_text()
     code, _, _ = cli(capsys, "predict", work / "run", "--input", work / "x.npy", "-o",
                        work / "p.npz")  # fmt: skip
