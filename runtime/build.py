@@ -12,7 +12,7 @@ import jax
 from kspec.compiler import check_memory
 from kspec.runtime.api import load
 from kspec.runtime.memory_budget import max_memory
-from kspec.runtime.model_dir import CHECKPOINT, SPEC
+from kspec.runtime.model_paths import CHECKPOINT, SPEC
 from kspec.runtime.summary import render_summary
 
 

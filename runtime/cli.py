@@ -94,7 +94,7 @@ def cmd_summary(args: argparse.Namespace, out: Console, err: Console) -> int:
     from kspec.runtime.model_dir import load_model
 
     def run() -> None:
-        model = load_model(args.file, args.weights, seed=args.seed)
+        model = load_model(args.file, args.weights, seed=args.seed, optimizer=False)
         model.summary(
             print_fn=lambda line: out.print(line, highlight=False, markup=False),
             flops=args.flops,

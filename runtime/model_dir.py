@@ -30,7 +30,17 @@ import orbax.checkpoint as ocp
 import pydantic
 
 from kspec.errors import CheckpointError
-from kspec.runtime.checkpoint import METADATA, save_variables
+from kspec.runtime.checkpoint import save_variables
+from kspec.runtime.model_paths import (
+    CHECKPOINT,
+    FORMAT,
+    MANIFEST,
+    OPTIMIZER,
+    SPEC,
+    Located,
+    is_model_directory,
+    locate,
+)
 from kspec.schemas import ModelSpec
 from kspec.schemas.canonical import to_yaml
 from kspec.schemas.training import CompileSpec
@@ -38,17 +48,7 @@ from kspec.schemas.training import CompileSpec
 if TYPE_CHECKING:
     from kspec.runtime.model import Model
 
-MANIFEST = "kspec-model.json"
-FORMAT = 1
-SPEC, CHECKPOINT, OPTIMIZER = "spec.yaml", "checkpoint", "optimizer"
-RUN_MODEL = "model"
-"""A `kspec fit` run directory keeps its final model directory under this name."""
-
 Functions = Mapping[str, Any]
-
-
-def is_model_directory(path: Path) -> bool:
-    return (path / MANIFEST).is_file()
 
 
 def save_model(model: Model, directory: str | os.PathLike[str]) -> Path:
@@ -148,36 +148,18 @@ def _restore_optimizer(model: Model, path: Path) -> None:
     model._iterations = int(restored["iterations"])
 
 
-def _manifest(directory: Path) -> dict[str, Any]:
-    path = directory / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: unreadable model directory manifest ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        found = manifest.get("format") if isinstance(manifest, dict) else manifest
-        raise CheckpointError(f"{path}: unknown model directory format {found!r}")
-    return manifest
-
-
-def find_model_directory(path: Path) -> Path | None:
-    """`path` itself, or the final model of a `kspec fit` run directory."""
-    for candidate in (path, path / RUN_MODEL):
-        if is_model_directory(candidate):
-            return candidate
-    return None
-
-
 def load_model(
     source: str | os.PathLike[str],
     weights: str | os.PathLike[str] | None = None,
     functions: Functions | None = None,
     seed: int = 0,
+    optimizer: bool = True,
 ) -> Model:
     """The whole model (`kspec.load_model`), from what any command takes: a model directory,
     a fit run directory, a checkpoint (`save_weights`), or a spec file (with `weights`: a
     checkpoint or model directory to load; without: fresh variables from `seed`). A model
-    saved compiled comes back compiled, its optimizer state and step count restored."""
+    saved compiled comes back compiled, its optimizer state and step count restored (unless
+    `optimizer=False`: for inference, which does not need them)."""
     from kspec.runtime.api import load
     from kspec.runtime.config import load_checkpoint
 
@@ -187,30 +169,31 @@ def load_model(
             raise CheckpointError(
                 f"{path}: --weights goes with a spec file; a directory brings its own weights"
             )
-        found = find_model_directory(path)
-        if found is not None:
-            manifest = _manifest(found)
-            model = load_checkpoint(found / manifest["checkpoint"], functions)
-            if manifest.get("optimizer"):
-                _restore_optimizer(model, found / manifest["optimizer"])
-            return model
-        if (path / METADATA).is_file():
-            return load_checkpoint(path, functions)
-        raise CheckpointError(
-            f"{path}: not a kspec model directory (no {MANIFEST}), fit run directory or "
-            "checkpoint; give a spec file, or a directory written by kspec build, kspec fit "
-            "or model.save"
-        )
+        located = _located(path)
+        model = load_checkpoint(located.checkpoint, functions)
+        saved = (located.manifest or {}).get("optimizer")
+        if optimizer and saved and located.model_directory is not None:
+            _restore_optimizer(model, located.model_directory / saved)
+        return model
     if not path.exists():
         raise CheckpointError(f"{path}: no such spec file or model directory")
     model = load(path, functions=functions)
     if weights is None:
         model.init(seed)
         return model
-    weights_path = Path(weights)
-    found = find_model_directory(weights_path)
-    model.load_weights(found / _manifest(found)["checkpoint"] if found else weights_path)
+    model.load_weights(_located(Path(weights)).checkpoint)
     return model
+
+
+def _located(path: Path) -> Located:
+    located = locate(path)
+    if located is None:
+        raise CheckpointError(
+            f"{path}: not a kspec model directory (no {MANIFEST}), fit run directory or "
+            "checkpoint; give a spec file, or a directory written by kspec build, kspec fit "
+            "or model.save"
+        )
+    return located
 
 
 def spec_source(source: str | os.PathLike[str]) -> Path | dict[str, Any]:
@@ -221,8 +204,7 @@ def spec_source(source: str | os.PathLike[str]) -> Path | dict[str, Any]:
     path = Path(source)
     if not path.is_dir():
         return path
-    found = find_model_directory(path)
-    checkpoint = found / _manifest(found)["checkpoint"] if found else path
+    checkpoint = _located(path).checkpoint
     spec = read_metadata(checkpoint).get("spec")
     if not isinstance(spec, dict):
         raise CheckpointError(f"{checkpoint}: the checkpoint metadata holds no spec")

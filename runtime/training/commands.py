@@ -46,10 +46,17 @@ def _xy(model: Any, path: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndar
     return {n: arrays[n] for n in model.input_names}, {n: arrays[n] for n in model.output_names}
 
 
-def _model(args: argparse.Namespace) -> Any:
+def _model(args: argparse.Namespace, training: bool = False) -> Any:
+    """The MODEL argument's model. evaluate and predict refuse a spec without `--weights`:
+    its random weights would give plausible-looking, meaningless numbers."""
     from kspec.runtime.model_dir import load_model
 
-    return load_model(args.model, args.weights, seed=getattr(args, "seed", 0))
+    if not training and args.weights is None and Path(args.model).is_file():
+        raise DataError(
+            f"{args.model} is a spec file, without trained weights; give a model directory "
+            "(kspec build -o, kspec fit --out), or the spec with --weights DIR"
+        )
+    return load_model(args.model, args.weights, seed=getattr(args, "seed", 0), optimizer=training)
 
 
 RUN_ENTRIES = ("model", "checkpoints", "history.csv")
@@ -79,7 +86,8 @@ def _prepare_run(run: Path, resume: bool, overwrite: bool) -> None:
 def _check_resumable(model: Any, run: Path) -> None:
     """`--resume` continues only the run of this same spec."""
     from kspec.runtime.checkpoint import read_metadata, spec_digest
-    from kspec.runtime.model_dir import find_model_directory, spec_with_recipe
+    from kspec.runtime.model_dir import spec_with_recipe
+    from kspec.runtime.model_paths import find_model_directory
     from kspec.schemas.canonical import to_data
 
     found = find_model_directory(run)
@@ -99,7 +107,7 @@ def fit(args: argparse.Namespace, out: Any) -> None:
 
     run = Path(args.out)
     _prepare_run(run, args.resume, args.overwrite)
-    model = _model(args)
+    model = _model(args, training=True)
     if model.spec.compile is None:
         raise DataError(f"{args.model}: the spec has no `compile:` section (optimizer, loss)")
     x, y = _xy(model, args.data)

@@ -92,17 +92,24 @@ def test_missing_input_name_and_bad_suffix(built: Path, capsys: pytest.CaptureFi
 
 
 def test_one_output_still_writes_npy(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    (tmp_path / "m.yaml").write_text(
-        "kspec: 1\ninputs: {x: [3]}\nlayers:\n  - {type: Dense, units: 2}\n"
-    )
+    spec = tmp_path / "m.yaml"
+    spec.write_text("kspec: 1\ninputs: {x: [3]}\nlayers:\n  - {type: Dense, units: 2}\n")
+    model = kspec.load(spec)
+    model.set_weights([np.arange(6, dtype="f4").reshape(3, 2), np.array([0.5, -1], "f4")])
+    model.save_weights(tmp_path / "ckpt")
     x = np.random.default_rng(1).normal(size=(4, 3)).astype("f4")
     np.save(tmp_path / "x.npy", x)
-    code, out, _ = predict(capsys, tmp_path / "m.yaml", "--input", tmp_path / "x.npy", "-o",
-                           tmp_path / "y.npy")  # fmt: skip
+    code, out, _ = predict(capsys, spec, "--weights", tmp_path / "ckpt", "--input",
+                           tmp_path / "x.npy", "-o", tmp_path / "y.npy")  # fmt: skip
     assert code == 0 and out == f"wrote {tmp_path / 'y.npy'}: dense (4, 2)\n"
-    model = kspec.load(tmp_path / "m.yaml")
-    model.init(0)
-    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), model.predict(x))
+    want = x @ np.arange(6).reshape(3, 2) + [0.5, -1]
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want, rtol=1e-6)
+    code, _, err = predict(capsys, spec, "--input", tmp_path / "x.npy", "-o", tmp_path / "z.npy")
+    assert code == 1 and not (tmp_path / "z.npy").exists()
+    assert err == (
+        f"error: {spec} is a spec file, without trained weights; give a model directory "
+        "(kspec build -o, kspec fit --out), or the spec with --weights DIR\n"
+    )
 
 
 def test_help_says_what_the_files_hold(capsys: pytest.CaptureFixture) -> None:
