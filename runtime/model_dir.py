@@ -65,7 +65,8 @@ def save_model(model: Model, directory: str | os.PathLike[str]) -> Path:
     spec = spec_with_recipe(model)
     (target / SPEC).write_text(to_yaml(spec))
     save_variables(target / CHECKPOINT, model.variables, spec)
-    optimizer = model._opt_state is not None and model._recipe is not None
+    # the state is only of use with its recipe, which a load rebuilds from the spec
+    optimizer = model._opt_state is not None and spec.compile is not None
     if optimizer:
         _save_optimizer(model, target / OPTIMIZER)
     elif (target / OPTIMIZER).exists():

@@ -159,3 +159,32 @@ def test_refusals(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> 
         model.save(tmp_path / "junk")
     code, _, err = cli(capsys, "summary", work / "run", "--weights", work / "run")
     assert code == 1 and "--weights goes with a spec file" in err
+
+
+def test_a_recipe_of_python_objects_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    import optax
+
+    model = kspec.load(SPEC.split("compile:")[0])
+    model.compile(optimizer=optax.sgd(0.1), loss="mse")
+    model.train_on_batch(np.ones((2, 4)), [np.ones((2, 2)), np.ones((2, 1))])
+    with pytest.warns(UserWarning, match="the compile recipe holds Python objects"):
+        model.save(tmp_path / "saved")
+    manifest = json.loads((tmp_path / "saved" / "kspec-model.json").read_text())
+    assert manifest["optimizer"] is None and not (tmp_path / "saved" / "optimizer").exists()
+    loaded = kspec.load_model(tmp_path / "saved")
+    assert loaded.spec.compile is None
+    np.testing.assert_array_equal(loaded.get_weights()[0], model.get_weights()[0])
+
+
+def test_fit_continues_a_model_directory(work: Path, capsys: pytest.CaptureFixture) -> None:
+    """`kspec fit DIR` starts from DIR's weights, optimizer state and step count."""
+    start = work / "run" / "model"
+    args = ("fit", start, "--data", work / "d.npz", "--out", work / "run3", "--verbose", "0")
+    assert cli(capsys, *args, "--epochs", "1")[0] == 0
+    model = kspec.load_model(start)
+    with np.load(work / "d.npz") as data:
+        model.fit(data["x"], [data["a"], data["b"]], epochs=1, verbose=0)
+    continued = kspec.load_model(work / "run3")
+    assert continued.iterations == model.iterations == 3
+    for got, want in zip(continued.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
