@@ -62,8 +62,8 @@ def test_fit_prints_a_path_evaluate_accepts(work: Path, capsys: pytest.CaptureFi
         "spec": "spec.yaml",
         "checkpoint": "checkpoint",
         "optimizer": "optimizer",
-        "iterations": 2,
     }
+    assert model.iterations == 2
     for source in (run_model, work / "run"):
         assert cli(capsys, "evaluate", source, "--data", work / "d.npz") == (0, logs + "\n", "")
     spec_and_weights = ("evaluate", work / "m.yaml", "--weights", run_model)
