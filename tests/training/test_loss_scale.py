@@ -15,7 +15,11 @@ import pytest
 
 import kspec
 from kspec.runtime.training.loss_scale import current_scale, loss_scale_optimizer
-from kspec.runtime.training.optimizers import keras_optimizer
+from kspec.runtime.training.optimizers import (
+    get_learning_rate,
+    keras_optimizer,
+    set_learning_rate,
+)
 from tests.parity.harness import keras_side, sequential_spec
 
 
@@ -100,3 +104,6 @@ def test_auto_scale_loss_off_and_other_policies_use_the_plain_optimizer() -> Non
         model.init(0)
         model.compile(optimizer="sgd", loss="mse", auto_scale_loss=auto)
         assert (current_scale(model.optimizer_state) is not None) is scaled
+        # callbacks still find the wrapped optimizer's learning rate
+        state = set_learning_rate(model.optimizer_state, 0.5)
+        assert get_learning_rate(state) == 0.5
