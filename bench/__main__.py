@@ -8,4 +8,4 @@ if __name__ == "__main__":
     apply_lstm.main()
     train_step.main()
     export.main()
-    precision.main(rounds=5)  # quick: `python -m bench.precision` for the full run
+    precision.main(rounds=5, warmup=3)  # quick; `python -m bench.precision`: the full run

@@ -48,7 +48,9 @@ def _train_step(model: kspec.Model, optimizer: optax.GradientTransformation) -> 
     return jax.jit(step)
 
 
-def run(name: str, shape: tuple[int, ...], batch: int, rounds: int) -> dict[str, float]:
+def run(
+    name: str, shape: tuple[int, ...], batch: int, rounds: int, warmup: int
+) -> dict[str, float]:
     """Seconds per call of apply and train step under both policies, and their ratios."""
     full, mixed = _model(name, "float32"), _model(name, "mixed_bfloat16")
     variables = full.init(0)
@@ -58,13 +60,13 @@ def run(name: str, shape: tuple[int, ...], batch: int, rounds: int) -> dict[str,
     apply_full = jax.jit(lambda v, x: full.apply(v, x)).lower(variables, x).compile()
     apply_mixed = jax.jit(lambda v, x: mixed.apply(v, x)).lower(variables, x).compile()
     args = (variables, x)
-    t_full, t_mixed = interleaved(apply_full, args, apply_mixed, args, rounds, 5)
+    t_full, t_mixed = interleaved(apply_full, args, apply_mixed, args, rounds, 5, warmup)
     optimizer = optax.adam(1e-3)
     params, state = variables["params"], variables["state"]
     train_args = (params, state, optimizer.init(params), x, y)
     s_full, s_mixed = interleaved(
         _train_step(full, optimizer), train_args, _train_step(mixed, optimizer), train_args,
-        rounds, 3,
+        rounds, 3, warmup,
     )  # fmt: skip
     return {
         "apply_f32_us": t_full * 1e6,
@@ -76,7 +78,7 @@ def run(name: str, shape: tuple[int, ...], batch: int, rounds: int) -> dict[str,
     }
 
 
-def main(rounds: int = 15) -> None:
+def main(rounds: int = 15, warmup: int = 20) -> None:
     device = jax.devices()[0]
     print(
         f"mixed_bfloat16 vs float32, ratio mixed/float32  [{device.platform}: {device.device_kind}]"
@@ -84,7 +86,7 @@ def main(rounds: int = 15) -> None:
     print(f"{'model':<16}{'apply f32 us':>13}{'mixed us':>10}{'ratio':>7}"
           f"{'train f32 us':>14}{'mixed us':>10}{'ratio':>7}")  # fmt: skip
     for name, shape, batch in CASES:
-        r = run(name, shape, batch, rounds)
+        r = run(name, shape, batch, rounds, warmup)
         print(
             f"{f'{name} b{batch}':<16}{r['apply_f32_us']:>13.0f}{r['apply_mixed_us']:>10.0f}"
             f"{r['apply_ratio']:>7.2f}{r['train_f32_us']:>14.0f}{r['train_mixed_us']:>10.0f}"
