@@ -13,11 +13,12 @@ messages already speak of the nodes by their final names.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from kspec.schemas.base import LayerSpec
 from kspec.schemas.graph import GraphProblem, check_graph, topological_order, wire
 from kspec.schemas.model import GraphSpec
+from kspec.schemas.precision import DTypePolicyName, policy_name
 from kspec.schemas.registry import TYPE_ALIASES, TYPE_SYNONYMS, SharedNode
 from kspec.spec.merge_models import model_node_name
 from kspec.spec.names import NodeKind, default_names
@@ -104,6 +105,22 @@ def with_model_defaults(layer: Any, defaults: dict[str, Any]) -> Any:
             if filled is not inner:
                 update[field] = filled
     return layer.model_copy(update=update) if update else layer
+
+
+def inherited_policy(submodel: dict[str, Any], node: dict[str, Any], policy: Any) -> dict[str, Any]:
+    """A sub-model's plain data with the `dtype_policy` it inherits when it names none: its
+    node's `dtype`, else the enclosing model's `dtype_policy` (as Keras' global policy reaches
+    the layers of a nested model). Applied before the sub-model is validated, since it is
+    canonicalized first; values that are no policy are left for their own diagnostics."""
+    if "dtype_policy" in submodel:
+        return submodel
+    try:
+        inherited = policy_name(node.get("dtype", policy))
+    except ValueError:
+        return submodel
+    if inherited not in get_args(DTypePolicyName):
+        return submodel
+    return {**submodel, "dtype_policy": inherited}
 
 
 def implicit_inputs(layers: list[dict[str, Any]], inputs: list[str]) -> list[dict[str, Any]]:

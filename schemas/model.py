@@ -9,7 +9,7 @@ from pydantic import Field, PositiveInt, PrivateAttr
 from kspec.schemas.base import SpecModel
 from kspec.schemas.fields import DataFormat, DType
 from kspec.schemas.layers import composition, wrappers
-from kspec.schemas.precision import DTypePolicyName
+from kspec.schemas.precision import ModelDTypePolicy
 from kspec.schemas.registry import AnyLayer, InnerLayer
 from kspec.schemas.training import CompileSpec
 
@@ -36,7 +36,7 @@ class GraphSpec(SpecModel):
     data_format: DataFormat = Field(
         "channels_last", description="Default layout for layers with a `data_format`."
     )
-    dtype_policy: DTypePolicyName = Field(
+    dtype_policy: ModelDTypePolicy = Field(
         "float32",
         description="Default dtype policy of the graph's layers (Keras "
         "`keras.config.set_dtype_policy`): `float32`, `bfloat16`, `float16`, `mixed_bfloat16` "

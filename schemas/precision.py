@@ -19,7 +19,7 @@ _POLICY_CLASSES = ("DTypePolicy", "FloatDTypePolicy", "Policy")
 """Class names of a serialized policy: Keras 3's two, and tf.keras' `mixed_precision.Policy`."""
 
 
-def _policy_name(value: Any) -> Any:
+def policy_name(value: Any) -> Any:
     """A policy written as Keras serializes it, `{class_name: DTypePolicy, config: {name:
     mixed_bfloat16}}` (optionally with Keras 3's `module` and `registered_name`), as its
     name; every other value is left for the `DTypePolicyName` check."""
@@ -37,9 +37,15 @@ def _policy_name(value: Any) -> Any:
     return config.get("name")
 
 
+ModelDTypePolicy = Annotated[
+    DTypePolicyName,
+    BeforeValidator(policy_name, json_schema_input_type=DTypePolicyName | dict[str, Any]),
+]
+"""A model's `dtype_policy`: a name, or Keras' serialized policy."""
+
 DTypePolicyField = Annotated[
     DTypePolicyName | None,
-    BeforeValidator(_policy_name, json_schema_input_type=DTypePolicyName | dict[str, Any] | None),
+    BeforeValidator(policy_name, json_schema_input_type=DTypePolicyName | dict[str, Any] | None),
     Field(
         description="Dtype policy (Keras `dtype=`): `float32`, `bfloat16`, `float16`, or "
         "`mixed_bfloat16` / `mixed_float16` (float32 variables, low-precision compute); "

@@ -49,11 +49,26 @@ def test_model_policy_fills_every_node_wrapped_layers_included() -> None:
     assert kspec.validate(_spec(layers[:1])).layers[0].dtype == "float32"
 
 
-def test_a_sub_model_has_its_own_policy() -> None:
+def test_a_sub_model_inherits_the_policy_unless_it_sets_its_own() -> None:
+    """As Keras' global policy reaches a nested model's layers: the node's `dtype`, else the
+    enclosing `dtype_policy`; the sub-model's own `dtype_policy` wins."""
     inner = {"inputs": {"x": {"shape": [4, 3]}}, "layers": [{"type": "Dense", "units": 2}]}
-    spec = kspec.validate(_spec([{"type": "Model", "spec": inner}], dtype_policy="bfloat16"))
-    assert spec.layers[0].dtype == "bfloat16"
-    assert spec.layers[0].spec.layers[0].dtype == "float32"
+
+    def inner_policy(node: dict[str, Any], **model: Any) -> tuple[str, str]:
+        sub = kspec.validate(_spec([{"type": "Model", **node}], **model)).layers[0].spec
+        return sub.dtype_policy, sub.layers[0].dtype
+
+    assert inner_policy({"spec": inner}, dtype_policy="bfloat16") == ("bfloat16", "bfloat16")
+    assert inner_policy({"spec": inner, "dtype": "mixed_float16"}, dtype_policy="bfloat16") == (
+        "mixed_float16", "mixed_float16"
+    )  # fmt: skip
+    own = {**inner, "dtype_policy": "float32"}
+    assert inner_policy({"spec": own}, dtype_policy="bfloat16") == ("float32", "float32")
+    assert inner_policy({"spec": inner}) == ("float32", "float32")
+    keras_form = {"class_name": "DTypePolicy", "config": {"name": "mixed_bfloat16"}}
+    assert inner_policy({"spec": inner}, dtype_policy=keras_form) == (
+        "mixed_bfloat16", "mixed_bfloat16"
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
