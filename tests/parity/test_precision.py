@@ -224,3 +224,26 @@ def test_layers_keras_keeps_in_float32(
     np.testing.assert_allclose(
         np.asarray(actual, np.float32), np.asarray(expected, np.float32), rtol=2e-2, atol=2e-2
     )
+
+
+def test_a_sub_model_under_the_global_policy(keras_policy: Callable[[str], None]) -> None:
+    """Keras' global policy reaches the layers of a nested model; kspec's sub-model inherits
+    the enclosing `dtype_policy` the same way."""
+    keras_policy("mixed_bfloat16")
+    L = keras.layers
+    with keras_side():
+        inner = keras.Sequential([keras.Input((4,)), L.Dense(6, activation="relu"),
+                                  L.LayerNormalization()], name="encoder")  # fmt: skip
+        x = keras.Input((4,))
+        keras_model = keras.Model(x, L.Dense(3)(inner(x)))
+    encoder = {
+        "name": "encoder",
+        "inputs": {"x": {"shape": [4]}},
+        "layers": [{"type": "Dense", "units": 6, "activation": "relu"},
+                   {"type": "LayerNormalization"}],
+    }  # fmt: skip
+    spec = sequential_spec(
+        [{"type": "Model", "spec": encoder}, {"type": "Dense", "units": 3}], (4,),
+        dtype_policy="mixed_bfloat16",
+    )  # fmt: skip
+    _compare(spec, keras_model, random_input((4,), seed=6), "bfloat16")
