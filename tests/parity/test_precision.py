@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import jax.numpy as jnp
 import keras
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ import kspec
 from tests.parity.harness import keras_side, random_input, sequential_spec
 
 TOLERANCE = {"bfloat16": 3e-2, "float16": 4e-3, "float32": 1e-5}
-COMPUTE = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
+COMPUTE = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16", "bfloat16": "bfloat16"}
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def _randomise(model: keras.Model, seed: int) -> None:
         value = rng.standard_normal(w.shape) * 0.5
         if "variance" in w.path:
             value = np.abs(value) + 0.5
-        weights.append(value.astype(w.dtype))
+        weights.append(value.astype(np.float32).astype(jnp.dtype(w.dtype)))
     model.set_weights(weights)
 
 
@@ -88,7 +89,7 @@ LAYERS: list[tuple[str, list[dict[str, Any]], Callable[[], list[keras.layers.Lay
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16", "bfloat16"])
 @pytest.mark.parametrize(("layers", "keras_layers", "shape"), [c[1:] for c in LAYERS],
                          ids=[c[0] for c in LAYERS])  # fmt: skip
 def test_layer_under_model_policy(
@@ -98,6 +99,8 @@ def test_layer_under_model_policy(
     keras_layers: Callable[[], list[keras.layers.Layer]],
     shape: tuple[int, ...],
 ) -> None:
+    if policy == "bfloat16" and layers[0]["type"] == "LSTM":
+        pytest.skip("the oracle fails: Keras 3.15's LSTM under `bfloat16` raises in call()")
     keras_policy(policy)
     with keras_side():
         keras_model = keras.Sequential([keras.Input(shape), *keras_layers()])
