@@ -89,7 +89,14 @@ LAYERS: list[tuple[str, list[dict[str, Any]], Callable[[], list[keras.layers.Lay
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16", "bfloat16"])
+@pytest.mark.parametrize(
+    "policy",
+    # the same layers again under the other policies: heavy duplicates, so `slow`
+    [
+        "mixed_bfloat16",
+        *(pytest.param(p, marks=pytest.mark.slow) for p in ("mixed_float16", "bfloat16")),
+    ],
+)
 @pytest.mark.parametrize(("layers", "keras_layers", "shape"), [c[1:] for c in LAYERS],
                          ids=[c[0] for c in LAYERS])  # fmt: skip
 def test_layer_under_model_policy(
