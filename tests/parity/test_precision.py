@@ -13,14 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import jax.numpy as jnp
 import keras
 import numpy as np
 import pytest
 import yaml
 
 import kspec
-from tests.parity.harness import keras_side, random_input, sequential_spec
+from tests.parity.harness import keras_side, random_input, randomize_weights, sequential_spec
 
 TOLERANCE = {"bfloat16": 3e-2, "float16": 4e-3, "float32": 1e-5}
 COMPUTE = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16", "bfloat16": "bfloat16"}
@@ -33,18 +32,6 @@ def keras_policy() -> Iterator[Callable[[str], None]]:
     keras.config.set_dtype_policy("float32")
 
 
-def _randomise(model: keras.Model, seed: int) -> None:
-    """Every weight random (biases too); variances positive so BatchNormalization is valid."""
-    rng = np.random.default_rng(seed)
-    weights = []
-    for w in model.weights:
-        value = rng.standard_normal(w.shape) * 0.5
-        if "variance" in w.path:
-            value = np.abs(value) + 0.5
-        weights.append(value.astype(np.float32).astype(jnp.dtype(w.dtype)))
-    model.set_weights(weights)
-
-
 def _compare(
     spec: dict[str, Any],
     keras_model: keras.Model,
@@ -55,7 +42,7 @@ def _compare(
     """Keras' randomised weights into the kspec model; outputs, output dtype and every
     variable's dtype must match."""
     with keras_side():
-        _randomise(keras_model, seed)
+        randomize_weights(keras_model, seed)
         expected = keras_model.predict(x, verbose=0)
         keras_weights = keras_model.get_weights()
     model = kspec.load(spec)
@@ -149,7 +136,7 @@ def test_per_layer_dtype_overrides_the_model_policy(keras_policy: Callable[[str]
     spec = sequential_spec(layers, (4,), dtype_policy="mixed_bfloat16")
     x = random_input((4,), seed=5)
     with keras_side():
-        _randomise(keras_model, 0)
+        randomize_weights(keras_model, 0)
         expected = keras_model.predict(x, verbose=0)
     model = kspec.load(spec)
     model.init(0)
