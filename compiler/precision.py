@@ -17,11 +17,12 @@ than by casting itself:
   from its float32 table with integer ids.
 - `WRAPPER`: inputs cast, weights left to the wrapped layer, which applies its own policy
   (TimeDistributed, Bidirectional: Keras casts at the wrapper's call and the inner call).
-- `SUBMODEL`: nothing cast in (Keras' Functional converts its inputs to its `Input` dtypes,
-  not to its policy); each inner node applies its own policy.
+- `SUBMODEL`: nothing cast in or out (Keras' Functional converts its inputs to its `Input`
+  dtypes, not to its policy, and returns what its layers made); each inner node applies its
+  own policy.
 
-Every layer's floating outputs leave in its compute dtype (Keras casts them explicitly where a
-layer computed in float32) and new state is stored back in the variables' dtype.
+Every other layer's floating outputs leave in its compute dtype (Keras casts them explicitly
+where a layer computed in float32), and new state is stored back in the variables' dtype.
 """
 
 from __future__ import annotations
@@ -46,10 +47,6 @@ class Policy:
     name: str
     compute: jnp.dtype
     variable: jnp.dtype
-
-    @property
-    def mixed(self) -> bool:
-        return self.compute != self.variable
 
 
 _F32, _BF16, _F16 = jnp.dtype("float32"), jnp.dtype("bfloat16"), jnp.dtype("float16")
@@ -78,6 +75,9 @@ class Precision:
     """Floating inputs to the compute dtype (Keras `layer.autocast`)."""
     cast_weights: bool = True
     """Params and state read in the compute dtype (variables made with `autocast=True`)."""
+    cast_outputs: bool = True
+    """Floating outputs in the compute dtype (Keras' layers cast them where they computed in
+    float32; a Functional returns what its layers made)."""
     holds_layers: bool = False
     """The weights are those of layers held inside (wrappers, sub-models), each created and
     read under the inner layer's own policy."""
@@ -87,7 +87,7 @@ AUTOCAST = Precision()
 FLOAT32_WEIGHTS = Precision(cast_weights=False)
 UNCAST = Precision(cast_inputs=False, cast_weights=False)
 WRAPPER = Precision(cast_weights=False, holds_layers=True)
-SUBMODEL = Precision(cast_inputs=False, cast_weights=False, holds_layers=True)
+SUBMODEL = Precision(cast_inputs=False, cast_weights=False, cast_outputs=False, holds_layers=True)
 
 
 def _cast(x: Any, dtype: jnp.dtype) -> Any:
@@ -123,7 +123,7 @@ def apply_with_policy(
     if call.new_state is not None:
         call.new_state = _like(call.new_state, stored)
     call.state = stored
-    return [_cast(y, policy.compute) for y in outputs]
+    return [_cast(y, policy.compute) for y in outputs] if precision.cast_outputs else outputs
 
 
 def init_with_policy(

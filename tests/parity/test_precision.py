@@ -38,6 +38,7 @@ def _compare(
     x: np.ndarray,
     compute: str,
     seed: int = 0,
+    tolerance: float | None = None,
 ) -> kspec.Model:
     """Keras' randomised weights into the kspec model; outputs, output dtype and every
     variable's dtype must match."""
@@ -51,7 +52,7 @@ def _compare(
     model.set_weights(keras_weights)
     actual = model.predict(x)
     assert str(actual.dtype) == str(expected.dtype) == compute
-    tol = TOLERANCE[compute]
+    tol = TOLERANCE[compute] if tolerance is None else tolerance
     np.testing.assert_allclose(
         np.asarray(actual, np.float32), np.asarray(expected, np.float32), rtol=tol, atol=tol
     )
@@ -244,3 +245,21 @@ def test_a_sub_model_under_the_global_policy(keras_policy: Callable[[str], None]
         dtype_policy="mixed_bfloat16",
     )  # fmt: skip
     _compare(spec, keras_model, random_input((4,), seed=6), "bfloat16")
+
+
+def test_a_float32_sub_model_returns_float32(keras_policy: Callable[[str], None]) -> None:
+    """A sub-model with its own `dtype_policy: float32` inside a mixed model returns what its
+    layers made (Keras' Functional casts no outputs): float32, after a bfloat16 layer."""
+    L = keras.layers
+    with keras_side():
+        inner = keras.Sequential([keras.Input((5,)), L.Dense(3)], name="head")
+        keras_policy("mixed_bfloat16")
+        x = keras.Input((4,))
+        keras_model = keras.Model(x, inner(L.Dense(5)(x)))
+    head = {"name": "head", "dtype_policy": "float32", "inputs": {"x": {"shape": [5]}},
+            "layers": [{"type": "Dense", "units": 3}]}  # fmt: skip
+    spec = sequential_spec(
+        [{"type": "Dense", "units": 5}, {"type": "Model", "spec": head}], (4,),
+        dtype_policy="mixed_bfloat16",
+    )  # fmt: skip
+    _compare(spec, keras_model, random_input((4,), seed=7), "float32", tolerance=3e-2)
