@@ -30,6 +30,7 @@ class TrainingMixin:
     _recipe: Recipe | None = None
     _steps: Steps | None = None
     _opt_state: Any = None
+    _compile_args: dict[str, Any] | None = None
     _iterations: int = 0
     _seed: int = 0
 
@@ -67,6 +68,14 @@ class TrainingMixin:
             sharding,
             auto_scale_loss,
         )
+        self._compile_args = {  # what `save` writes as the spec's `compile:` section
+            "optimizer": optimizer,
+            "loss": loss,
+            "metrics": metrics,
+            "loss_weights": loss_weights,
+            "weighted_metrics": weighted_metrics,
+            "sharding": sharding,
+        }
         self._steps, self._opt_state, self._iterations, self._seed = None, None, 0, seed
 
     @property
