@@ -122,7 +122,11 @@ def _check(where: str, have: Sequence[tuple[int, ...]], want: Sequence[tuple[int
             f"{where}: expects {len(want)} weight(s) {_shapes(want)}, the file has "
             f"{len(have)} {_shapes(have)}"
         )
-    wrong = [f"#{i} is {h} there, {w} here" for i, (h, w) in enumerate(zip(have, want)) if h != w]
+    wrong = [
+        f"#{i} is {h} there, {w} here"
+        for i, (h, w) in enumerate(zip(have, want, strict=True))
+        if h != w
+    ]
     if wrong:
         raise KerasImportError(f"{where}: weight shapes differ: {'; '.join(wrong)}")
 

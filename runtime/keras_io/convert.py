@@ -47,9 +47,7 @@ class Converted:
 Shapes = Sequence[tuple[int, ...]]
 
 
-def convert(
-    spec: Any, arrays: Sequence[np.ndarray], source: Source, targets: Shapes
-) -> Converted:
+def convert(spec: Any, arrays: Sequence[np.ndarray], source: Source, targets: Shapes) -> Converted:
     """The arrays of one saved layer, in the layout kspec's `spec` (Keras 3's) expects;
     `targets` are the shapes kspec expects (Keras 2 compared against `layer.weights`)."""
     result = Converted([np.asarray(a) for a in arrays])
@@ -88,7 +86,9 @@ def _keras1_layout(spec: Any, result: Converted) -> None:
             # Keras 1.1 layout: (filters, input_dim, filter_length, 1)
             w[0] = np.transpose(w[0], (2, 3, 1, 0))
         w[0] = w[0][:, 0, :, :]
-        result.notes.append("Keras 1 Conv1D kernel (length, 1, in, filters) -> (length, in, filters)")
+        result.notes.append(
+            "Keras 1 Conv1D kernel (length, 1, in, filters) -> (length, in, filters)"
+        )
     elif kind in ("Conv2D", "Conv3D") and w and channels_first:
         axes = (2, 3, 1, 0) if kind == "Conv2D" else (2, 3, 4, 1, 0)
         w[0] = np.transpose(w[0], axes)

@@ -47,7 +47,8 @@ class Imported:
     def report(self) -> str:
         lines = [
             "kspec import report",
-            f"source: {self.source.label} ({self.source.kind}; saved by Keras {self.keras_version})",
+            f"source: {self.source.label} ({self.source.kind}; "
+            f"saved by Keras {self.keras_version})",
             f"model: {self.model.name} ({len(self.model.layer_names)} layers, "
             f"{self.model.count_params():,} weights' values)",
             "",
@@ -95,7 +96,7 @@ def import_keras(
         return _from_h5(source, spec, custom_objects, functions)
     if source.kind == "live":
         return _from_live(source, spec, custom_objects, functions)
-    compiled, names, notes = _compiled(source.config, source.label, spec, custom_objects, functions)
+    compiled, _, notes = _compiled(source.config, source.label, spec, custom_objects, functions)
     model = Model(compiled)
     model.init(0)
     return Imported(model, source, True, notes, keras_version=_json_version(source.config))
@@ -122,7 +123,8 @@ def _from_h5(source: KerasSource, spec: Any, custom: Any, functions: Any) -> Imp
         if config_text is None and spec is None:
             raise KerasImportError(
                 f"{source.label}: a weights-only HDF5 file (no model_config); give the "
-                "architecture: `kspec import FILE --spec model.yaml` or `from_keras(FILE, spec=...)`"
+                "architecture: `kspec import FILE --spec model.yaml` or "
+                "`from_keras(FILE, spec=...)`"
             )
         config = _json_text(config_text, source.label) if config_text is not None else None
         compiled, names, notes = _compiled(config, source.label, spec, custom, functions)

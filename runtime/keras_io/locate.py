@@ -20,8 +20,14 @@ KerasNames = Mapping[str, str]
 """kspec node name -> the Keras layer name it was translated from."""
 
 
-def _datasets(entries: list[tuple[str, Any]], keras_name: str, where: str, source: Source,
-              label: str, budget: ByteBudget) -> Found:
+def _datasets(
+    entries: list[tuple[str, Any]],
+    keras_name: str,
+    where: str,
+    source: Source,
+    label: str,
+    budget: ByteBudget,
+) -> Found:
     for name, dataset in entries:
         if not isinstance(dataset, h5py.Dataset):
             raise KerasImportError(f"{label}: {name} of layer '{keras_name}' is not an array")
@@ -71,8 +77,9 @@ def legacy(
         keras_name = names.get(layer)
         if keras_name is None or keras_name not in saved:
             return None
-        return _datasets(saved[keras_name], keras_name, f"group '{keras_name}'", source,
-                         label, budget)
+        return _datasets(
+            saved[keras_name], keras_name, f"group '{keras_name}'", source, label, budget
+        )
 
     return locate
 
