@@ -136,7 +136,7 @@ def legacy_weights(file: h5py.File, label: str) -> LegacyWeights:
 
     Like keras 2.2.4 `load_weights_from_hdf5_group`, a file without `keras_version` is a
     Keras 1 file."""
-    group = file.get("model_weights", file)
+    group = member(file, "model_weights", label, missing_ok=True) or file
     if not isinstance(group, h5py.Group) or not (
         "layer_names" in group.attrs or "layer_names0" in group.attrs
     ):
