@@ -41,12 +41,16 @@ def open_h5(source: Path | bytes, label: str) -> Iterator[h5py.File]:
 
 @dataclass
 class ByteBudget:
-    """The most weight bytes one import may read: twice what the model needs, so a file
-    claiming huge datasets is refused before they are read."""
+    """The most weight bytes one import may read: twice what the model needs (plus 1 MiB),
+    so a file claiming huge datasets is refused before they are read."""
 
-    limit: int
+    need: int
     label: str
     used: int = 0
+
+    @property
+    def limit(self) -> int:
+        return 2 * self.need + 2**20
 
     def charge(self, dataset: h5py.Dataset, where: str) -> None:
         size = int(np.prod(dataset.shape, dtype=np.int64)) * dataset.dtype.itemsize
@@ -54,7 +58,7 @@ class ByteBudget:
         if self.used > self.limit:
             raise KerasImportError(
                 f"{self.label}: {where} would read {self.used:,} bytes of weights, more than "
-                f"twice what the model needs ({self.limit // 2:,} bytes); not this model's file"
+                f"twice what the model needs ({self.need:,} bytes); not this model's file"
             )
 
 

@@ -161,7 +161,7 @@ def _compiled(
 def _budget(compiled: CompiledModel, label: str) -> ByteBudget:
     abstract = jax.eval_shape(compiled.init, jax.random.PRNGKey(0))
     need = sum(int(np.prod(a.shape)) * a.dtype.itemsize for a in jax.tree.leaves(abstract))
-    return ByteBudget(2 * need + 2**20, label)
+    return ByteBudget(need, label)
 
 
 def _model(compiled: CompiledModel, finder: Locate, label: str, log: AssignLog) -> Model:
