@@ -88,7 +88,10 @@ def test_huge_dataset_refused_before_reading(tmp_path: Path) -> None:
         g.attrs["weight_names"] = [b"k", b"b"]
         g.create_dataset("k", shape=(40_000, 40_000), dtype="f4")  # 6.4 GB, never allocated
         g.create_dataset("b", data=np.zeros(2, "f4"))
-    message = r"dense_1/k would read 6,400,000,000 bytes of weights, more than twice what the model needs \(32 bytes\)"
+    message = (
+        r"dense_1/k would read 6,400,000,000 bytes of weights, more than twice what the "
+        r"model needs \(32 bytes\)"
+    )
     with pytest.raises(KerasImportError, match=message):
         import_keras(tmp_path / "w.h5", spec=DENSE)
 
