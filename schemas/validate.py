@@ -70,6 +70,26 @@ def _validate_graph(
     return (None, located) if located else (spec, [])
 
 
+WRAPPED_FIELDS: tuple[str, ...] = ("layer", "backward_layer")
+"""The fields in which a wrapper holds another layer (`TimeDistributed`, `Bidirectional`)."""
+
+
+def _with_submodels(
+    item: dict[str, Any], path: Path, name: str, source_map: SourceMap
+) -> tuple[dict[str, Any], list[Diagnostic]]:
+    """`item` with every sub-model it is or wraps (`layer: {type: Model, ...}`) validated
+    into a canonical graph, and the diagnostics found in them."""
+    if item.get("type") == "Model":
+        return _validate_submodel(item, path, name, source_map)
+    diagnostics: list[Diagnostic] = []
+    for field in WRAPPED_FIELDS:
+        inner = item.get(field)
+        if isinstance(inner, dict):
+            inner, nested = _with_submodels(inner, (*path, field), name, source_map)
+            item, diagnostics = {**item, field: inner}, diagnostics + nested
+    return item, diagnostics
+
+
 def _validate_submodel(
     item: dict[str, Any], path: Path, name: str, source_map: SourceMap
 ) -> tuple[dict[str, Any], list[Diagnostic]]:
@@ -137,10 +157,9 @@ def _prepare(
         if not isinstance(item, dict) or "shares" in item:
             continue
         item = _resolve_layer(item, ("layers", i), names[i], source_map, diagnostics)
-        if item.get("type") == "Model":
-            item, nested = _validate_submodel(item, ("layers", i), names[i], source_map)
-            diagnostics += nested
-            failed |= {names[i]} if nested else set()
+        item, nested = _with_submodels(item, ("layers", i), names[i], source_map)
+        diagnostics += nested
+        failed |= {names[i]} if nested else set()
         data["layers"][i] = item
     failed |= {d.node for d in diagnostics if d.node}
     return data, diagnostics, names, failed

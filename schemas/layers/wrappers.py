@@ -34,11 +34,6 @@ class TimeDistributed(LayerSpec):
     @model_validator(mode="after")
     def _check(self) -> TimeDistributed:
         _check_inner(self.layer, "layer")
-        if self.layer.type == "Model":
-            raise ValueError(
-                "TimeDistributed cannot wrap a sub-model (`type: Model`) yet; wrap the layers "
-                "inside the sub-model instead"
-            )
         return self
 
 

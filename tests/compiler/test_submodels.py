@@ -240,20 +240,6 @@ def test_a_masked_input_is_refused() -> None:
         kspec.load(spec)
 
 
-def test_time_distributed_over_a_model_is_a_located_error() -> None:
-    text = """\
-kspec: 1
-inputs: {x: [3, 6]}
-layers:
-  - {type: TimeDistributed, layer: {type: Model, spec: {inputs: {x: [6]}, layers: [Flatten]}}}
-"""
-    with pytest.raises(kspec.SpecError) as info:
-        kspec.load(text)
-    assert str(info.value).startswith(
-        "<string>:4:5: error: node 'time_distributed': TimeDistributed cannot wrap a sub-model"
-    )
-
-
 def test_summary_expands_nested_models() -> None:
     model = kspec.load(_outer())
     lines: list[str] = []

@@ -195,6 +195,27 @@ def test_time_distributed(inner: dict, keras_inner: Any, shape: tuple[int, ...])
     assert ours.get_layer("td").weight_names() == ["kernel", "bias"]  # shared across steps
 
 
+def test_time_distributed_over_a_sub_model() -> None:
+    """Keras lets TimeDistributed wrap any layer, a Model included: the sub-model runs on
+    every timestep with one set of weights (random biases, so the bias path counts)."""
+    inner_spec = {
+        "inputs": {"x": [6]},
+        "layers": [
+            {"type": "Dense", "units": 4, "activation": "tanh"},
+            {"type": "Dense", "units": 2},
+        ],
+    }
+    wrapped = {"type": "TimeDistributed", "layer": {"type": "Model", "spec": inner_spec}}
+    spec = {"kspec": 1, "inputs": {"x": [3, 6]}, "layers": [wrapped]}
+    with keras_side():
+        inner = keras_sequential([L.Dense(4, activation="tanh"), L.Dense(2)], (6,))
+        model = keras_sequential([L.TimeDistributed(inner)], (3, 6))
+        rng = np.random.default_rng(2)
+        model.set_weights([rng.standard_normal(w.shape) for w in model.get_weights()])
+    x = np.random.default_rng(0).standard_normal((2, 3, 6)).astype(np.float32)
+    assert_parity(spec, model, x)
+
+
 def test_time_distributed_passes_the_mask_on_and_reaches_nested_rules() -> None:
     keras.utils.set_random_seed(4)
     spec = {
