@@ -152,10 +152,12 @@ def _compiled(
         return compile_source(spec, functions), None, []
     from kspec.spec.keras import translate  # the config translator (keras-config)
 
-    translation = translate(config, source=label, custom_objects=custom)
+    translation = translate(
+        config, source=label, custom_objects=custom, functions=list(functions or ())
+    )
     compiled = compile_source(translation.tree, functions)
     names = {node: facts.keras_name for node, facts in translation.layers.items()}
-    return compiled, names, [str(line) for line in translation.report]
+    return compiled, names, str(translation.report).splitlines()
 
 
 def _budget(compiled: CompiledModel, label: str) -> ByteBudget:
