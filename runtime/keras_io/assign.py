@@ -31,6 +31,9 @@ class Found:
     shapes: list[tuple[int, ...]]
     read: Callable[[int], np.ndarray]
     source: Source
+    trainable_first: bool = False
+    """Legacy HDF5 (every Keras version) lists a nested model's trainable weights first,
+    then its non-trainable ones (`layer.trainable_weights + layer.non_trainable_weights`)."""
 
 
 @dataclass
@@ -83,13 +86,17 @@ def _converted(
 ) -> list[np.ndarray]:
     where = f"{label}: layer '{layer}' (Keras layer '{found.keras_name}', {found.where})"
     spec = compiled.graph.layer_nodes()[layer][0].spec
-    if found.source.keras3:
-        _check(where, found.shapes, targets)
-        return [found.read(i) for i in range(len(found.shapes))]
+    nested = layer in compiled.submodels
+    if found.source.keras3 or nested:
+        if not found.trainable_first:  # nothing to convert: refuse before reading anything
+            _check(where, found.shapes, targets)
     arrays = [found.read(i) for i in range(len(found.shapes))]
-    if layer in compiled.submodels:
-        arrays = _per_layer_order(compiled.submodels[layer], arrays, where)
+    if nested:
+        if found.trainable_first:
+            arrays = _per_layer_order(compiled.submodels[layer], arrays, where)
         _check(where, [a.shape for a in arrays], targets)
+        return arrays
+    if found.source.keras3:
         return arrays
     try:
         result = convert(spec, arrays, found.source, targets)
@@ -101,9 +108,10 @@ def _converted(
 
 
 def _per_layer_order(sub: CompiledModel, arrays: list[np.ndarray], where: str) -> list[Any]:
-    """A nested model's weights from a Keras 1/2 file, where `Network.weights` listed every
-    trainable weight first, then every non-trainable one (`convert_nested_model` in keras
-    2.2.4 saving.py), in Keras 3's per-layer order."""
+    """A nested model's weights from a legacy HDF5 file, which lists every trainable weight
+    first, then every non-trainable one (keras 2.2.4 `Network.weights`, undone by
+    `convert_nested_model` in saving.py; Keras 3 `legacy_h5_format` writes the same), in
+    Keras 3's per-layer order."""
     order = [(layer, group) for layer in sub.layer_order() for group, _ in sub.weight_names(layer)]
     trainable = [i for i, (_, group) in enumerate(order) if group == "params"]
     frozen = [i for i, (_, group) in enumerate(order) if group != "params"]

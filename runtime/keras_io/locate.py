@@ -27,6 +27,7 @@ def _datasets(
     source: Source,
     label: str,
     budget: ByteBudget,
+    trainable_first: bool = False,
 ) -> Found:
     for name, dataset in entries:
         if not isinstance(dataset, h5py.Dataset):
@@ -36,7 +37,7 @@ def _datasets(
     def read(i: int) -> Any:
         return read_array(entries[i][1], f"{keras_name}/{entries[i][0]}", label, budget)
 
-    return Found(keras_name, where, shapes, read, source)
+    return Found(keras_name, where, shapes, read, source, trainable_first)
 
 
 def legacy(
@@ -77,9 +78,8 @@ def legacy(
         keras_name = names.get(layer)
         if keras_name is None or keras_name not in saved:
             return None
-        return _datasets(
-            saved[keras_name], keras_name, f"group '{keras_name}'", source, label, budget
-        )
+        where = f"group '{keras_name}'"
+        return _datasets(saved[keras_name], keras_name, where, source, label, budget, True)
 
     return locate
 
