@@ -87,9 +87,8 @@ def _converted(
     where = f"{label}: layer '{layer}' (Keras layer '{found.keras_name}', {found.where})"
     spec = compiled.graph.layer_nodes()[layer][0].spec
     nested = layer in compiled.submodels
-    if found.source.keras3 or nested:
-        if not found.trainable_first:  # nothing to convert: refuse before reading anything
-            _check(where, found.shapes, targets)
+    if (found.source.keras3 or nested) and not found.trainable_first:
+        _check(where, found.shapes, targets)  # nothing to convert: refuse before reading
     arrays = [found.read(i) for i in range(len(found.shapes))]
     if nested:
         if found.trainable_first:
