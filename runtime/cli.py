@@ -260,10 +260,12 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("new", metavar="B")
     d.set_defaults(run=cmd_diff)
     from kspec.runtime.export_cli import add_command
+    from kspec.runtime.keras_io.commands import add_commands as add_keras_commands
     from kspec.runtime.training.commands import add_commands
 
     add_commands(sub, _run_checked)
     add_command(sub, _run_checked)
+    add_keras_commands(sub, _run_checked)
     for command in ("build", "summary", "fit"):
         sub.choices[command].add_argument(
             "--max-memory",
