@@ -8,6 +8,7 @@ from typing import Any
 from kspec.compiler.custom import CUSTOM_LOWERINGS
 from kspec.compiler.layers import (
     activations,
+    attention,
     composition,
     convolution,
     core,
@@ -26,7 +27,7 @@ from kspec.schemas.base import LayerSpec
 
 FAMILIES = [
     core, convolution, pooling, reshaping, locally_connected, merge, activations, normalization,
-    noise, embedding, recurrent, wrappers, composition,
+    noise, embedding, recurrent, wrappers, composition, attention,
 ]  # fmt: skip
 
 Entry = Lowering[Any] | Composite[Any]

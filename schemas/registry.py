@@ -10,6 +10,7 @@ from kspec.schemas.base import LayerSpec, SpecModel
 from kspec.schemas.custom import CUSTOM_LAYERS, CustomLayers
 from kspec.schemas.layers import (
     activations,
+    attention,
     composition,
     convolution,
     core,
@@ -26,7 +27,7 @@ from kspec.schemas.layers import (
 
 FAMILIES = [
     core, convolution, pooling, reshaping, locally_connected, merge, activations, normalization,
-    noise, embedding, recurrent, wrappers, composition,
+    noise, embedding, recurrent, wrappers, composition, attention,
 ]  # fmt: skip
 
 LAYER_TYPES: list[type[LayerSpec]] = [cls for family in FAMILIES for cls in family.LAYERS]
