@@ -20,6 +20,7 @@ from kspec.compiler.layers import (
     pooling,
     recurrent,
     reshaping,
+    transformer,
     wrappers,
 )
 from kspec.compiler.lowering import Composite, Lowering
@@ -28,6 +29,7 @@ from kspec.schemas.base import LayerSpec
 FAMILIES = [
     core, convolution, pooling, reshaping, locally_connected, merge, activations, normalization,
     noise, embedding, recurrent, wrappers, composition, attention,
+    transformer,
 ]  # fmt: skip
 
 Entry = Lowering[Any] | Composite[Any]

@@ -22,12 +22,14 @@ from kspec.schemas.layers import (
     pooling,
     recurrent,
     reshaping,
+    transformer,
     wrappers,
 )
 
 FAMILIES = [
     core, convolution, pooling, reshaping, locally_connected, merge, activations, normalization,
     noise, embedding, recurrent, wrappers, composition, attention,
+    transformer,
 ]  # fmt: skip
 
 LAYER_TYPES: list[type[LayerSpec]] = [cls for family in FAMILIES for cls in family.LAYERS]

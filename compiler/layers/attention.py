@@ -122,29 +122,45 @@ def _mha_shape(spec: s.MultiHeadAttention, shapes: list[Shape], env: BuildEnv) -
 def _mha_init(spec: s.MultiHeadAttention, key: Array, shapes: list[Shape]) -> LayerWeights:
     query, value, key_shape, _ = padded(shapes)
     key_shape = key_shape or value
-    heads, kd, vd = spec.num_heads, spec.key_dim, spec.head_value_dim
     out = spec.output_dims or (query[-1],)
-    kernels = {
-        "query": ((query[-1], heads, kd), (heads, kd)),
-        "key": ((key_shape[-1], heads, kd), (heads, kd)),
-        "value": ((value[-1], heads, vd), (heads, vd)),
-        "attention_output": ((heads, vd, *out), out),
-    }
+    kernels = head_shapes(
+        query[-1], value[-1], key_shape[-1], spec.num_heads, spec.key_dim, spec.head_value_dim, out
+    )
     return LayerWeights(params=projection_weights(spec, key, kernels))
 
 
 def projection_weights(
-    spec: Any, key: Array, shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]]
+    spec: Any,
+    key: Array,
+    shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]],
+    prefix: str = "",
+    use_bias: bool | None = None,
 ) -> Weights:
-    """`<sublayer>/kernel` (and `<sublayer>/bias` with `use_bias`), in Keras' order."""
+    """`<prefix><sublayer>/kernel` (and `.../bias` with `use_bias`), in Keras' order, from the
+    spec's `kernel_initializer` and `bias_initializer`."""
     params: Weights = {}
+    with_bias = spec.use_bias if use_bias is None else use_bias
     for name, k in zip(shapes, jax.random.split(key, len(shapes)), strict=True):
         kernel_shape, bias_shape = shapes[name]
         kernel_key, bias_key = jax.random.split(k)
-        params[f"{name}/kernel"] = initialize(spec.kernel_initializer, kernel_key, kernel_shape)
-        if spec.use_bias:
-            params[f"{name}/bias"] = initialize(spec.bias_initializer, bias_key, bias_shape)
+        kernel = initialize(spec.kernel_initializer, kernel_key, kernel_shape)
+        params[f"{prefix}{name}/kernel"] = kernel
+        if with_bias:
+            bias = initialize(spec.bias_initializer, bias_key, bias_shape)
+            params[f"{prefix}{name}/bias"] = bias
     return params
+
+
+def head_shapes(
+    query: int, value: int, key: int, heads: int, key_dim: int, value_dim: int, out: tuple
+) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Kernel and bias shapes of MultiHeadAttention's four projections, in Keras' order."""
+    return {
+        "query": ((query, heads, key_dim), (heads, key_dim)),
+        "key": ((key, heads, key_dim), (heads, key_dim)),
+        "value": ((value, heads, value_dim), (heads, value_dim)),
+        "attention_output": ((heads, value_dim, *out), out),
+    }
 
 
 def _mha_apply(
