@@ -157,8 +157,11 @@ def _reversible_apply(
     """Forward: y = embeddings[ids]. Reverse: logits = x @ embeddings^T (or the untied
     `reverse_embeddings`), soft-capped with `logit_soft_cap`."""
     ids, hidden = (list(inputs) + [None, None])[:2]
-    if ids is not None:
-        return [jnp.take(params["embeddings"], ids.astype(jnp.int32), axis=0)]
+    if ids is not None:  # as Embedding: ids outside [0, input_dim) give zero vectors
+        ids = ids.astype(jnp.int32)
+        inside = (ids >= 0) & (ids < spec.input_dim)
+        rows = jnp.take(params["embeddings"], jnp.clip(ids, 0, spec.input_dim - 1), axis=0)
+        return [jnp.where(inside[..., None], rows, jnp.zeros((), rows.dtype))]
     assert hidden is not None
     kernel = params["embeddings"].T if spec.tie_weights else params["reverse_embeddings"]
     logits = hidden @ kernel
