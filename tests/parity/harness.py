@@ -127,3 +127,17 @@ def run_layer_case(case: LayerCase, seed: int = 0) -> kspec.Model:
     with keras_side():
         keras_model = keras_sequential(case.keras_layers(), case.input_shape)
     return assert_parity(spec, keras_model, random_input(case.input_shape, seed))
+
+
+def assert_random_parity(
+    spec: dict[str, Any], keras_model: keras.Model, inputs: list[np.ndarray], seed: int = 0
+) -> kspec.Model:
+    """`assert_parity` after giving every Keras weight (biases, norms included) standard
+    normal values * 0.5, so zero-initialised weights cannot hide a wrong layout."""
+    rng = np.random.default_rng(seed)
+    with keras_side():
+        weights = keras_model.get_weights()
+        keras_model.set_weights(
+            [rng.standard_normal(w.shape).astype(np.float32) * 0.5 for w in weights]
+        )
+    return assert_parity(spec, keras_model, inputs[0] if len(inputs) == 1 else inputs)
