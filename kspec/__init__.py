@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from kspec.errors import CheckpointError as CheckpointError
 from kspec.errors import Diagnostic as Diagnostic
 from kspec.errors import ExportError as ExportError
+from kspec.errors import KerasImportError as KerasImportError
 from kspec.errors import KspecDeprecationWarning as KspecDeprecationWarning
 from kspec.errors import LimitError as LimitError
 from kspec.errors import Location as Location

@@ -163,6 +163,16 @@ def cmd_explain(args: argparse.Namespace, out: Console, err: Console) -> int:
             field_name, annotation.replace("typing.", ""), default, field.description or ""
         )
     out.print(table)
+    if cls.call_arguments:
+        required = cls.call_arguments[: cls.required_call_arguments]
+        optional = cls.call_arguments[cls.required_call_arguments :]
+        out.print(
+            f"inputs (call arguments, a list in this order or a mapping by name): "
+            f"{', '.join(required) or 'none'} required"
+            + (f"; {', '.join(optional)} optional" if optional else ""),
+            highlight=False,
+            markup=False,
+        )
     if cls.keras1_aliases:
         aliases = ", ".join(
             f"{old} -> {new if isinstance(new, str) else new[0]}"
@@ -260,10 +270,12 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("new", metavar="B")
     d.set_defaults(run=cmd_diff)
     from kspec.runtime.export_cli import add_command
+    from kspec.runtime.keras_io.commands import add_commands as add_keras_commands
     from kspec.runtime.training.commands import add_commands
 
     add_commands(sub, _run_checked)
     add_command(sub, _run_checked)
+    add_keras_commands(sub, _run_checked)
     for command in ("build", "summary", "fit"):
         sub.choices[command].add_argument(
             "--max-memory",

@@ -209,7 +209,13 @@ class Model(SpecIOMixin, FreezingMixin, LegacyMixin):
         self.variables = variables
 
     def save_weights(self, directory: str | os.PathLike[str]) -> None:
-        """Write the variables as an Orbax checkpoint (atomic: a crash leaves no half state)."""
+        """Write the variables as an Orbax checkpoint (atomic: a crash leaves no half state);
+        a `.weights.h5` name writes Keras 3's file instead (Keras' `load_weights` reads it)."""
+        if str(directory).endswith(".weights.h5"):
+            from kspec.runtime.keras_io.keras_writer import save_weights_file
+
+            save_weights_file(self, directory)
+            return
         from kspec.runtime.checkpoint import save_variables
 
         save_variables(directory, self.variables, self.spec)
@@ -218,6 +224,12 @@ class Model(SpecIOMixin, FreezingMixin, LegacyMixin):
         """Write the whole model as a model directory (docs/model-directory.md): spec with
         its compile recipe, weights, optimizer state; `kspec.load_model` reads it back."""
         return save_model(self, directory)
+
+    def to_keras_file(self, path: str | os.PathLike[str]) -> None:
+        """Write a Keras 3 `.keras` archive that `keras.saving.load_model` opens."""
+        from kspec.runtime.keras_io.keras_writer import write_keras_file
+
+        write_keras_file(self, path)
 
     def load_weights(
         self, directory: str | os.PathLike[str], by_name: bool = False, skip_mismatch: bool = False
