@@ -2,7 +2,7 @@
 
 Layout (docs/model-directory.md):
     kspec-model.json  {"format": 1, "spec": "spec.yaml", "checkpoint": "checkpoint",
-                       "optimizer": "optimizer" | null, "iterations": int}
+                       "optimizer": "optimizer" | null}
     spec.yaml         the canonical spec, `compile:` section included (a readable copy)
     checkpoint/       the variables (Orbax) with the spec they belong to (`checkpoint.py`)
     optimizer/        the optimizer state and step count (Orbax), when the model was compiled
@@ -76,7 +76,6 @@ def save_model(model: Model, directory: str | os.PathLike[str]) -> Path:
         "spec": SPEC,
         "checkpoint": CHECKPOINT,
         "optimizer": OPTIMIZER if optimizer else None,
-        "iterations": int(model.iterations),
     }
     staging = target / f".{MANIFEST}.{uuid.uuid4().hex[:8]}"
     staging.write_text(json.dumps(manifest, indent=2) + "\n")

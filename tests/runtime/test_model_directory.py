@@ -62,8 +62,8 @@ def test_fit_prints_a_path_evaluate_accepts(work: Path, capsys: pytest.CaptureFi
         "spec": "spec.yaml",
         "checkpoint": "checkpoint",
         "optimizer": "optimizer",
-        "iterations": 2,
     }
+    assert model.iterations == 2
     for source in (run_model, work / "run"):
         assert cli(capsys, "evaluate", source, "--data", work / "d.npz") == (0, logs + "\n", "")
     spec_and_weights = ("evaluate", work / "m.yaml", "--weights", run_model)
@@ -187,4 +187,19 @@ def test_fit_continues_a_model_directory(work: Path, capsys: pytest.CaptureFixtu
     continued = kspec.load_model(work / "run3")
     assert continued.iterations == model.iterations == 3
     for got, want in zip(continued.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_kspec_import_writes_a_model_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import keras
+
+    source = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
+    source.set_weights([np.arange(6, dtype="f4").reshape(3, 2), np.array([1, -1], "f4")])
+    source.save(tmp_path / "m.keras")
+    assert cli(capsys, "import", tmp_path / "m.keras", "-o", tmp_path / "imported")[0] == 0
+    assert (tmp_path / "imported" / "kspec-model.json").is_file()
+    loaded = kspec.load_model(tmp_path / "imported")
+    for got, want in zip(loaded.get_weights(), source.get_weights(), strict=True):
         np.testing.assert_array_equal(got, want)
