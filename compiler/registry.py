@@ -12,11 +12,13 @@ from kspec.compiler.layers import (
     convolution,
     core,
     embedding,
+    legacy,
     locally_connected,
     merge,
     noise,
     normalization,
     pooling,
+    preprocessing,
     recurrent,
     reshaping,
     wrappers,
@@ -26,7 +28,7 @@ from kspec.schemas.base import LayerSpec
 
 FAMILIES = [
     core, convolution, pooling, reshaping, locally_connected, merge, activations, normalization,
-    noise, embedding, recurrent, wrappers, composition,
+    noise, embedding, recurrent, wrappers, composition, legacy, preprocessing,
 ]  # fmt: skip
 
 Entry = Lowering[Any] | Composite[Any]
