@@ -8,6 +8,8 @@ from typing import Any
 from kspec.compiler.custom import CUSTOM_LOWERINGS
 from kspec.compiler.layers import (
     activations,
+    applications,
+    attention,
     composition,
     convolution,
     core,
@@ -21,6 +23,7 @@ from kspec.compiler.layers import (
     preprocessing,
     recurrent,
     reshaping,
+    transformer,
     wrappers,
 )
 from kspec.compiler.lowering import Composite, Lowering
@@ -28,7 +31,8 @@ from kspec.schemas.base import LayerSpec
 
 FAMILIES = [
     core, convolution, pooling, reshaping, locally_connected, merge, activations, normalization,
-    noise, embedding, recurrent, wrappers, composition, legacy, preprocessing,
+    noise, embedding, recurrent, wrappers, composition, applications, attention,
+    transformer, legacy, preprocessing,
 ]  # fmt: skip
 
 Entry = Lowering[Any] | Composite[Any]
