@@ -29,6 +29,7 @@ from kspec.runtime.keras_io.h5read import ByteBudget, legacy_weights, open_h5, t
 from kspec.runtime.keras_io.sources import KerasSource, classify
 from kspec.runtime.model import Model
 from kspec.schemas.canonical import to_yaml
+from kspec.schemas.registry import known_type_names
 
 REPORT = "import-report.txt"
 
@@ -153,7 +154,11 @@ def _compiled(
     from kspec.spec.keras import translate  # the config translator (keras-config)
 
     translation = translate(
-        config, source=label, custom_objects=custom, functions=list(functions or ())
+        config,
+        source=label,
+        custom_objects=custom,
+        functions=list(functions or ()),
+        known_types=known_type_names(),
     )
     compiled = compile_source(translation.tree, functions)
     names = {node: facts.keras_name for node, facts in translation.layers.items()}
