@@ -11,6 +11,9 @@ Layouts: keras 2.2.4 `engine/network.py` `Network.get_config` (`inbound_nodes`
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +22,7 @@ import kspec
 from kspec.errors import KerasImportError
 from kspec.schemas.registry import known_type_names
 from kspec.spec.keras import translate
+from tests.importer.legacy_files import randn, write_weights
 from tests.parity.harness import ATOL, RTOL, random_input
 
 GLOROT = {
@@ -139,3 +143,25 @@ def test_unknown_tf_op_is_refused_by_name() -> None:
         "error: node 'tf.math.multiply': TF op `tf.math.bessel_i0` has no kspec translation; "
         "write the step as a kspec Lambda `expression`"
     )
+
+
+@pytest.mark.slow
+def test_cli_import_of_a_bytecode_lambda_exits_1_and_writes_nothing(tmp_path: Path) -> None:
+    lam = {"class_name": "Lambda", "name": "square", "inbound_nodes": [[["d", 0, 0, {}]]],
+           "config": {"name": "square", "function": ["4wEAAAAAAAAA", None, None],
+                      "function_type": "lambda", "output_shape": None,
+                      "output_shape_type": "raw", "arguments": {}}}  # fmt: skip
+    config = json.loads(json.dumps(KERAS2))
+    config["config"]["layers"][1:] = [_call(_dense("d", 2), ["x", 0, 0, {}]), lam]
+    config["config"]["output_layers"] = [["square", 0, 0]]
+    rng = np.random.default_rng(0)
+    weights = [("d/kernel:0", randn(rng, 3, 2)), ("d/bias:0", randn(rng, 2))]
+    file = write_weights(tmp_path / "m.h5", [("d", weights)], "2.2.4", "tensorflow",
+                         model_config=json.dumps(config))  # fmt: skip
+    command = [sys.executable, "-m", "kspec.runtime.cli", "import", str(file), "-o",
+               str(tmp_path / "out")]  # fmt: skip
+    run = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
+    assert run.returncode == 1, run.stderr
+    assert "node 'square': Lambda layer carries marshalled Python bytecode" in run.stderr
+    assert "functions={'square': fn}" in run.stderr and "Traceback" not in run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.h5"]
