@@ -21,8 +21,9 @@ from typing import Any
 
 from kspec.errors import Diagnostic
 from kspec.spec.keras import ops, special
-from kspec.spec.keras.layers import Context, Refusal, layer_fields
+from kspec.spec.keras.layers import POLICIES, Context, Refusal, layer_fields
 from kspec.spec.keras.nodes import Call, Ref, read_call
+from kspec.spec.keras.objects import dtype_name
 from kspec.spec.merge_models import unique_names
 from kspec.spec.source_map import Path, SourceMap
 
@@ -215,7 +216,13 @@ class Walker:
             return ops.tf_op(str(conf.get("function")), call or Call((), {}), slicing), {}
         if kind in MODEL_CLASSES:
             tree, nested = self.model(kind, conf, path + ("config",))
-            return {"type": "Model", "spec": tree}, nested
+            node: dict[str, Any] = {"type": "Model", "spec": tree}
+            if conf.get("trainable") is False:
+                node["trainable"] = False
+            policy = dtype_name(conf.get("dtype"))
+            if policy in POLICIES and policy != "float32":
+                node["dtype"] = policy  # the sub-model's layers inherit it, as in Keras
+            return node, nested
         if kind in SPECIAL:
             return SPECIAL[kind](conf, self.ctx), {}
         return layer_fields(kind, conf, self.ctx), {}

@@ -97,3 +97,13 @@ def test_adapted_normalization_state_imports_as_weights() -> None:
     translation = translated(model)
     assert translation.tree["layers"][0]["mean"] is None  # state: Keras' adapted weights
     assert_import_parity(model, random_input((4,)))
+
+
+def test_frozen_nested_model_stays_frozen() -> None:
+    inner = keras.Sequential([keras.Input((3,)), L.Dense(2, name="inner_dense")], name="enc")
+    inner.trainable = False
+    x = keras.Input((3,), name="x")
+    model = keras.Model(x, L.Dense(1, name="head")(inner(x)))
+    translation = assert_import_parity(model, random_input((3,)))
+    node = translation.tree["layers"][0]
+    assert (node["type"], node["name"], node["trainable"]) == ("Model", "enc", False)
