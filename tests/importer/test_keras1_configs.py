@@ -225,3 +225,24 @@ def test_unknown_types_are_listed_together_with_the_plugin_route() -> None:
     )
     mapped = translate(config, custom_objects={"LayerScaleX": "Dense", "Frobnicate": "Dense"})
     assert [n["type"] for n in mapped.tree["layers"]] == ["Dense"] * 4
+
+
+def test_keras1_sequential_merge_of_models() -> None:
+    def branch(name: str) -> dict:
+        layer = _dense(f"{name}_dense", 2, "tanh", batch_input_shape=[None, 3])
+        return {"class_name": "Sequential", "config": [layer]}
+
+    merge = {"class_name": "Merge", "config": {
+        "name": "merge_1", "mode": "sum", "concat_axis": -1, "dot_axes": -1, "mode_type": "raw",
+        "output_shape": None, "output_shape_type": "raw", "arguments": {},
+        "layers": [branch("left"), branch("right")]}}  # fmt: skip
+    model, report = _load([merge, _dense("out", 1)])
+    assert "converted merge_1: Keras 1 Merge mode 'sum'" in report
+    assert list(model.spec.inputs) == ["left_dense_input", "right_dense_input"]
+    rng = np.random.default_rng(4)
+    lw, lb, rw, rb, ow, ob = (rng.normal(0, 0.7, s).astype(np.float32)
+                              for s in [(3, 2), (2,), (3, 2), (2,), (2, 1), (1,)])  # fmt: skip
+    model.set_weights([lw, lb, rw, rb, ow, ob])
+    a, b = random_input((3,)), random_input((3,), seed=1)
+    expected = (np.tanh(a @ lw + lb) + np.tanh(b @ rw + rb)) @ ow + ob
+    np.testing.assert_allclose(model.predict([a, b]), expected, rtol=RTOL, atol=ATOL)
