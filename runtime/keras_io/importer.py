@@ -28,6 +28,7 @@ from kspec.runtime.keras_io.assign import AssignLog, Locate, assemble
 from kspec.runtime.keras_io.h5read import ByteBudget, legacy_weights, open_h5, text_attr
 from kspec.runtime.keras_io.sources import KerasSource, classify
 from kspec.runtime.model import Model
+from kspec.schemas.registry import known_type_names
 
 REPORT = "import-report.txt"
 
@@ -152,7 +153,11 @@ def _compiled(
     from kspec.spec.keras import translate  # the config translator (keras-config)
 
     translation = translate(
-        config, source=label, custom_objects=custom, functions=list(functions or ())
+        config,
+        source=label,
+        custom_objects=custom,
+        functions=list(functions or ()),
+        known_types=known_type_names(),
     )
     compiled = compile_source(translation.tree, functions)
     names = {node: facts.keras_name for node, facts in translation.layers.items()}

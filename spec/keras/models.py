@@ -21,8 +21,9 @@ from typing import Any
 
 from kspec.errors import Diagnostic
 from kspec.spec.keras import ops, special
-from kspec.spec.keras.layers import Context, Refusal, layer_fields
+from kspec.spec.keras.layers import POLICIES, Context, Refusal, layer_fields
 from kspec.spec.keras.nodes import Call, Ref, read_call
+from kspec.spec.keras.objects import dtype_name
 from kspec.spec.merge_models import unique_names
 from kspec.spec.source_map import Path, SourceMap
 
@@ -97,7 +98,10 @@ class Walker:
             if node is not None:
                 tree["layers"].append(node[0])
                 facts[node[0]["name"]] = node[1]
-        if not tree["inputs"]:
+        merged = bool(tree["layers"]) and "layers" in tree["layers"][0]  # its branches' inputs
+        if merged:
+            del tree["inputs"]
+        elif not tree["inputs"]:
             self._refuse(
                 "the Sequential model declares no input shape (an unbuilt Keras model); build "
                 "it first (`model.build(input_shape)`) or save it after a call",
@@ -215,10 +219,31 @@ class Walker:
             return ops.tf_op(str(conf.get("function")), call or Call((), {}), slicing), {}
         if kind in MODEL_CLASSES:
             tree, nested = self.model(kind, conf, path + ("config",))
-            return {"type": "Model", "spec": tree}, nested
+            node: dict[str, Any] = {"type": "Model", "spec": tree}
+            if conf.get("trainable") is False:
+                node["trainable"] = False
+            policy = dtype_name(conf.get("dtype"))
+            if policy in POLICIES and policy != "float32":
+                node["dtype"] = policy  # the sub-model's layers inherit it, as in Keras
+            return node, nested
+        if kind == "Merge" and isinstance(conf.get("layers"), list):
+            return self._merge_of_models(conf, path), {}
         if kind in SPECIAL:
             return SPECIAL[kind](conf, self.ctx), {}
         return layer_fields(kind, conf, self.ctx), {}
+
+    def _merge_of_models(self, conf: dict[str, Any], path: Path) -> dict[str, Any]:
+        """Keras 1's `Merge([left, right])` of models as a Sequential's first layer (keras 1.2
+        `models.py` `Sequential.get_config`): kspec's Merge of `Model` branches, which
+        `spec/merge_models.py` expands into model inputs and sub-model nodes."""
+        branches = []
+        for j, item in enumerate(conf["layers"]):
+            kind = str(item.get("class_name")) if isinstance(item, dict) else repr(item)
+            config = item.get("config") if isinstance(item, dict) else None
+            tree, _ = self.model(kind, config, path + ("config", "layers", j, "config"))
+            branches.append({"type": "Model", "spec": tree})
+        fields = special.merge({k: v for k, v in conf.items() if k != "layers"}, self.ctx)
+        return {**fields, "layers": branches}
 
     def _facts(self, kind: str, conf: dict[str, Any], nested: dict[str, LayerFacts]) -> LayerFacts:
         nested = dict(nested)

@@ -79,7 +79,7 @@ TF_OPS: dict[str, Op] = {
                                     "sign", "floor", "ceil", "round", "sin", "cos", "erf",
                                     "sigmoid")},
     **{f"math.reduce_{n}": Op(n, keywords=_TF_REDUCE) for n in ("mean", "sum", "max", "min",
-                                                                "prod", "std", "variance")},
+                                                                "prod", "std")},
     "math.reduce_variance": Op("var", keywords=_TF_REDUCE),
     "math.maximum": Op("maximum", positional=("y",)),
     "math.minimum": Op("minimum", positional=("y",)),

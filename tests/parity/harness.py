@@ -64,6 +64,10 @@ def randomize_weights(keras_object: Any, seed: int = 0) -> Any:
             else:
                 new = rng.normal(0.0, float(value.astype(np.float32).std()) or 0.5, value.shape)
             variable.assign(new.astype(value.dtype))
+    layers = keras_object._flatten_layers() if hasattr(keras_object, "_flatten_layers") else []
+    for layer in layers:  # Normalization copies its state into constants only here
+        if isinstance(layer, keras.layers.Normalization):
+            layer.finalize_state()
     return keras_object
 
 
