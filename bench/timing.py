@@ -27,7 +27,8 @@ def interleaved(
     ours: Any, ours_args: tuple[Any, ...], theirs: Any, theirs_args: tuple[Any, ...],
     rounds: int, inner: int, warmup: int = 20,
 ) -> tuple[float, float]:  # fmt: skip
-    """Median seconds per call of two compiled functions, timed in alternating bursts."""
+    """Median seconds per call of two compiled functions, timed in alternating bursts after
+    `warmup` untimed bursts of each."""
 
     def burst(fn: Any, *args: Any) -> float:
         started = time.perf_counter()

@@ -8,6 +8,7 @@ from typing import Any
 from kspec.compiler.custom import CUSTOM_LOWERINGS
 from kspec.compiler.layers import (
     activations,
+    applications,
     attention,
     composition,
     convolution,
@@ -28,7 +29,7 @@ from kspec.schemas.base import LayerSpec
 
 FAMILIES = [
     core, convolution, pooling, reshaping, locally_connected, merge, activations, normalization,
-    noise, embedding, recurrent, wrappers, composition, attention,
+    noise, embedding, recurrent, wrappers, composition, applications, attention,
     transformer,
 ]  # fmt: skip
 

@@ -132,6 +132,7 @@ def plot(compiled: CompiledModel, output: Path) -> Plot:
 def run_plot(args: Any, out: Console, err: Console, checked: Checked) -> int:
     """`kspec plot FILE -o OUT`: exit 0 when OUT (or its .dot fallback) is written."""
     from kspec.runtime.api import check
+    from kspec.runtime.model_dir import spec_source
 
     output = Path(args.output)
     if output.suffix.lstrip(".").lower() not in FORMATS:
@@ -140,7 +141,7 @@ def run_plot(args: Any, out: Console, err: Console, checked: Checked) -> int:
         )
         return 1
     written: list[Plot] = []
-    status = checked(lambda: written.append(plot(check(Path(args.file)), output)))
+    status = checked(lambda: written.append(plot(check(spec_source(args.file)), output)))
     if status or not written:
         return status
     result = written[0]

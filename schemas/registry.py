@@ -10,6 +10,7 @@ from kspec.schemas.base import LayerSpec, SpecModel
 from kspec.schemas.custom import CUSTOM_LAYERS, CustomLayers
 from kspec.schemas.layers import (
     activations,
+    applications,
     attention,
     composition,
     convolution,
@@ -28,7 +29,7 @@ from kspec.schemas.layers import (
 
 FAMILIES = [
     core, convolution, pooling, reshaping, locally_connected, merge, activations, normalization,
-    noise, embedding, recurrent, wrappers, composition, attention,
+    noise, embedding, recurrent, wrappers, composition, applications, attention,
     transformer,
 ]  # fmt: skip
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import keras
 import numpy as np
 
@@ -56,12 +57,12 @@ def randomize_weights(keras_object: Any, seed: int = 0) -> Any:
     with keras_side():
         for variable in keras_object.weights:
             value = np.asarray(variable)
-            if not np.issubdtype(value.dtype, np.floating):
+            if not jnp.issubdtype(value.dtype, jnp.floating):  # bfloat16 included
                 continue
             if any(word in variable.name for word in POSITIVE_WEIGHTS):
                 new = rng.uniform(0.5, 1.5, value.shape)
             else:
-                new = rng.normal(0.0, float(value.std()) or 0.5, value.shape)
+                new = rng.normal(0.0, float(value.astype(np.float32).std()) or 0.5, value.shape)
             variable.assign(new.astype(value.dtype))
     return keras_object
 
