@@ -84,15 +84,15 @@ def keras_block() -> Any:
 
 def bench_apply(model: kspec.Model, x: jax.Array, rounds: int, inner: int, warmup: int) -> dict:
     variables = model.variables
-    ours, _ = time_compile(model.compiled.apply, variables, {"x": x})
+    ours, _ = time_compile(model.apply, variables, x)
     theirs, _ = time_compile(handwritten, variables["params"], x)
     np.testing.assert_allclose(
-        np.asarray(ours(variables, {"x": x})[0]), np.asarray(theirs(variables["params"], x)),
+        np.asarray(ours(variables, x)), np.asarray(theirs(variables["params"], x)),
         rtol=1e-4, atol=1e-4,
     )  # fmt: skip
     reference = keras_block()
     keras_fn = jax.jit(lambda x: reference(x, training=False))
-    a, b = interleaved(ours, (variables, {"x": x}), theirs, (variables["params"], x),
+    a, b = interleaved(ours, (variables, x), theirs, (variables["params"], x),
                        rounds, inner, warmup)  # fmt: skip
     c, d = interleaved(keras_fn, (x,), theirs, (variables["params"], x), rounds, inner, warmup)
     return {"kspec": a, "hand": b, "keras": c, "hand2": d}

@@ -30,7 +30,7 @@ def reversal_data(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def train_gpt(epochs: int, verbose: int) -> float:
     import kspec
 
-    x, y = reversal_data(8192, seed=0)
+    x, y = reversal_data(12288, seed=0)
     x_test, y_test = reversal_data(1024, seed=1)
     model = kspec.load(EXAMPLES / "gpt_tiny.yaml")
     model.init(0)
