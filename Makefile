@@ -33,7 +33,7 @@ test-fast: $(STAMP)
 # hypothesis' statistics (cases run per class). CI runs the same tests with 20 cases each.
 fuzz: $(STAMP)
 	ulimit -v 8388608; KSPEC_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -p no:cacheprovider \
-		tests/test_fuzz_hostile.py --hypothesis-show-statistics
+		tests/spec/test_fuzz_hostile.py --hypothesis-show-statistics
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kspec.errors import ExportError
-
-METADATA = "kspec.json"
-"""A checkpoint's metadata file (runtime/checkpoint.py, which imports JAX)."""
+from kspec.runtime.checkpoint_store import CURRENT, is_checkpoint
 
 if TYPE_CHECKING:
     from kspec.runtime.model import Model
@@ -40,12 +38,12 @@ def _checkpoint_in(path: Path) -> Path | None:
     if not path.is_dir():
         return None
     for checkpoint in (path / "checkpoint", path / "model", path):
-        if (checkpoint / METADATA).is_file():
+        if is_checkpoint(checkpoint):
             return checkpoint
     raise ExportError(
         f"{path}: not a kspec model directory (expected what `kspec build -o` writes, "
         f"with checkpoint/; a `kspec fit --out` run, with model/; or a checkpoint, with "
-        f"{METADATA})"
+        f"{CURRENT})"
     )
 
 

@@ -510,7 +510,7 @@ def test_cli_exports_a_spec_file(tmp_path: Path) -> None:
             ["."],
             "error: .: not a kspec model directory (expected what `kspec build -o` writes, "
             "with checkpoint/; a `kspec fit --out` run, with model/; or a checkpoint, with "
-            "kspec.json)",
+            "CURRENT)",
         ),
     ],
     ids=["missing", "not_a_model"],
