@@ -16,8 +16,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from kspec.compiler import CompiledModel, Shape, Variables, check_memory
+from kspec.errors import DataError
 from kspec.runtime import introspection
 from kspec.runtime.builder import Tensor
+from kspec.runtime.data_checks import check_batch_size, check_inputs
 from kspec.runtime.functional import compile_functional, compile_source
 from kspec.runtime.layer import Layer, replace_layer_weights
 from kspec.runtime.memory_budget import max_memory
@@ -281,13 +283,18 @@ class Model(LegacyMixin):
     def predict(self, *inputs: Inputs, batch_size: int = 32) -> Any:
         """Numpy in, numpy out, in batches of `batch_size` through one jitted function.
 
-        The last partial batch is padded to `batch_size`, so every batch reuses the same
-        compiled program. Each batch is split over all devices (`training/sharding.py`).
+        Inputs are checked against the spec first (`DataError`). The last partial batch runs
+        at its true size, as in Keras, so an expression coupling the batch (`x - mean(x,
+        axis=0)`) gives Keras' result; that costs one more compile. Each batch is split over
+        all devices (`training/sharding.py`); on several hosts a last batch the local devices
+        do not divide is padded instead.
         """
+        batch_size = check_batch_size(batch_size)
         named = {k: np.asarray(v) for k, v in self._named_inputs(inputs).items()}
+        check_inputs(self.compiled, named)
         lengths = {k: len(v) for k, v in named.items()}
         if len(set(lengths.values())) > 1:
-            raise ValueError(f"all inputs need the same number of samples. Received: {lengths}")
+            raise DataError(f"all inputs need the same number of samples. Received: {lengths}")
         total = next(iter(lengths.values()))
         if total == 0:
             one = {k: jax.ShapeDtypeStruct((1, *v.shape[1:]), v.dtype) for k, v in named.items()}
@@ -300,7 +307,7 @@ class Model(LegacyMixin):
         for start in range(0, total, batch_size):
             batch = {k: v[start : start + batch_size] for k, v in named.items()}
             size = len(next(iter(batch.values())))
-            if size < batch_size and total > batch_size:
+            if parallel.multi_host and size % jax.local_device_count():
                 batch = {k: _pad_batch(v, batch_size) for k, v in batch.items()}
             outputs = self._predict_step(variables, parallel.shard(batch))
             chunks.append([parallel.local_rows(o)[:size] for o in outputs])
@@ -313,12 +320,12 @@ class Model(LegacyMixin):
             given = dict(inputs[0])
             missing = [n for n in names if n not in given]
             if missing:
-                raise ValueError(f"missing model input(s) {missing}; inputs: {names}")
+                raise DataError(f"missing model input(s) {missing}; inputs: {names}")
             return {n: given[n] for n in names}
         if len(inputs) == 1 and isinstance(inputs[0], list | tuple) and len(names) > 1:
             inputs = tuple(inputs[0])
         if len(inputs) != len(names):
-            raise ValueError(
+            raise DataError(
                 f"the model takes {len(names)} input(s) {names}. Received: {len(inputs)}"
             )
         return dict(zip(names, inputs, strict=True))

@@ -13,12 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from kspec.errors import CheckpointError
-from kspec.runtime.arguments import seed
-
-
-class DataError(Exception):
-    """A user mistake in the data files (printed as one `error:` line by the CLI)."""
+from kspec.errors import CheckpointError, DataError
+from kspec.runtime.arguments import positive_int, seed
 
 
 def _npz(path: str, names: list[str], what: str) -> dict[str, np.ndarray]:
@@ -131,8 +127,8 @@ def add_commands(sub: Any, checked: Any) -> None:
     f.add_argument("spec", metavar="SPEC")
     f.add_argument("--data", required=True, help=".npz with arrays named as inputs and outputs")
     f.add_argument("--val", help="validation .npz (same names)")
-    f.add_argument("--epochs", type=int, default=1)
-    f.add_argument("--batch-size", type=int, default=32)
+    f.add_argument("--epochs", type=positive_int, default=1)
+    f.add_argument("--batch-size", type=positive_int, default=32)
     f.add_argument("--out", required=True, metavar="DIR", help="run directory")
     f.add_argument("--resume", action="store_true", help="continue from DIR's last checkpoint")
     f.add_argument("--seed", type=seed, default=0)
@@ -141,11 +137,11 @@ def add_commands(sub: Any, checked: Any) -> None:
     e = sub.add_parser("evaluate", help="loss and metrics of a trained run on .npz arrays")
     e.add_argument("dir", metavar="DIR")
     e.add_argument("--data", required=True)
-    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--batch-size", type=positive_int, default=32)
     e.set_defaults(run=runner(evaluate))
     p = sub.add_parser("predict", help="predictions of a trained run for a .npy input")
     p.add_argument("dir", metavar="DIR")
     p.add_argument("--input", required=True)
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=positive_int, default=32)
     p.set_defaults(run=runner(predict))

@@ -24,7 +24,7 @@ import numpy as np
 import optax
 
 from kspec.compiler import CompiledModel
-from kspec.runtime.training.losses import LossFn, get_loss, reduce_loss
+from kspec.runtime.training.losses import LossFn, canonical_loss_name, get_loss, reduce_loss
 from kspec.runtime.training.metrics import Metric, get_metric, mean_metric
 from kspec.runtime.training.optimizers import get_optimizer
 from kspec.runtime.training.sharding import DataParallel, data_parallel
@@ -63,6 +63,14 @@ class Recipe:
     names: list[str]
     weighted_metric_ids: list[list[Any]]
     parallel: DataParallel
+    loss_names: list[str | None]
+    """Each output's Keras loss name (None for none or a callable): the label checks'."""
+
+
+def _loss_name(spec: Any) -> str | None:
+    plain = _plain(spec)
+    name = plain.get("type") if isinstance(plain, Mapping) else plain
+    return canonical_loss_name(name) if isinstance(name, str) else None
 
 
 def _metric_lists(metrics: Any, names: list[str], what: str) -> list[list[Any]]:
@@ -80,10 +88,8 @@ def make_recipe(
     sharding: Any = None,
 ) -> Recipe:
     names = output_names(compiled)
-    losses = [
-        None if spec is None else get_loss(_plain(spec))
-        for spec in _per_output(loss, names, "loss", None)
-    ]
+    per_output = _per_output(loss, names, "loss", None)
+    losses = [None if spec is None else get_loss(_plain(spec)) for spec in per_output]
     if all(fn is None for fn in losses):
         raise ValueError("compile needs a loss for at least one output")
     weights = _per_output(1.0 if loss_weights is None else loss_weights, names, "loss_weights", 1.0)
@@ -95,6 +101,7 @@ def make_recipe(
         names,
         _metric_lists(weighted_metrics, names, "weighted_metrics"),
         _parallel(compiled, sharding),
+        [_loss_name(spec) for spec in per_output],
     )
 
 
