@@ -8,24 +8,41 @@ A run directory holds `model/` (the final weights and spec, as `kspec build` wri
 from __future__ import annotations
 
 import argparse
+import os
+import stat
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kspec.errors import CheckpointError, DataError
+from kspec.errors import DataError, printable
 from kspec.runtime.arguments import positive_int, seed
 
 
-def _npz(path: str, names: list[str], what: str) -> dict[str, np.ndarray]:
+def _load(path: str) -> Any:
+    """`np.load` of a regular file only: a FIFO would block, `/dev/zero` stream forever."""
     try:
-        data = np.load(path)
-    except (OSError, ValueError) as exc:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read arrays ({exc.strerror})") from None
+    if not regular:
+        raise DataError(f"{path}: not a regular file; give an .npy or .npz file")
+    try:
+        return np.load(path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: cannot read arrays ({exc})") from None
+
+
+def _npz(path: str, names: list[str], what: str) -> dict[str, np.ndarray]:
+    data = _load(path)
     if not isinstance(data, np.lib.npyio.NpzFile):
         raise DataError(f"{path}: expected an .npz file of named arrays, found a single array")
-    with data:
-        arrays = {k: data[k] for k in data.files}
+    try:
+        with data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # a damaged member
+        raise DataError(f"{path}: cannot read arrays ({exc})") from None
     missing = [n for n in names if n not in arrays]
     if missing:
         raise DataError(
@@ -100,10 +117,7 @@ def evaluate(args: argparse.Namespace, out: Any) -> None:
 
 def predict(args: argparse.Namespace, out: Any) -> None:
     model = _load_run(args.dir)
-    try:
-        x = np.load(args.input)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{args.input}: cannot read an array ({exc})") from None
+    x = _load(args.input)
     y = model.predict(x, batch_size=args.batch_size)
     np.save(args.output, y if not isinstance(y, list) else y[0])
     out.print(f"wrote {args.output} {np.shape(y if not isinstance(y, list) else y[0])}")
@@ -117,8 +131,8 @@ def add_commands(sub: Any, checked: Any) -> None:
         def run(args: argparse.Namespace, out: Any, err: Any) -> int:
             try:
                 return checked(lambda: fn(args, out))
-            except (DataError, CheckpointError, ValueError) as exc:
-                err.print(f"error: {exc}", markup=False)
+            except ValueError as exc:  # a Keras-style argument error from the training API
+                err.print(printable(f"error: {exc}"), markup=False)
                 return 1
 
         return run

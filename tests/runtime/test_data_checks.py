@@ -5,6 +5,8 @@ the CLI's data files."""
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import keras
@@ -172,3 +174,31 @@ def test_cli_refuses_bad_counts_and_wrong_validation_data(
     assert capsys.readouterr().err.strip() == (
         f"{WHERE}: expected shape (None, 6, 6, 1), received (4, 3, 3, 1) (it feeds node 'conv1')"
     )
+
+
+def test_cli_data_files_that_cannot_be_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """FIFOs and devices are refused before they are opened (no hang); damaged files, wrong
+    arrays and unwritable outputs are one error line each, bounded in time."""
+    run = tmp_path / "run"
+    kspec.load(SPEC).save_weights(run / "model")
+    os.mkfifo(tmp_path / "pipe.npy")
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 not a zip")
+    np.save(tmp_path / "x.npy", X)
+    cases = {
+        str(tmp_path / "pipe.npy"): f"error: {tmp_path / 'pipe.npy'}: not a regular file; give an "
+        ".npy or .npz file",
+        "/dev/zero": "error: /dev/zero: not a regular file; give an .npy or .npz file",
+        str(tmp_path / "bad.npz"): f"error: {tmp_path / 'bad.npz'}: cannot read arrays (",
+    }
+    started = time.monotonic()
+    for source, expected in cases.items():
+        assert main(["evaluate", str(run), "--data", source]) == 1
+        assert capsys.readouterr().err.startswith(expected)
+        assert main(["predict", str(run), "--input", source, "-o", str(tmp_path / "y.npy")]) == 1
+        assert capsys.readouterr().err.startswith(expected)
+    missing = tmp_path / "missing" / "y.npy"
+    assert main(["predict", str(run), "--input", str(tmp_path / "x.npy"), "-o", str(missing)]) == 1
+    assert capsys.readouterr().err == f"error: {missing}: No such file or directory\n"
+    assert time.monotonic() - started < 60
