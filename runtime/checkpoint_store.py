@@ -34,6 +34,7 @@ from kspec.errors import CheckpointError
 
 CURRENT = "CURRENT"
 METADATA = "kspec.json"
+SEAL = "kspec-digests.json"
 MAX_METADATA_BYTES = 64 * 2**20
 """`kspec.json` holds the canonical spec: far below this; a bigger file is refused unread."""
 _CHUNK = 2**20
@@ -203,6 +204,30 @@ def _check_inside(directory: Path, name: str) -> None:
         )
 
 
+def seal(step: Path) -> None:
+    """Record the sha256 of every file under `step` (an Orbax training step, already
+    finalized) in its `kspec-digests.json`, written atomically: a step without one was not
+    sealed (killed in between) and is not loaded."""
+    files = {name: file_sha256(step / name) for name in sorted(_payload_files(step, step))}
+    pending = step / f"{SEAL}.tmp-{new_token()}"
+    _guarded(lambda: _write_synced(pending, json.dumps({"files": files}).encode()), step)
+    os.replace(pending, step / SEAL)
+
+
+def is_sealed(step: Path) -> bool:
+    return (step / SEAL).is_file()
+
+
+def verify_sealed(step: Path) -> None:
+    """Check a sealed step against its digests, as `open_current` checks a version."""
+    try:
+        recorded = json.loads(_read_limited(step / SEAL, step))
+    except ValueError:
+        recorded = None
+    files = recorded.get("files") if isinstance(recorded, dict) else None
+    _verify_payload(step, step, files)
+
+
 def _payload_files(version: Path, directory: Path) -> set[str]:
     """Every payload file of a version (relative POSIX paths); a symlink is refused."""
     found = set()
@@ -214,8 +239,7 @@ def _payload_files(version: Path, directory: Path) -> set[str]:
                     f"{directory}: the checkpoint holds a symbolic link ({rel}); refusing it"
                 )
         found |= {Path(root, n).relative_to(version).as_posix() for n in names}
-    found.discard(METADATA)
-    return found
+    return {name for name in found if name not in (METADATA, SEAL)}
 
 
 def _payload_digests(staging: Path) -> dict[str, str]:

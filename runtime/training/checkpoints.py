@@ -1,7 +1,8 @@
 """`ModelCheckpoint`: the whole training state (params, layer state, optimizer state, epoch,
 step) in an Orbax `CheckpointManager`: keep the last N, or only the best on a monitored metric.
-Orbax finalises each step by an atomic rename, so a run killed mid-save leaves the previous
-complete step as the latest; `restore_latest` resumes exactly from it."""
+Orbax finalises each step by an atomic rename; kspec then seals it with the sha256 of its files
+(`checkpoint_store.seal`). A run killed mid-save leaves the previous sealed step as the latest;
+`restore_latest` verifies it and resumes exactly from it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from kspec.errors import CheckpointError
+from kspec.runtime import checkpoint_store as store
 from kspec.runtime.training.callbacks import Logs, _Monitor
 
 
@@ -75,6 +77,8 @@ class ModelCheckpoint(_Monitor):
             epoch, args=ocp.args.StandardSave(_storable(self.model, epoch)), metrics=metrics
         )
         manager.wait_until_finished()
+        if jax.process_index() == 0:
+            store.seal(self.directory / str(epoch))
         if self.verbose > 0:
             print(f"Epoch {epoch + 1}: saved checkpoint to {self.directory}/{epoch}")
 
@@ -94,9 +98,11 @@ def restore_latest(model: Any, directory: str | os.PathLike[str]) -> int | None:
     if not path.is_dir():
         return None
     with ocp.CheckpointManager(path) as manager:
-        step = manager.latest_step()
-        if step is None:
+        sealed = [s for s in manager.all_steps() if store.is_sealed(path / str(s))]
+        if not sealed:
             return None
+        step = max(sealed)
+        store.verify_sealed(path / str(step))
         template = _train_tree(model)
         leaves, treedef = jax.tree.flatten(template)
         try:
