@@ -24,6 +24,7 @@ from kspec.runtime.functional import compile_functional, compile_source
 from kspec.runtime.layer import Layer, replace_layer_weights
 from kspec.runtime.memory_budget import max_memory
 from kspec.runtime.model_calls import call_model, is_symbolic
+from kspec.runtime.training.data import pad_batch
 from kspec.runtime.training.legacy import LegacyMixin
 from kspec.runtime.training.sharding import data_parallel
 from kspec.runtime.weights import WeightsReport, load_weights
@@ -283,11 +284,11 @@ class Model(LegacyMixin):
     def predict(self, *inputs: Inputs, batch_size: int = 32) -> Any:
         """Numpy in, numpy out, in batches of `batch_size` through one jitted function.
 
-        Inputs are checked against the spec first (`DataError`). The last partial batch runs
-        at its true size, as in Keras, so an expression coupling the batch (`x - mean(x,
-        axis=0)`) gives Keras' result; that costs one more compile. Each batch is split over
-        all devices (`training/sharding.py`); on several hosts a last batch the local devices
-        do not divide is padded instead.
+        Inputs are checked against the spec first (`DataError`). The last partial batch is
+        padded to `batch_size`, so every batch reuses one compiled program, unless a node
+        couples the rows of a batch (`Lowering.couples_rows`: a Lambda); then it runs at its
+        true size, as in Keras, so `x - mean(x, axis=0)` gives Keras' result. Each batch is
+        split over all devices (`training/sharding.py`).
         """
         batch_size = check_batch_size(batch_size)
         named = {k: np.asarray(v) for k, v in self._named_inputs(inputs).items()}
@@ -307,12 +308,20 @@ class Model(LegacyMixin):
         for start in range(0, total, batch_size):
             batch = {k: v[start : start + batch_size] for k, v in named.items()}
             size = len(next(iter(batch.values())))
-            if parallel.multi_host and size % jax.local_device_count():
-                batch = {k: _pad_batch(v, batch_size) for k, v in batch.items()}
+            if size < batch_size and total > batch_size and self._may_pad(size):
+                batch = {k: pad_batch(v, batch_size) for k, v in batch.items()}
             outputs = self._predict_step(variables, parallel.shard(batch))
             chunks.append([parallel.local_rows(o)[:size] for o in outputs])
         merged = [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
         return merged[0] if len(merged) == 1 else merged
+
+    def _may_pad(self, size: int) -> bool:
+        """Pad a last partial batch (one compiled program for all batches) unless a node
+        couples the rows of a batch; on several hosts, always when the local devices do not
+        divide it."""
+        if data_parallel().multi_host and size % jax.local_device_count():
+            return True
+        return not self.compiled.couples_rows()
 
     def _named_inputs(self, inputs: tuple[Inputs, ...]) -> dict[str, Any]:
         names = self.input_names
@@ -387,8 +396,3 @@ class SubModel(Model):
 
     def __repr__(self) -> str:
         return f"<kspec.Model '{self.name}' (sub-model): {len(self.layer_names)} layers>"
-
-
-def _pad_batch(array: np.ndarray, size: int) -> np.ndarray:
-    padding = [(0, size - len(array))] + [(0, 0)] * (array.ndim - 1)
-    return np.pad(array, padding)

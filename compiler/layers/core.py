@@ -326,7 +326,7 @@ LOWERINGS: list[Lowering[Any]] = [
     Lowering(s.Reshape, _reshape_shape, _reshape_apply, compute_mask=drop_mask),
     Lowering(s.Permute, _permute_shape, _permute_apply, compute_mask=drop_mask),
     Lowering(s.RepeatVector, _repeat_shape, _repeat_apply, compute_mask=drop_mask),
-    Lowering(s.Lambda, _lambda_shape, _lambda_apply, compute_mask=drop_mask),
+    Lowering(s.Lambda, _lambda_shape, _lambda_apply, compute_mask=drop_mask, couples_rows=True),
     Lowering(
         s.ActivityRegularization, _same_shape, _activity_regularization_apply, mask="propagate"
     ),

@@ -137,3 +137,9 @@ def from_generator_item(
     return make_arrays(
         item[0], item[1], input_names, output_names, item[2] if len(item) == 3 else None
     )
+
+
+def pad_batch(array: np.ndarray, size: int) -> np.ndarray:
+    """`array` with zero rows appended up to `size` (a last partial batch of `predict`)."""
+    padding = [(0, size - len(array))] + [(0, 0)] * (array.ndim - 1)
+    return np.pad(array, padding)
