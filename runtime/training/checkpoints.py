@@ -7,6 +7,7 @@ Orbax finalises each step by an atomic rename; kspec then seals it with the sha2
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,8 @@ class ModelCheckpoint(_Monitor):
 
     def manager(self) -> ocp.CheckpointManager:
         if self._manager is None:
+            if jax.process_index() == 0:
+                _remove_unsealed(self.directory)
             best = self.save_best_only
             options = ocp.CheckpointManagerOptions(
                 max_to_keep=self.max_to_keep,
@@ -89,6 +92,15 @@ class ModelCheckpoint(_Monitor):
         if self._manager is not None:
             self._manager.close()
             self._manager = None
+
+
+def _remove_unsealed(directory: Path) -> None:
+    """Delete the steps a killed run finalized but did not seal: their epochs are run and
+    saved again (Orbax refuses to save over an existing step)."""
+    if directory.is_dir():
+        for step in directory.iterdir():
+            if step.name.isdigit() and step.is_dir() and not store.is_sealed(step):
+                shutil.rmtree(step)
 
 
 def restore_latest(model: Any, directory: str | os.PathLike[str]) -> int | None:
