@@ -133,8 +133,9 @@ def test_huge_metadata_is_not_read(saved: tuple[kspec.Model, Path]) -> None:
 
 
 def test_cli_run_directory_loader_verifies_digests(saved: tuple[kspec.Model, Path]) -> None:
-    """`kspec predict RUN` (`_load_run`) reads `RUN/model`: an edited spec there is refused."""
-    from kspec.runtime.training.commands import _load_run
+    """`load_model` (what every CLI command uses) reads `RUN/model`: an edited spec there is
+    refused."""
+    from kspec.runtime.model_dir import load_model
 
     _, path = saved
     run = path.parent / "run"
@@ -142,7 +143,7 @@ def test_cli_run_directory_loader_verifies_digests(saved: tuple[kspec.Model, Pat
     path.rename(run / "model")
     _rewrite_metadata(run / "model", lambda m: m["spec"]["layers"][0].__setitem__("units", 5))
     with pytest.raises(kspec.CheckpointError, match="does not match its sha256"):
-        _load_run(str(run))
+        load_model(run)
 
 
 def test_saving_onto_a_symlink_or_a_file(saved: tuple[kspec.Model, Path], tmp_path: Path) -> None:
@@ -275,3 +276,24 @@ def test_kill_9_loop_always_leaves_the_last_committed_checkpoint(tmp_path: Path)
         assert len(strays) <= 1, strays
         n = metadata["n"] + 1
     assert n >= 10  # the loop really saved, between kills
+
+
+def test_model_directory_optimizer_state_is_verified(tmp_path: Path) -> None:
+    """`model.save` writes the optimizer state through the same protocol: replaced
+    atomically, its digests checked by `load_model`."""
+    from kspec.runtime.model_dir import load_model
+
+    model = kspec.load({**SPEC, "compile": {"optimizer": "adam", "loss": "mse"}})
+    model.fit(np.ones((4, 3), np.float32), np.zeros((4, 2), np.float32), verbose=0)
+    model.save(tmp_path / "m")
+    model.save(tmp_path / "m")  # replaced: one version left
+    optimizer = tmp_path / "m" / "optimizer"
+    assert sorted(p.name for p in optimizer.iterdir()) == [
+        "CURRENT",
+        store.open_current(optimizer)[0].name,
+    ]
+    assert load_model(tmp_path / "m").iterations == 1
+    data = max((p for p in optimizer.rglob("*") if p.is_file()), key=os.path.getsize)
+    data.write_bytes(data.read_bytes()[:-1])
+    with pytest.raises(kspec.CheckpointError, match="optimizer: the checkpoint is damaged"):
+        load_model(tmp_path / "m")
