@@ -7,10 +7,10 @@ layers' params only, the optax update, then the weight constraints (as Keras: af
 update). `test_step` is the forward pass in inference mode with the same losses and metrics.
 Losses and metrics see the outputs in float32 whatever the dtype policy; behind a loss scale
 (`loss_scale.py`, `mixed_float16`) the gradients are those of the scaled loss and the logged
-loss is the unscaled one. Both accumulate the epoch's metric sums in their `metrics` argument and return the running
-results as one vector, so one jitted call per batch does everything and reading the logs is one
-transfer. Nothing is donated: callers (EarlyStopping's best weights, a user's reference to
-`model.variables`) may still hold the previous arrays.
+loss is the unscaled one. Both accumulate the epoch's metric sums in their `metrics` argument
+and return the running results as one vector, so one jitted call per batch does everything and
+reading the logs is one transfer. Nothing is donated: callers (EarlyStopping's best weights, a
+user's reference to `model.variables`) may still hold the previous arrays.
 """
 
 from __future__ import annotations

@@ -249,8 +249,8 @@ def test_lambda_antirectifier() -> None:
 
 
 def test_batch_coupled_lambda_with_a_partial_last_batch() -> None:
-    """`x - mean(x, axis=0, keepdims=True)` couples the rows of a batch: with batch_size 4 over 10 samples
-    the last batch (2 rows) must run at its true size, as Keras' predict runs it."""
+    """`x - mean(x, axis=0, keepdims=True)` couples the rows of a batch: with batch_size 4
+    over 10 samples the last batch (2 rows) must run at its true size, as Keras runs it."""
     keras.utils.set_random_seed(4)
     layers = [
         {"type": "Dense", "units": 3},
