@@ -32,11 +32,12 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS) -m "not slow"
 
 # The hostile-input fuzz (docs/limits.md): 10,000 cases per probe class (expression bombs,
-# block and include amplification, huge dimensions) under an 8 GiB address-space limit; prints
-# hypothesis' statistics (cases run per class). CI runs the same tests with 20 cases each.
+# block and include amplification, huge dimensions; damaged and forged checkpoints) under an
+# 8 GiB address-space limit; prints hypothesis' statistics (cases run per class). CI runs the same tests with 20 cases each.
 fuzz: $(STAMP)
 	ulimit -v 8388608; KSPEC_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -p no:cacheprovider \
-		tests/test_fuzz_hostile.py --hypothesis-show-statistics
+		tests/spec/test_fuzz_hostile.py tests/runtime/test_fuzz_checkpoints.py \
+		--hypothesis-show-statistics
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

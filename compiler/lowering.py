@@ -144,6 +144,10 @@ class Lowering(Generic[S]):
     """The weight rules of layers this one holds (wrappers, sub-models), under its names."""
     wrappable: bool = True
     """Whether `TimeDistributed` may apply it per timestep (folding time into the batch)."""
+    couples_rows: bool = False
+    """Whether, in inference, one sample's output may depend on the other samples of its
+    batch (a `Lambda` can: `x - mean(x, axis=0)`). `predict` then runs a last partial batch
+    at its true size, as Keras does, instead of padding it to reuse the compiled program."""
     inner_model: CompiledModel | None = None
     """The compiled graph a sub-model node applies (`summary`, `get_layer` look inside)."""
     precision: Precision = AUTOCAST

@@ -98,6 +98,14 @@ class CompiledModel:
             self._weight_order[layer] = names
         return self._weight_order[layer]
 
+    def couples_rows(self) -> bool:
+        """Whether some node, sub-models included, declares `Lowering.couples_rows`."""
+        return any(
+            node.lowering.couples_rows
+            or (node.lowering.inner_model is not None and node.lowering.inner_model.couples_rows())
+            for node in self.graph.nodes
+        )
+
     def layer_order(self) -> list[str]:
         """Layers (weight owners) in Keras' `model.layers` order (see `keras_layer_order`)."""
         return keras_layer_order(self.graph)

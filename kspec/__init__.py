@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from kspec.errors import CheckpointError as CheckpointError
+from kspec.errors import DataError as DataError
 from kspec.errors import Diagnostic as Diagnostic
 from kspec.errors import ExportError as ExportError
 from kspec.errors import KerasImportError as KerasImportError

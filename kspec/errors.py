@@ -86,6 +86,11 @@ class CheckpointError(SpecError):
     """A checkpoint that is missing, corrupt, or does not fit the model it is loaded into."""
 
 
+class DataError(SpecError, ValueError):
+    """Data that does not fit the model: an input's shape or dtype, labels for the loss, a
+    batch size. A `ValueError` too, as Keras raises for the same mistakes."""
+
+
 class KspecDeprecationWarning(DeprecationWarning):
     """An old (Keras 1/2) name in a spec: still accepted, with the new name to use instead."""
 

@@ -36,3 +36,14 @@ def memory_size(text: str) -> int:
     if size <= 0:
         raise argparse.ArgumentTypeError(f"the memory budget must be positive. Received: {text}")
     return size
+
+
+def positive_int(text: str) -> int:
+    """A count that must be at least 1 (`--epochs`, `--batch-size`)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer. Received: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1. Received: {value}")
+    return value

@@ -1,11 +1,12 @@
 """Variables on disk with Orbax, together with the spec they belong to.
 
-Layout of a checkpoint directory:
-    variables/   Orbax StandardCheckpointer tree {"params": ..., "state": ...}
+A checkpoint is a directory of versions behind an atomically replaced `CURRENT` pointer
+(`checkpoint_store.py`; docs/checkpoints.md). Each version holds:
+    variables/   Orbax StandardCheckpointer tree {"params": ..., "state": ...} (absent when the
+                 model has no variables: `Flatten` alone)
     kspec.json   {"format": 1, "spec": <canonical spec>, "spec_sha256": ...,
-                  "custom_layers": {type: plugin or module that registered it}}
-A save is written to a temporary sibling and renamed into place, so an interrupted save never
-leaves a half-written checkpoint where a good one was.
+                  "custom_layers": {type: plugin or module that registered it},
+                  "files": {path: sha256 of every file under variables/}}
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from jax.experimental import multihost_utils
 
 from kspec.compiler import Variables
 from kspec.errors import CheckpointError
-from kspec.runtime.model_paths import METADATA
+from kspec.runtime import checkpoint_store as store
 from kspec.runtime.plugins import custom_types_in
 from kspec.runtime.training.sharding import data_parallel
 from kspec.schemas import ModelSpec
@@ -41,72 +40,78 @@ def spec_digest(spec_data: dict[str, Any]) -> str:
 def save_variables(
     directory: str | os.PathLike[str], variables: Variables, spec: ModelSpec
 ) -> Path:
-    """Atomically write `variables` and `spec` to `directory` (replacing what was there).
+    """Write `variables` and `spec` as the new current version of the checkpoint `directory`
+    (the previous version stays current until the new one is complete).
 
     On several hosts every process calls this with the same `directory` (on storage they
-    share): Orbax writes the arrays together, then the primary process adds the metadata and
-    renames the directory into place, and the others return once it is there."""
+    share): Orbax writes the arrays together, then the primary process commits the version,
+    and the others return once it has."""
     target = Path(directory).absolute()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.tmp-{_shared_token()}"
+    storable = _storable(variables)  # refused before anything touches the disk
+    token = _shared_token()
     primary = jax.process_index() == 0
+    staging = store.prepare(target, token, clean=primary)
     try:
-        with ocp.StandardCheckpointer() as checkpointer:
-            checkpointer.save(staging / "variables", _storable(variables))
-            checkpointer.wait_until_finished()
+        if storable:
+            _write_orbax(staging / "variables", storable, target)
         if primary:
-            _publish(staging, target, spec)
+            store.commit(staging, target, _metadata(spec), token)
     finally:
         if primary and staging.exists():
-            shutil.rmtree(staging)
+            store.remove_debris(target)
     if jax.process_count() > 1:
         multihost_utils.sync_global_devices(f"kspec save_variables {target}")
     return target
 
 
+def _write_orbax(path: Path, tree: dict[str, Any], target: Path) -> None:
+    try:
+        with ocp.StandardCheckpointer() as checkpointer:
+            checkpointer.save(path, tree)
+            checkpointer.wait_until_finished()
+    except OSError as exc:  # disk full, permissions: the previous version stays current
+        raise CheckpointError(
+            f"{target}: cannot write the checkpoint: {exc.strerror or exc}; "
+            "the previous checkpoint is unchanged"
+        ) from None
+
+
 def _shared_token() -> str:
     """A random name part, the same in every process (process 0's)."""
-    token = np.int32(uuid.uuid4().int % 2**31)
+    token = store.new_token()
     if jax.process_count() > 1:
-        token = multihost_utils.broadcast_one_to_all(token)
-    return f"{int(token):08x}"
+        value = multihost_utils.broadcast_one_to_all(np.int64(int(token[:15], 16)))
+        token = f"{int(value):016x}"
+    return token
 
 
-def _publish(staging: Path, target: Path, spec: ModelSpec) -> None:
-    """Add the metadata to a written staging directory and rename it to `target`."""
+def _metadata(spec: ModelSpec) -> dict[str, Any]:
     spec_data = to_data(spec)
-    metadata = {
+    return {
         "format": CHECKPOINT_FORMAT,
         "spec": spec_data,
         "spec_sha256": spec_digest(spec_data),
         "custom_layers": custom_types_in(spec_data),
-        "files": _file_digests(staging),
     }
-    (staging / METADATA).write_text(json.dumps(metadata, indent=2))
-    if target.exists():
-        retired = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        target.rename(retired)
-        staging.rename(target)
-        shutil.rmtree(retired)
-    else:
-        staging.rename(target)
 
 
 def read_metadata(directory: str | os.PathLike[str]) -> dict[str, Any]:
-    """The `kspec.json` of a checkpoint: format version, spec and its hash."""
-    path = Path(directory) / METADATA
-    if not Path(directory).is_dir():
-        raise CheckpointError(f"{directory}: no such checkpoint directory")
-    try:
-        metadata = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{directory}: not a kspec checkpoint (no {METADATA})") from None
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: unreadable checkpoint metadata ({exc})") from None
-    if not isinstance(metadata, dict) or metadata.get("format") != CHECKPOINT_FORMAT:
-        found = metadata.get("format") if isinstance(metadata, dict) else metadata
-        raise CheckpointError(f"{path}: unknown checkpoint format {found!r}")
-    return metadata
+    """The verified `kspec.json` of a checkpoint's current version: format, spec (checked
+    against its sha256) and the digests of its files."""
+    return _open(directory)[1]
+
+
+def _open(directory: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]]:
+    version, metadata = store.open_current(Path(directory))
+    if metadata.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{directory}: unknown checkpoint format {metadata.get('format')!r}")
+    spec_data = metadata.get("spec")
+    if not isinstance(spec_data, dict) or spec_digest(spec_data) != metadata.get("spec_sha256"):
+        raise CheckpointError(
+            f"{directory}: the spec in kspec.json does not match its sha256; the checkpoint "
+            "metadata was changed after it was saved"
+        )
+    return version, metadata
 
 
 def load_variables(directory: str | os.PathLike[str], expected: Variables) -> Variables:
@@ -122,9 +127,10 @@ def load_variables(directory: str | os.PathLike[str], expected: Variables) -> Va
 
 def read_variables(directory: str | os.PathLike[str]) -> dict[str, Any]:
     """The checkpoint's variables tree as saved (file digests verified), unchecked."""
-    metadata = read_metadata(directory)
-    _verify_files(Path(directory), metadata.get("files", {}))
-    path = Path(directory).absolute() / "variables"
+    version, metadata = _open(directory)
+    if not metadata["files"]:
+        return {"params": {}, "state": {}}
+    path = version / "variables"
     try:
         # Closed on every path: a checkpointer left open after a failed read prints asyncio
         # "Event loop is closed" tracebacks at exit.
@@ -150,28 +156,6 @@ def _replicated_target(checkpointer: ocp.StandardCheckpointer, path: Path) -> An
     )
 
 
-def _file_digests(checkpoint: Path) -> dict[str, str]:
-    """sha256 of every file Orbax wrote, so damage is found before Orbax reads anything."""
-    root = checkpoint / "variables"
-    return {
-        str(p.relative_to(checkpoint)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
-def _verify_files(checkpoint: Path, expected: dict[str, str]) -> None:
-    """Raise `CheckpointError` naming the first missing or changed file."""
-    for name, digest in expected.items():
-        path = checkpoint / name
-        if not path.is_file():
-            raise CheckpointError(f"{checkpoint}: the checkpoint is incomplete: {name} is missing")
-        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-            raise CheckpointError(
-                f"{checkpoint}: the checkpoint is damaged: {name} changed after it was saved"
-            )
-
-
 def _brief(exc: Exception, limit: int = 240) -> str:
     """The first line of an error, cut short: TensorStore appends its whole JSON spec."""
     text = str(exc).split("\n", 1)[0].split(" [tensorstore_spec=", 1)[0]
@@ -180,7 +164,8 @@ def _brief(exc: Exception, limit: int = 240) -> str:
 
 def _storable(variables: Variables) -> dict[str, Any]:
     """The tree Orbax writes: numeric arrays only (checked before anything touches the disk),
-    and no empty groups, which Orbax cannot store."""
+    and no empty groups, which Orbax cannot store ("Found empty item"); nothing at all for a
+    model without variables."""
     for path, leaf in jax.tree_util.tree_flatten_with_path(variables)[0]:
         dtype = getattr(leaf, "dtype", None)
         if dtype is None or dtype.kind not in "biufcV":  # V: ml_dtypes such as bfloat16
@@ -188,6 +173,8 @@ def _storable(variables: Variables) -> dict[str, Any]:
             raise CheckpointError(
                 f"cannot save {name}: not a numeric array ({type(leaf).__name__})"
             )
+    if not jax.tree.leaves(variables):
+        return {}
     return {group: tree for group, tree in variables.items() if tree}
 
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kspec.errors import SpecError, printable
-from kspec.runtime.arguments import memory_size, seed
+from kspec.runtime.arguments import memory_size, positive_int, seed
 from kspec.runtime.memory_budget import memory_limit
 from kspec.spec.includes import outside_includes_allowed
 
@@ -238,7 +238,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("-o", "--output", required=True, metavar="DIR", help="model directory to write")
     b.add_argument("--seed", type=seed, default=0, help="init seed (default 0)")
     b.add_argument(
-        "--batch-size", type=int, default=1, help="batch size to compile for (default 1)"
+        "--batch-size", type=positive_int, default=1, help="batch size to compile for (default 1)"
     )
     b.set_defaults(run=cmd_build)
     s = sub.add_parser("summary", help="print the layer table and parameter counts")

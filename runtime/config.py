@@ -7,8 +7,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from kspec.errors import CheckpointError
-from kspec.runtime.checkpoint import read_metadata, spec_digest
+from kspec.runtime.checkpoint import read_metadata
 from kspec.runtime.functional import compile_source
 from kspec.runtime.model import Model
 from kspec.runtime.plugins import require_custom_types
@@ -32,15 +31,10 @@ def model_from_yaml(text: str, functions: Functions | None = None) -> Model:
 
 
 def load_checkpoint(directory: str | os.PathLike[str], functions: Functions | None = None) -> Model:
-    """The model a checkpoint was saved from, rebuilt from its `kspec.json` alone (the spec's
-    sha256 is checked first), with the saved weights loaded."""
+    """The model a checkpoint was saved from, rebuilt from its `kspec.json` alone (verified:
+    `read_metadata`), with the saved weights loaded."""
     metadata = read_metadata(directory)
-    spec_data = metadata.get("spec")
-    if not isinstance(spec_data, dict) or spec_digest(spec_data) != metadata.get("spec_sha256"):
-        raise CheckpointError(
-            f"{directory}: the spec in kspec.json does not match its sha256; the checkpoint "
-            "metadata was changed after it was saved"
-        )
+    spec_data = metadata["spec"]
     require_custom_types(metadata.get("custom_layers") or {}, f"{directory}: the checkpoint")
     model = model_from_config(spec_data, functions)
     model.load_weights(directory)

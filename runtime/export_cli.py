@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kspec.errors import ExportError
-from kspec.runtime.model_paths import MANIFEST, METADATA, locate
+from kspec.runtime.checkpoint_store import CURRENT
+from kspec.runtime.model_paths import MANIFEST, locate
 
 if TYPE_CHECKING:
     from kspec.runtime.model import Model
@@ -42,7 +43,7 @@ def _checkpoint_in(path: Path) -> Path | None:
         return located.checkpoint
     raise ExportError(
         f"{path}: not a kspec model directory (expected a model directory, with {MANIFEST}; "
-        f"a `kspec fit --out` run, with model/; or a checkpoint, with {METADATA})"
+        f"a `kspec fit --out` run, with model/; or a checkpoint, with {CURRENT})"
     )
 
 

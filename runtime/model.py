@@ -17,8 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from kspec.compiler import CompiledModel, Shape, Variables, check_memory
+from kspec.errors import DataError
 from kspec.runtime import introspection
 from kspec.runtime.builder import Tensor
+from kspec.runtime.data_checks import check_batch_size, check_inputs
 from kspec.runtime.freezing import FreezingMixin, NestedFreezingMixin
 from kspec.runtime.functional import compile_functional
 from kspec.runtime.layer import Layer, replace_layer_weights
@@ -26,6 +28,7 @@ from kspec.runtime.memory_budget import max_memory
 from kspec.runtime.model_calls import call_model, is_symbolic
 from kspec.runtime.model_dir import save_model
 from kspec.runtime.spec_io import SpecIOMixin
+from kspec.runtime.training.data import pad_batch
 from kspec.runtime.training.legacy import LegacyMixin
 from kspec.runtime.training.sharding import data_parallel
 from kspec.runtime.weights import WeightsReport, load_weights
@@ -280,13 +283,18 @@ class Model(SpecIOMixin, FreezingMixin, LegacyMixin):
     def predict(self, *inputs: Inputs, batch_size: int = 32) -> Any:
         """Numpy in, numpy out, in batches of `batch_size` through one jitted function.
 
-        The last partial batch is padded to `batch_size`, so every batch reuses the same
-        compiled program. Each batch is split over all devices (`training/sharding.py`).
+        Inputs are checked against the spec first (`DataError`). The last partial batch is
+        padded to `batch_size`, so every batch reuses one compiled program, unless a node
+        couples the rows of a batch (`Lowering.couples_rows`: a Lambda); then it runs at its
+        true size, as in Keras, so `x - mean(x, axis=0)` gives Keras' result. Each batch is
+        split over all devices (`training/sharding.py`).
         """
+        batch_size = check_batch_size(batch_size)
         named = {k: np.asarray(v) for k, v in self._named_inputs(inputs).items()}
+        check_inputs(self.compiled, named)
         lengths = {k: len(v) for k, v in named.items()}
         if len(set(lengths.values())) > 1:
-            raise ValueError(f"all inputs need the same number of samples. Received: {lengths}")
+            raise DataError(f"all inputs need the same number of samples. Received: {lengths}")
         total = next(iter(lengths.values()))
         if total == 0:
             one = {k: jax.ShapeDtypeStruct((1, *v.shape[1:]), v.dtype) for k, v in named.items()}
@@ -299,12 +307,20 @@ class Model(SpecIOMixin, FreezingMixin, LegacyMixin):
         for start in range(0, total, batch_size):
             batch = {k: v[start : start + batch_size] for k, v in named.items()}
             size = len(next(iter(batch.values())))
-            if size < batch_size and total > batch_size:
-                batch = {k: _pad_batch(v, batch_size) for k, v in batch.items()}
+            if size < batch_size and total > batch_size and self._may_pad(size):
+                batch = {k: pad_batch(v, batch_size) for k, v in batch.items()}
             outputs = self._predict_step(variables, parallel.shard(batch))
             chunks.append([parallel.local_rows(o)[:size] for o in outputs])
         merged = [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
         return merged[0] if len(merged) == 1 else merged
+
+    def _may_pad(self, size: int) -> bool:
+        """Pad a last partial batch (one compiled program for all batches) unless a node
+        couples the rows of a batch; on several hosts, always when the local devices do not
+        divide it."""
+        if data_parallel().multi_host and size % jax.local_device_count():
+            return True
+        return not self.compiled.couples_rows()
 
     def _named_inputs(self, inputs: tuple[Inputs, ...]) -> dict[str, Any]:
         names = self.input_names
@@ -312,12 +328,12 @@ class Model(SpecIOMixin, FreezingMixin, LegacyMixin):
             given = dict(inputs[0])
             missing = [n for n in names if n not in given]
             if missing:
-                raise ValueError(f"missing model input(s) {missing}; inputs: {names}")
+                raise DataError(f"missing model input(s) {missing}; inputs: {names}")
             return {n: given[n] for n in names}
         if len(inputs) == 1 and isinstance(inputs[0], list | tuple) and len(names) > 1:
             inputs = tuple(inputs[0])
         if len(inputs) != len(names):
-            raise ValueError(
+            raise DataError(
                 f"the model takes {len(names)} input(s) {names}. Received: {len(inputs)}"
             )
         return dict(zip(names, inputs, strict=True))
@@ -379,8 +395,3 @@ class SubModel(NestedFreezingMixin, Model):
 
     def __repr__(self) -> str:
         return f"<kspec.Model '{self.name}' (sub-model): {len(self.layer_names)} layers>"
-
-
-def _pad_batch(array: np.ndarray, size: int) -> np.ndarray:
-    padding = [(0, size - len(array))] + [(0, 0)] * (array.ndim - 1)
-    return np.pad(array, padding)

@@ -30,6 +30,7 @@ import orbax.checkpoint as ocp
 import pydantic
 
 from kspec.errors import CheckpointError
+from kspec.runtime import checkpoint_store as store
 from kspec.runtime.checkpoint import save_variables
 from kspec.runtime.model_paths import (
     CHECKPOINT,
@@ -116,30 +117,39 @@ def _plain(value: Any) -> Any:
 
 
 def _save_optimizer(model: Model, path: Path) -> None:
+    """The optimizer state as a verified, atomically replaced version (`checkpoint_store`):
+    the previous state stays until the new one is complete. No `leaves` group for a state
+    without arrays (plain SGD): Orbax cannot store an empty one."""
     leaves = jax.tree.leaves(model._opt_state)
-    tree = {
-        "leaves": {f"{i:06d}": np.asarray(leaf) for i, leaf in enumerate(leaves)},
-        "iterations": np.asarray(model.iterations, np.int64),
-    }
-    if path.exists():
-        shutil.rmtree(path)
-    with ocp.StandardCheckpointer() as checkpointer:
-        checkpointer.save(path.absolute(), tree)
-        checkpointer.wait_until_finished()
+    tree: dict[str, Any] = {"iterations": np.asarray(model.iterations, np.int64)}
+    if leaves:
+        tree["leaves"] = {f"{i:06d}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
+    token = store.new_token()
+    staging = store.prepare(path.absolute(), token)
+    try:
+        with ocp.StandardCheckpointer() as checkpointer:
+            checkpointer.save(staging / "state", tree)
+            checkpointer.wait_until_finished()
+        store.commit(staging, path.absolute(), {"format": FORMAT, "content": "optimizer"}, token)
+    finally:
+        if staging.exists():
+            store.remove_debris(path.absolute())
 
 
 def _restore_optimizer(model: Model, path: Path) -> None:
     """The saved optimizer state into `model`, whose recipe (from the spec) gives the tree."""
     model._ready([])
     template, treedef = jax.tree.flatten(model._opt_state)
+    version, _ = store.open_current(path)  # every digest verified before Orbax reads
     try:
         with ocp.StandardCheckpointer() as checkpointer:
-            restored = checkpointer.restore(path.absolute())
+            restored = checkpointer.restore((version / "state").absolute())
     except Exception as exc:  # Orbax/TensorStore raise many types for a damaged directory
         raise CheckpointError(
             f"{path}: cannot read the optimizer state ({type(exc).__name__})"
         ) from None
-    saved = [restored["leaves"][k] for k in sorted(restored["leaves"])]
+    saved_leaves = restored.get("leaves", {})
+    saved = [saved_leaves[k] for k in sorted(saved_leaves)]
     if [np.shape(x) for x in template] != [np.shape(x) for x in saved]:
         raise CheckpointError(f"{path}: the optimizer state does not fit this model's optimizer")
     model._opt_state = treedef.unflatten(

@@ -2,7 +2,8 @@
 reported before anything heavy is imported).
 
 A model directory (docs/model-directory.md) is named by its manifest; a `kspec fit` run
-directory holds one as `model/`; a checkpoint (`save_weights`) is named by its `kspec.json`.
+directory holds one as `model/`; a checkpoint (`save_weights`) is named by its `CURRENT`
+pointer (`checkpoint_store.py`).
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from kspec.errors import CheckpointError
+from kspec.runtime.checkpoint_store import is_checkpoint
 
 MANIFEST = "kspec-model.json"
 FORMAT = 1
 SPEC, CHECKPOINT, OPTIMIZER = "spec.yaml", "checkpoint", "optimizer"
 RUN_MODEL = "model"
 """A `kspec fit` run directory keeps its final model directory under this name."""
-METADATA = "kspec.json"
-"""A checkpoint's metadata file (`checkpoint.py`)."""
 
 
 def is_model_directory(path: Path) -> bool:
@@ -66,6 +66,6 @@ def locate(path: Path) -> Located | None:
         manifest = read_manifest(found)
         return Located(found / manifest["checkpoint"], found, manifest)
     for candidate in (path, path / CHECKPOINT, path / RUN_MODEL):
-        if (candidate / METADATA).is_file():
+        if is_checkpoint(candidate):
             return Located(candidate)
     return None

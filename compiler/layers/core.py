@@ -269,7 +269,8 @@ def _lambda_function(spec: s.Lambda, env: BuildEnv) -> Callable[[list[Array]], A
     return run
 
 
-_PROBE_SIZES = (3, 7)  # two sizes for unknown dims: an output dim that follows them is unknown
+_BATCH_PROBES = (3, 7)  # two batch sizes: an output whose first axis does not follow them
+_DIM_PROBES = (5, 11)  # dropped the batch axis; other unknown dims get sizes of their own
 
 
 def _lambda_shape(spec: s.Lambda, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
@@ -277,9 +278,12 @@ def _lambda_shape(spec: s.Lambda, shapes: list[Shape], env: BuildEnv) -> list[Sh
     if spec.output_shape is not None:
         return [(shapes[0][0], *spec.output_shape)]
     probes = []
-    for size in _PROBE_SIZES:
+    for batch, size in zip(_BATCH_PROBES, _DIM_PROBES, strict=True):
         args = [
-            jax.ShapeDtypeStruct(tuple(size if d is None else d for d in sh), jnp.float32)
+            jax.ShapeDtypeStruct(
+                tuple((batch if i == 0 else size) if d is None else d for i, d in enumerate(sh)),
+                jnp.float32,
+            )
             for sh in shapes
         ]
         try:
@@ -295,6 +299,12 @@ def _lambda_shape(spec: s.Lambda, shapes: list[Shape], env: BuildEnv) -> list[Sh
     if len(first) != len(second):
         raise ShapeError(
             "the Lambda's output rank depends on unknown input sizes; give output_shape"
+        )
+    if shapes[0][0] is None and (not first or (first[0], second[0]) != _BATCH_PROBES):
+        raise ShapeError(
+            f"the Lambda drops the batch axis: on a batch of {_BATCH_PROBES[0]} it returns "
+            f"shape {tuple(first)}, on a batch of {_BATCH_PROBES[1]} {tuple(second)}; its "
+            "result must keep axis 0 as the batch (reduce over axis=1 and later, not axis=0)"
         )
     return [tuple(a if a == b else None for a, b in zip(first, second, strict=True))]
 
@@ -323,7 +333,7 @@ LOWERINGS: list[Lowering[Any]] = [
     Lowering(s.Reshape, _reshape_shape, _reshape_apply, compute_mask=drop_mask),
     Lowering(s.Permute, _permute_shape, _permute_apply, compute_mask=drop_mask),
     Lowering(s.RepeatVector, _repeat_shape, _repeat_apply, compute_mask=drop_mask),
-    Lowering(s.Lambda, _lambda_shape, _lambda_apply, compute_mask=drop_mask),
+    Lowering(s.Lambda, _lambda_shape, _lambda_apply, compute_mask=drop_mask, couples_rows=True),
     Lowering(
         s.ActivityRegularization, _same_shape, _activity_regularization_apply, mask="propagate"
     ),

@@ -1,11 +1,13 @@
 """`ModelCheckpoint`: the whole training state (params, layer state, optimizer state, epoch,
 step) in an Orbax `CheckpointManager`: keep the last N, or only the best on a monitored metric.
-Orbax finalises each step by an atomic rename, so a run killed mid-save leaves the previous
-complete step as the latest; `restore_latest` resumes exactly from it."""
+Orbax finalises each step by an atomic rename; kspec then seals it with the sha256 of its files
+(`checkpoint_store.seal`). A run killed mid-save leaves the previous sealed step as the latest;
+`restore_latest` verifies it and resumes exactly from it."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from kspec.errors import CheckpointError
+from kspec.runtime import checkpoint_store as store
 from kspec.runtime.training.callbacks import Logs, _Monitor
 
 
@@ -53,6 +56,8 @@ class ModelCheckpoint(_Monitor):
 
     def manager(self) -> ocp.CheckpointManager:
         if self._manager is None:
+            if jax.process_index() == 0:
+                _remove_unsealed(self.directory)
             best = self.save_best_only
             options = ocp.CheckpointManagerOptions(
                 max_to_keep=self.max_to_keep,
@@ -75,6 +80,8 @@ class ModelCheckpoint(_Monitor):
             epoch, args=ocp.args.StandardSave(_storable(self.model, epoch)), metrics=metrics
         )
         manager.wait_until_finished()
+        if jax.process_index() == 0:
+            store.seal(self.directory / str(epoch))
         if self.verbose > 0:
             print(f"Epoch {epoch + 1}: saved checkpoint to {self.directory}/{epoch}")
 
@@ -87,6 +94,15 @@ class ModelCheckpoint(_Monitor):
             self._manager = None
 
 
+def _remove_unsealed(directory: Path) -> None:
+    """Delete the steps a killed run finalized but did not seal: their epochs are run and
+    saved again (Orbax refuses to save over an existing step)."""
+    if directory.is_dir():
+        for step in directory.iterdir():
+            if step.name.isdigit() and step.is_dir() and not store.is_sealed(step):
+                shutil.rmtree(step)
+
+
 def restore_latest(model: Any, directory: str | os.PathLike[str]) -> int | None:
     """Load the newest complete training state of `directory` into `model` (compiled with the
     same optimizer); returns the epoch it ended, or None when there is no checkpoint."""
@@ -94,9 +110,11 @@ def restore_latest(model: Any, directory: str | os.PathLike[str]) -> int | None:
     if not path.is_dir():
         return None
     with ocp.CheckpointManager(path) as manager:
-        step = manager.latest_step()
-        if step is None:
+        sealed = [s for s in manager.all_steps() if store.is_sealed(path / str(s))]
+        if not sealed:
             return None
+        step = max(sealed)
+        store.verify_sealed(path / str(step))
         template = _train_tree(model)
         leaves, treedef = jax.tree.flatten(template)
         try:

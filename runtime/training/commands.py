@@ -9,29 +9,42 @@ epoch, last 3 kept) and `history.csv`.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import stat
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kspec.errors import CheckpointError
-from kspec.runtime.arguments import seed
+from kspec.errors import DataError, printable
+from kspec.runtime.arguments import positive_int, seed
 
 
-class DataError(Exception):
-    """A user mistake in the data files (printed as one `error:` line by the CLI)."""
+def _load(path: str) -> Any:
+    """`np.load` of a regular file only: a FIFO would block, `/dev/zero` stream forever."""
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read arrays ({exc.strerror})") from None
+    if not regular:
+        raise DataError(f"{path}: not a regular file; give an .npy or .npz file")
+    try:
+        return np.load(path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: cannot read arrays ({exc})") from None
 
 
 def _npz(path: str, names: list[str], what: str) -> dict[str, np.ndarray]:
-    try:
-        data = np.load(path)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read arrays ({exc})") from None
+    data = _load(path)
     if not isinstance(data, np.lib.npyio.NpzFile):
         raise DataError(f"{path}: expected an .npz file of named arrays, found a single array")
-    with data:
-        arrays = {k: data[k] for k in data.files}
+    try:
+        with data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # a damaged member
+        raise DataError(f"{path}: cannot read arrays ({exc})") from None
     missing = [n for n in names if n not in arrays]
     if missing:
         raise DataError(
@@ -150,10 +163,7 @@ def evaluate(args: argparse.Namespace, out: Any) -> None:
 def _inputs(model: Any, path: str) -> dict[str, np.ndarray]:
     """`--input`: one array (.npy) for a one-input model, else an .npz by input name."""
     names = model.input_names
-    try:
-        data = np.load(path)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read arrays ({exc})") from None
+    data = _load(path)
     if isinstance(data, np.lib.npyio.NpzFile):
         return {n: a for n, a in _npz(path, names, "input").items() if n in names}
     if len(names) > 1:
@@ -194,8 +204,8 @@ def add_commands(sub: Any, checked: Any) -> None:
         def run(args: argparse.Namespace, out: Any, err: Any) -> int:
             try:
                 return checked(lambda: fn(args, out))
-            except (DataError, CheckpointError, ValueError) as exc:
-                err.print(f"error: {exc}", markup=False)
+            except ValueError as exc:  # a Keras-style argument error from the training API
+                err.print(printable(f"error: {exc}"), markup=False)
                 return 1
 
         return run
@@ -204,8 +214,8 @@ def add_commands(sub: Any, checked: Any) -> None:
     _model_arguments(f)
     f.add_argument("--data", required=True, help=".npz with arrays named as inputs and outputs")
     f.add_argument("--val", help="validation .npz (same names)")
-    f.add_argument("--epochs", type=int, default=1)
-    f.add_argument("--batch-size", type=int, default=32)
+    f.add_argument("--epochs", type=positive_int, default=1)
+    f.add_argument("--batch-size", type=positive_int, default=32)
     f.add_argument("--out", required=True, metavar="DIR", help="run directory")
     f.add_argument("--resume", action="store_true", help="continue from DIR's last checkpoint")
     f.add_argument(
@@ -217,7 +227,7 @@ def add_commands(sub: Any, checked: Any) -> None:
     e = sub.add_parser("evaluate", help="loss and metrics of a trained model on .npz arrays")
     _model_arguments(e)
     e.add_argument("--data", required=True, help=".npz with arrays named as inputs and outputs")
-    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--batch-size", type=positive_int, default=32)
     e.set_defaults(run=runner(evaluate))
     p = sub.add_parser("predict", help="predictions of a trained model, every output")
     _model_arguments(p)
@@ -232,7 +242,7 @@ def add_commands(sub: Any, checked: Any) -> None:
         required=True,
         help=".npy (a one-output model) or .npz: one array per output name",
     )
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=positive_int, default=32)
     p.set_defaults(run=runner(predict))
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from kspec.errors import DataError
+
 
 @dataclass(frozen=True)
 class Arrays:
@@ -33,11 +35,11 @@ def named_inputs(x: Any, names: Sequence[str]) -> dict[str, np.ndarray]:
     if isinstance(x, Mapping):
         missing = [n for n in names if n not in x]
         if missing:
-            raise ValueError(f"missing model input(s) {missing}; inputs: {list(names)}")
+            raise DataError(f"missing model input(s) {missing}; inputs: {list(names)}")
         return {n: np.asarray(x[n]) for n in names}
     if isinstance(x, list | tuple) and len(names) > 1:
         if len(x) != len(names):
-            raise ValueError(
+            raise DataError(
                 f"the model takes {len(names)} inputs {list(names)}. Received: {len(x)}"
             )
         return {n: np.asarray(v) for n, v in zip(names, x, strict=True)}
@@ -48,13 +50,11 @@ def labels(y: Any, names: Sequence[str]) -> list[np.ndarray]:
     if isinstance(y, Mapping):
         missing = [n for n in names if n not in y]
         if missing:
-            raise ValueError(f"missing labels for output(s) {missing}; outputs: {list(names)}")
+            raise DataError(f"missing labels for output(s) {missing}; outputs: {list(names)}")
         return [np.asarray(y[n]) for n in names]
     if isinstance(y, list | tuple) and len(names) > 1:
         if len(y) != len(names):
-            raise ValueError(
-                f"the model has {len(names)} outputs {list(names)}. Received: {len(y)}"
-            )
+            raise DataError(f"the model has {len(names)} outputs {list(names)}. Received: {len(y)}")
         return [np.asarray(v) for v in y]
     return [np.asarray(y)]
 
@@ -69,7 +69,7 @@ def class_sample_weights(y: np.ndarray, class_weight: Mapping[int, float]) -> np
     classes = classes.astype(np.int64)
     unknown = sorted(set(np.unique(classes).tolist()) - set(class_weight))
     if unknown:
-        raise ValueError(f"class_weight has no weight for class(es) {unknown}")
+        raise DataError(f"class_weight has no weight for class(es) {unknown}")
     return np.asarray([class_weight[int(c)] for c in classes], dtype=np.float32)
 
 
@@ -82,10 +82,16 @@ def make_arrays(
     class_weight: Mapping[int, float] | None = None,
 ) -> Arrays:
     xs, ys = named_inputs(x, input_names), labels(y, output_names)
-    sizes = {f"input '{k}'": len(v) for k, v in xs.items()}
-    sizes |= {f"labels '{n}'": len(v) for n, v in zip(output_names, ys, strict=True)}
+    arrays = {f"input '{k}'": v for k, v in xs.items()}
+    arrays |= {f"labels '{n}'": v for n, v in zip(output_names, ys, strict=True)}
+    scalars = [name for name, v in arrays.items() if v.ndim == 0]
+    if scalars:
+        raise DataError(
+            f"{scalars[0]} is a scalar; expected an array with one row per sample (batch first)"
+        )
+    sizes = {name: len(v) for name, v in arrays.items()}
     if sample_weight is not None and class_weight is not None:
-        raise ValueError(  # Keras' rule: which of the two would win is a guess
+        raise DataError(  # Keras' rule: which of the two would win is a guess
             "give `sample_weight` or `class_weight`, not both; fold the class weights into "
             "the sample weights instead"
         )
@@ -95,17 +101,17 @@ def make_arrays(
     if w is not None:
         sizes["sample_weight"] = len(w)
     if len(set(sizes.values())) > 1:
-        raise ValueError(f"all arrays need the same number of samples. Received: {sizes}")
+        raise DataError(f"all arrays need the same number of samples. Received: {sizes}")
     return Arrays(xs, ys, w)
 
 
 def split_validation(data: Arrays, fraction: float) -> tuple[Arrays, Arrays]:
     """Keras: the *last* `fraction` of the samples, taken before any shuffling."""
     if not 0.0 < fraction < 1.0:
-        raise ValueError(f"validation_split must be in [0, 1). Received: {fraction}")
+        raise DataError(f"validation_split must be in [0, 1). Received: {fraction}")
     split = int(len(data) * (1.0 - fraction))
     if split == 0 or split == len(data):
-        raise ValueError(f"validation_split={fraction} leaves an empty set of {len(data)} samples")
+        raise DataError(f"validation_split={fraction} leaves an empty set of {len(data)} samples")
     return data.take(slice(0, split)), data.take(slice(split, None))
 
 
@@ -124,10 +130,16 @@ def from_generator_item(
 ) -> Arrays:
     """A generator's `(x, y)` or `(x, y, sample_weight)` as `Arrays`."""
     if not isinstance(item, tuple) or len(item) not in (2, 3):
-        raise ValueError(
+        raise DataError(
             "a training generator must yield (x, y) or (x, y, sample_weight). "
             f"Received: {type(item).__name__}"
         )
     return make_arrays(
         item[0], item[1], input_names, output_names, item[2] if len(item) == 3 else None
     )
+
+
+def pad_batch(array: np.ndarray, size: int) -> np.ndarray:
+    """`array` with zero rows appended up to `size` (a last partial batch of `predict`)."""
+    padding = [(0, size - len(array))] + [(0, 0)] * (array.ndim - 1)
+    return np.pad(array, padding)

@@ -7,10 +7,10 @@ layers' params only, the optax update, then the weight constraints (as Keras: af
 update). `test_step` is the forward pass in inference mode with the same losses and metrics.
 Losses and metrics see the outputs in float32 whatever the dtype policy; behind a loss scale
 (`loss_scale.py`, `mixed_float16`) the gradients are those of the scaled loss and the logged
-loss is the unscaled one. Both accumulate the epoch's metric sums in their `metrics` argument and return the running
-results as one vector, so one jitted call per batch does everything and reading the logs is one
-transfer. Nothing is donated: callers (EarlyStopping's best weights, a user's reference to
-`model.variables`) may still hold the previous arrays.
+loss is the unscaled one. Both accumulate the epoch's metric sums in their `metrics` argument
+and return the running results as one vector, so one jitted call per batch does everything and
+reading the logs is one transfer. Nothing is donated: callers (EarlyStopping's best weights, a
+user's reference to `model.variables`) may still hold the previous arrays.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import optax
 
 from kspec.compiler import CompiledModel
 from kspec.runtime.training.loss_scale import current_scale, loss_scale_optimizer
-from kspec.runtime.training.losses import LossFn, get_loss, reduce_loss
+from kspec.runtime.training.losses import LossFn, canonical_loss_name, get_loss, reduce_loss
 from kspec.runtime.training.metrics import Metric, get_metric, mean_metric
 from kspec.runtime.training.optimizers import get_optimizer
 from kspec.runtime.training.sharding import DataParallel, data_parallel
@@ -66,6 +66,14 @@ class Recipe:
     names: list[str]
     weighted_metric_ids: list[list[Any]]
     parallel: DataParallel
+    loss_names: list[str | None]
+    """Each output's Keras loss name (None for none or a callable): the label checks'."""
+
+
+def _loss_name(spec: Any) -> str | None:
+    plain = _plain(spec)
+    name = plain.get("type") if isinstance(plain, Mapping) else plain
+    return canonical_loss_name(name) if isinstance(name, str) else None
 
 
 def _metric_lists(metrics: Any, names: list[str], what: str) -> list[list[Any]]:
@@ -86,10 +94,8 @@ def make_recipe(
     """The recipe `compile` fixes. As Keras' `compile(auto_scale_loss=True)`, a model whose
     `dtype_policy` is `mixed_float16` trains behind a dynamic loss scale (`loss_scale.py`)."""
     names = output_names(compiled)
-    losses = [
-        None if spec is None else get_loss(_plain(spec))
-        for spec in _per_output(loss, names, "loss", None)
-    ]
+    per_output = _per_output(loss, names, "loss", None)
+    losses = [None if spec is None else get_loss(_plain(spec)) for spec in per_output]
     if all(fn is None for fn in losses):
         raise ValueError("compile needs a loss for at least one output")
     weights = _per_output(1.0 if loss_weights is None else loss_weights, names, "loss_weights", 1.0)
@@ -104,6 +110,7 @@ def make_recipe(
         names,
         _metric_lists(weighted_metrics, names, "weighted_metrics"),
         _parallel(compiled, sharding),
+        [_loss_name(spec) for spec in per_output],
     )
 
 

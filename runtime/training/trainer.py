@@ -10,6 +10,7 @@ import jax
 import numpy as np
 
 from kspec.compiler import check_memory
+from kspec.runtime.data_checks import check_batch_size, check_inputs, conform_labels
 from kspec.runtime.memory_budget import max_memory
 from kspec.runtime.training import data as D
 from kspec.runtime.training.callbacks import Callback, CallbackList, History
@@ -130,9 +131,28 @@ class TrainingMixin:
         }
 
     def _data(
-        self, x: Any, y: Any, sample_weight: Any = None, class_weight: Any = None
+        self,
+        x: Any,
+        y: Any,
+        sample_weight: Any = None,
+        class_weight: Any = None,
+        values: bool = True,
     ) -> D.Arrays:
-        return D.make_arrays(x, y, self.input_names, self.output_names, sample_weight, class_weight)
+        """Arrays by name, checked against the spec and the losses (`data_checks.py`);
+        `values=False` for generator batches: shapes only, no scan of every value."""
+        arrays = D.make_arrays(
+            x, y, self.input_names, self.output_names, sample_weight, class_weight
+        )
+        return self._checked(arrays, values)
+
+    def _checked(self, arrays: D.Arrays, values: bool) -> D.Arrays:
+        check_inputs(self.compiled, arrays.x)
+        self._ready([])
+        assert self._recipe is not None
+        ys = conform_labels(
+            self.compiled, self.output_names, arrays.y, self._recipe.loss_names, values
+        )
+        return D.Arrays(arrays.x, ys, arrays.w)
 
     # One batch -----------------------------------------------------------------------------
 
@@ -199,6 +219,7 @@ class TrainingMixin:
     def predict_on_batch(self, *x: Any) -> Any:
         parallel = data_parallel()
         inputs = {k: np.asarray(v) for k, v in self._named_inputs(x).items()}  # type: ignore[attr-defined]
+        check_inputs(self.compiled, inputs)
         outputs = self._predict_step(  # type: ignore[attr-defined]
             parallel.replicate(self.variables), parallel.shard(inputs)
         )
@@ -230,7 +251,10 @@ class TrainingMixin:
         if nb_epoch is not None:
             renamed("nb_epoch", "epochs")
             epochs = nb_epoch
-        batch_size = batch_size or 32
+        batch_size = check_batch_size(batch_size)
+        validation_batch_size = check_batch_size(
+            validation_batch_size or batch_size, "validation_batch_size"
+        )
         # priced before anything is allocated
         check_memory(self.compiled, batch_size, training=True, limit=max_memory())
         if is_iterator(x):
@@ -244,9 +268,7 @@ class TrainingMixin:
             batches = Batches(train, None, batch_size, shuffle, steps_per_epoch)
         validation = None
         if validation_data is not None:
-            validation = self._batches(
-                validation_data, validation_batch_size or batch_size, validation_steps
-            )
+            validation = self._batches(validation_data, validation_batch_size, validation_steps)
         plan = FitPlan(
             batches,
             epochs,
@@ -303,8 +325,8 @@ class TrainingMixin:
         def from_item(item: Any) -> D.Arrays:
             batch = D.from_generator_item(item, self.input_names, self.output_names)
             if batches.class_weight is None:
-                return batch
-            return self._data(batch.x, batch.y, batch.w, batches.class_weight)
+                return self._checked(batch, values=False)
+            return self._data(batch.x, batch.y, batch.w, batches.class_weight, values=False)
 
         return batches.epoch(epoch, self._seed, from_item)
 
@@ -331,7 +353,7 @@ class TrainingMixin:
     ) -> Any:
         """Loss and metrics over the data: a scalar, `[loss, *metrics]`, or a dict."""
         data = x if is_iterator(x) else self._data(x, y, sample_weight)
-        logs = self.run_evaluate(self._batches(data, batch_size or 32, steps))
+        logs = self.run_evaluate(self._batches(data, check_batch_size(batch_size), steps))
         if verbose:
             Progress(2, 1, None).line("evaluate", logs)
         return keras_result(logs, return_dict)

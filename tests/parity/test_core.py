@@ -248,6 +248,40 @@ def test_lambda_antirectifier() -> None:
     ] == (None, 12)
 
 
+def test_batch_coupled_lambda_with_a_partial_last_batch() -> None:
+    """`x - mean(x, axis=0, keepdims=True)` couples the rows of a batch: with batch_size 4
+    over 10 samples the last batch (2 rows) must run at its true size, as Keras runs it."""
+    keras.utils.set_random_seed(4)
+    layers = [
+        {"type": "Dense", "units": 3},
+        {"type": "Lambda", "expression": "x - mean(x, axis=0, keepdims=True)"},
+    ]
+    with keras_side():
+        keras_model = keras_sequential(
+            [L.Dense(3), L.Lambda(lambda x: x - keras.ops.mean(x, axis=0, keepdims=True))], (5,)
+        )
+        keras_model.layers[0].set_weights(
+            [np.random.default_rng(1).normal(size=s).astype(np.float32) for s in [(5, 3), (3,)]]
+        )
+        x = random_input((5,), seed=2, batch=10)
+        expected = keras_model.predict(x, batch_size=4, verbose=0)
+    model = kspec.load(sequential_spec(layers, (5,)))
+    model.set_weights(keras_model.get_weights())
+    np.testing.assert_allclose(model.predict(x, batch_size=4), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(expected[8:].sum(axis=0), 0.0, atol=1e-5)  # the true last batch
+
+
+def test_lambda_that_drops_the_batch_axis_is_refused() -> None:
+    spec = sequential_spec([{"type": "Lambda", "expression": "mean(x, axis=0)"}], (4,))
+    with pytest.raises(kspec.SpecError) as info:
+        kspec.validate(spec)
+    assert str(info.value) == (
+        "error: node 'lambda': the Lambda drops the batch axis: on a batch of 3 it returns "
+        "shape (4,), on a batch of 7 (4,); its result must keep axis 0 as the batch (reduce "
+        "over axis=1 and later, not axis=0) (input shapes: (None, 4))"
+    )
+
+
 # Losses: activity and weight regularizers ----------------------------------------------------
 
 

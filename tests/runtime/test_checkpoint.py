@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import kspec
+from kspec.runtime import checkpoint_store as store
 
 SPEC = {
     "kspec": 1,
@@ -42,8 +43,10 @@ def saved(tmp_path: Path) -> tuple[kspec.Model, Path]:
 
 def test_round_trip(saved: tuple[kspec.Model, Path]) -> None:
     model, path = saved
-    assert (path / "kspec.json").is_file() and (path / "variables").is_dir()
-    metadata = json.loads((path / "kspec.json").read_text())
+    version = store.open_current(path)[0]
+    assert sorted(p.name for p in path.iterdir()) == ["CURRENT", version.name]
+    assert (version / "kspec.json").is_file() and (version / "variables").is_dir()
+    metadata = json.loads((version / "kspec.json").read_text())
     assert metadata["format"] == 1 and metadata["spec"]["name"] == "net"
     fresh = kspec.load(SPEC)
     fresh.init(0)
@@ -79,12 +82,15 @@ def test_missing_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(kspec.CheckpointError, match="no such checkpoint directory"):
         model.load_weights(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(kspec.CheckpointError, match=r"not a kspec checkpoint \(no kspec.json\)"):
+    with pytest.raises(
+        kspec.CheckpointError, match=r"not a kspec checkpoint \(no CURRENT pointer\)"
+    ):
         model.load_weights(tmp_path / "empty")
 
 
 def _damage_files(path: Path, pattern: str, data: bytes | None) -> None:
-    files = [p for p in path.glob(pattern) if p.is_file()]
+    root = path if pattern == "CURRENT" else store.open_current(path)[0]
+    files = [p for p in root.glob(pattern) if p.is_file()]
     assert files, pattern
     for p in files:
         if data is None:
@@ -96,9 +102,10 @@ def _damage_files(path: Path, pattern: str, data: bytes | None) -> None:
 @pytest.mark.parametrize(
     ("pattern", "data", "expected"),
     [
-        ("kspec.json", None, "not a kspec checkpoint"),
-        ("kspec.json", b"{not json", "unreadable checkpoint metadata"),
-        ("kspec.json", b'{"format": 99}', "unknown checkpoint format 99"),
+        ("CURRENT", None, "not a kspec checkpoint"),
+        ("CURRENT", b"{not json", "the checkpoint's CURRENT pointer is damaged"),
+        ("kspec.json", None, "incomplete: kspec.json is missing"),
+        ("kspec.json", b"{not json", "damaged: kspec.json changed after it was saved"),
         ("variables/_METADATA", None, "incomplete: variables/_METADATA is missing"),
         ("variables/_METADATA", b"garbage", "damaged: variables/_METADATA changed after"),
         ("variables/manifest.ocdbt", None, "incomplete: variables/manifest.ocdbt is missing"),
@@ -121,18 +128,19 @@ def test_corrupt_checkpoint(
 
 def test_variables_directory_deleted(saved: tuple[kspec.Model, Path]) -> None:
     model, path = saved
-    shutil.rmtree(path / "variables")
+    shutil.rmtree(store.open_current(path)[0] / "variables")
     with pytest.raises(kspec.CheckpointError, match="the checkpoint is incomplete: variables/"):
         model.load_weights(path)
 
 
 def test_save_over_existing_replaces_it(saved: tuple[kspec.Model, Path]) -> None:
     model, path = saved
-    (path / "stale.txt").write_text("from an older save")
+    old = store.open_current(path)[0]
     model.set_weights([np.full_like(w, 3.0) for w in model.get_weights()])
     model.save_weights(path)
-    assert not (path / "stale.txt").exists()
-    assert sorted(p.name for p in path.parent.iterdir()) == ["ckpt"]  # no temp dirs left
+    new = store.open_current(path)[0]
+    assert new != old and not old.exists()  # the replaced version is gone, no temp dirs left
+    assert sorted(p.name for p in path.iterdir()) == ["CURRENT", new.name]
     fresh = kspec.load(SPEC)
     fresh.load_weights(path)
     assert all(np.all(w == 3.0) for w in fresh.get_weights())
@@ -140,12 +148,11 @@ def test_save_over_existing_replaces_it(saved: tuple[kspec.Model, Path]) -> None
 
 def test_failed_save_keeps_the_old_checkpoint(saved: tuple[kspec.Model, Path]) -> None:
     model, path = saved
-    before = (path / "kspec.json").read_text()
+    before = sorted(p.name for p in path.iterdir())
     broken = {"params": {"dense": {"kernel": object()}}, "state": {}}
     model.variables = broken  # type: ignore[assignment]
-    with pytest.raises(Exception):  # noqa: B017 - whatever Orbax raises for an unstorable leaf
+    with pytest.raises(kspec.CheckpointError, match="cannot save params/dense/kernel"):
         model.save_weights(path)
-    assert (path / "kspec.json").read_text() == before
-    assert sorted(p.name for p in path.parent.iterdir()) == ["ckpt"]
+    assert sorted(p.name for p in path.iterdir()) == before
     restored = kspec.load(SPEC)
     restored.load_weights(path)

@@ -143,7 +143,8 @@ def test_build(tmp_path: Path) -> None:
     for path in (spec, checkpoint, summary):
         assert path.exists()
         assert str(path) in result.stdout
-    assert (checkpoint / "kspec.json").is_file() and (checkpoint / "variables").is_dir()
+    version = checkpoint / json.loads((checkpoint / "CURRENT").read_text())["version"]
+    assert (version / "kspec.json").is_file() and (version / "variables").is_dir()
     assert "Total params: 669,706" in summary.read_text()
     # The written spec is canonical: it validates to the same spec and is a fixed point.
     canonical = kspec.validate(spec)

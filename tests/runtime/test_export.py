@@ -525,9 +525,9 @@ def test_cli_exports_a_spec_file(tmp_path: Path) -> None:
         (["nothere"], "error: nothere: no such file or directory"),
         (
             ["."],
-            "error: .: not a kspec model directory (expected what `kspec build -o` writes, "
-            "with checkpoint/; a `kspec fit --out` run, with model/; or a checkpoint, with "
-            "kspec.json)",
+            "error: .: not a kspec model directory (expected a model directory, with "
+            "kspec-model.json; a `kspec fit --out` run, with model/; or a checkpoint, with "
+            "CURRENT)",
         ),
     ],
     ids=["missing", "not_a_model"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 import kspec
 from kspec.layers import Dense
+from kspec.runtime import checkpoint_store as store
 
 
 def _mlp(names: list[str], units: list[int]) -> kspec.Sequential:
@@ -81,8 +83,14 @@ def test_load_checkpoint_rebuilds_the_model_alone(saved: tuple[kspec.Model, Path
 
 def test_load_checkpoint_checks_the_spec_hash(saved: tuple[kspec.Model, Path]) -> None:
     _, path = saved
-    metadata = json.loads((path / "kspec.json").read_text())
+    version = store.open_current(path)[0]
+    metadata = json.loads((version / "kspec.json").read_text())
     metadata["spec"]["layers"][0]["units"] = 9
-    (path / "kspec.json").write_text(json.dumps(metadata))
+    text = json.dumps(metadata).encode()
+    (version / "kspec.json").write_bytes(text)
+    # A consistent edit (pointer digest updated too) still fails on the spec's own sha256.
+    pointer = json.loads((path / "CURRENT").read_text())
+    pointer["kspec.json"] = hashlib.sha256(text).hexdigest()
+    (path / "CURRENT").write_text(json.dumps(pointer))
     with pytest.raises(kspec.CheckpointError, match="does not match its sha256"):
         kspec.load_checkpoint(path)

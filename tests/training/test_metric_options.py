@@ -142,5 +142,7 @@ def test_sample_weight_and_class_weight_together_are_refused() -> None:
     model.compile("sgd", "categorical_crossentropy")
     x = np.ones((4, 4), np.float32)
     y = np.eye(3, dtype=np.float32)[[0, 1, 2, 0]]
-    with pytest.raises(ValueError, match=r"^give `sample_weight` or `class_weight`, not both"):
+    with pytest.raises(
+        ValueError, match=r"^error: give `sample_weight` or `class_weight`, not both"
+    ):
         model.fit(x, y, sample_weight=np.ones(4), class_weight={0: 1.0, 1: 2.0, 2: 1.0}, verbose=0)
