@@ -41,13 +41,12 @@ def _loss_and_grads(compiled: Any, variables: Any, x: jax.Array) -> Any:
 def _assert_forms_agree(layer: dict[str, Any], shape: list[int], field: str, forms: Any) -> None:
     fast, plain = (LoweringOptions(**{field: form}) for form in forms)
     models = [_model(layer, shape, options) for options in (fast, plain)]
-    variables = models[0].init(jax.random.PRNGKey(1))
-    keys = jax.random.split(jax.random.PRNGKey(2), len(jax.tree.leaves(variables)))
-    variables = jax.tree.unflatten(  # randomised weights, biases too
-        jax.tree.structure(variables),
-        [jax.random.normal(k, a.shape, a.dtype) for k, a in zip(keys, jax.tree.leaves(variables))],
+    rng = np.random.default_rng(0)
+    variables = jax.tree.map(  # randomised weights, biases too
+        lambda a: rng.standard_normal(a.shape).astype(a.dtype),
+        jax.eval_shape(models[0].init, jax.random.PRNGKey(0)),
     )
-    x = jax.random.normal(jax.random.PRNGKey(3), (2, *shape))
+    x = rng.standard_normal((2, *shape)).astype(np.float32)
     ours, theirs = (_loss_and_grads(m, variables, x) for m in models)
     for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
@@ -55,9 +54,9 @@ def _assert_forms_agree(layer: dict[str, Any], shape: list[int], field: str, for
 
 def _jaxpr(layer: dict[str, Any], shape: list[int], options: LoweringOptions) -> str:
     compiled = _model(layer, shape, options)
-    variables = compiled.init(jax.random.PRNGKey(0))
-    x = jnp.zeros((2, *shape))
-    return str(jax.make_jaxpr(lambda v: compiled.apply(v, {"x": x})[0])(variables))
+    variables = jax.eval_shape(compiled.init, jax.random.PRNGKey(0))
+    x = jax.ShapeDtypeStruct((2, *shape), jnp.float32)
+    return str(jax.make_jaxpr(lambda v, x: compiled.apply(v, {"x": x})[0])(variables, x))
 
 
 CONVS = [
