@@ -27,6 +27,11 @@ sizes divide: `reshape` (split each spatial axis into (out, pool) and take the m
 is an elementwise mask) or `reduce_window` (XLA's; its gradient is `select_and_scatter`).
 `auto`: reshape on CPU. Other windows always use `reduce_window`."""
 
+RnnInputProjection = Literal["auto", "hoisted", "per_step"]
+"""Where a recurrent layer computes `x @ kernel`: for all timesteps as one matmul before the
+scan (`hoisted`) or once per step inside it (`per_step`). `auto`: per step on every backend
+(measured faster on CPU: `python -m bench.apply_lstm` prints both forms; XLA:GPU fuses either)."""
+
 _CPU = ("cpu",)
 
 
@@ -37,11 +42,13 @@ class LoweringOptions:
 
     conv_weight_grad: ConvWeightGrad = "auto"
     max_pool: MaxPool = "auto"
+    rnn_input_projection: RnnInputProjection = "auto"
 
     def __post_init__(self) -> None:
         for name, allowed in (
             ("conv_weight_grad", ("auto", "im2col", "xla")),
             ("max_pool", ("auto", "reshape", "reduce_window")),
+            ("rnn_input_projection", ("auto", "hoisted", "per_step")),
         ):
             value = getattr(self, name)
             if value not in allowed:
@@ -57,6 +64,10 @@ class LoweringOptions:
     def reshape_max_pool(self) -> bool:
         """Whether a non-overlapping max pool lowers to reshape + max."""
         return _pick(self.max_pool, "reshape")
+
+    def hoist_input_projection(self) -> bool:
+        """Whether recurrent layers project all timesteps' inputs before the scan."""
+        return self.rnn_input_projection == "hoisted"
 
 
 def _pick(choice: str, fast_on_cpu: str) -> bool:

@@ -122,3 +122,31 @@ def test_unknown_form_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"LoweringOptions.max_pool must be one of auto, "
                        r"reshape, reduce_window. Received: max_pool='fast'"):  # fmt: skip
         LoweringOptions(max_pool="fast")  # type: ignore[arg-type]
+
+
+RNNS = [
+    ({"type": "LSTM", "units": 4}, [5, 3]),
+    ({"type": "GRU", "units": 4, "return_sequences": True}, [5, 3]),
+    ({"type": "GRU", "units": 3, "reset_after": False}, [4, 2]),
+    ({"type": "SimpleRNN", "units": 3, "unroll": True, "return_sequences": True}, [4, 2]),
+]
+
+
+@pytest.mark.parametrize(("layer", "shape"), RNNS)
+def test_hoisted_input_projection_equals_per_step(layer: dict[str, Any], shape: list[int]) -> None:
+    _assert_forms_agree(layer, shape, "rnn_input_projection", ("hoisted", "per_step"))
+
+
+def test_input_projection_switch_picks_the_form() -> None:
+    """Hoisted, `x @ kernel` is a top-level matmul before the scan; per step, none is."""
+    layer, shape = RNNS[0]
+
+    def top_level_matmuls(form: str) -> int:
+        compiled = _model(layer, shape, LoweringOptions(rnn_input_projection=form))
+        variables = jax.eval_shape(compiled.init, jax.random.PRNGKey(0))
+        x = jax.ShapeDtypeStruct((2, *shape), jnp.float32)
+        jaxpr = jax.make_jaxpr(lambda v, x: compiled.apply(v, {"x": x})[0])(variables, x)
+        return sum(e.primitive.name == "dot_general" for e in jaxpr.jaxpr.eqns)
+
+    assert top_level_matmuls("hoisted") == 1
+    assert top_level_matmuls("per_step") == 0
