@@ -1,10 +1,7 @@
-"""`python -m bench`: every benchmark, printed as a short report."""
+"""`python -m bench [--quick]`: the suite (bench/suite.py), one table. The older per-workload
+reports stay runnable on their own: `python -m bench.apply_lstm`, `bench.train_step`, ..."""
 
-from bench import apply_cnn, apply_lstm, apply_mlp, export, train_step
+from bench.suite import main
 
 if __name__ == "__main__":
-    apply_mlp.main()
-    apply_cnn.main()
-    apply_lstm.main()
-    train_step.main()
-    export.main()
+    main()
