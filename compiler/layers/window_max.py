@@ -4,8 +4,10 @@ of `lax.reduce_window` (a `select_and_scatter`) is slow: XLA:CPU (docs/performan
 When the strides equal the pool size, the padding is `valid` and every spatial size divides by
 its pool size, each window is a block of the input, so splitting each spatial axis `n` into
 `(n / k, k)` and taking the max over the `k` axes is the same pooling; its gradient is
-elementwise. (Ties: `reduce_window`'s gradient routes to one maximum, `jnp.max`'s splits it
-evenly among equal maxima; with real-valued activations ties have probability zero.)
+elementwise. Ties differ: `reduce_window`'s gradient routes to one maximum, `jnp.max`'s splits
+it evenly among equal maxima. The common tie, a window of ReLU zeros, gets a zero gradient
+either way (ReLU's derivative there is 0); ties among other values are measure-zero events
+for real-valued activations.
 """
 
 from __future__ import annotations
