@@ -39,8 +39,11 @@ fuzz: $(STAMP)
 		tests/spec/test_fuzz_hostile.py tests/runtime/test_fuzz_checkpoints.py \
 		--hypothesis-show-statistics
 
+# The suite (docs/performance.md): one table, bench/results.json and bench/results.png.
+# BENCH_ARGS=--quick for a smoke run.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -c 'import flax, equinox, matplotlib' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -15,7 +15,7 @@ import numpy as np
 
 import kspec
 from bench.timing import interleaved, time_compile
-from kspec.compiler.layers import recurrent
+from kspec import LoweringOptions
 
 BATCH, STEPS, VOCAB, WIDTH = 64, 100, 10000, 128
 GOAL = 1.05
@@ -53,13 +53,9 @@ def handwritten(params: dict[str, Any], ids: jax.Array, hoist: bool) -> jax.Arra
     return jax.nn.sigmoid(h @ dense["kernel"] + dense["bias"])
 
 
-def _kspec_compiled(model: kspec.Model, variables: Any, ids: jax.Array, hoist: bool) -> Any:
-    previous = recurrent.HOIST_INPUT_PROJECTION
-    recurrent.HOIST_INPUT_PROJECTION = hoist
-    try:
-        return time_compile(lambda v, x: model.apply(v, x), variables, ids)[0]
-    finally:
-        recurrent.HOIST_INPUT_PROJECTION = previous
+def _kspec_compiled(form: str, variables: Any, ids: jax.Array) -> Any:
+    model = kspec.load(SPEC, lowering=kspec.LoweringOptions(rnn_input_projection=form))
+    return time_compile(lambda v, x: model.apply(v, x), variables, ids)[0]
 
 
 def run(rounds: int = 40, inner: int = 5) -> dict[str, float]:
@@ -78,8 +74,8 @@ def run(rounds: int = 40, inner: int = 5) -> dict[str, float]:
             for name, hoist in (("hoisted", True), ("per_step", False))
         }
         kspec_forms = {
-            f"kspec_{name}": _kspec_compiled(model, variables, ids, hoist)
-            for name, hoist in (("hoisted", True), ("per_step", False))
+            f"kspec_{form}": _kspec_compiled(form, variables, ids)
+            for form in ("hoisted", "per_step")
         }
         reference = np.asarray(forms["handwritten_hoisted"](params, ids))
         for fn in kspec_forms.values():
@@ -88,7 +84,7 @@ def run(rounds: int = 40, inner: int = 5) -> dict[str, float]:
         for (k_name, k_fn), (h_name, h_fn) in zip(kspec_forms.items(), forms.items(), strict=True):
             ours, theirs = interleaved(k_fn, (variables, ids), h_fn, (params, ids), rounds, inner)
             result[f"{k_name}_us"], result[f"{h_name}_us"] = ours * 1e6, theirs * 1e6
-    default = "kspec_hoisted" if recurrent.HOIST_INPUT_PROJECTION else "kspec_per_step"
+    default = "kspec_hoisted" if LoweringOptions().hoist_input_projection() else "kspec_per_step"
     fastest = min(result["handwritten_hoisted_us"], result["handwritten_per_step_us"])
     result["ratio"] = result[f"{default}_us"] / fastest
     return result

@@ -19,4 +19,5 @@ from kspec.compiler.memory import estimate_memory as estimate_memory
 from kspec.compiler.model import Aux as Aux
 from kspec.compiler.model import CompiledModel as CompiledModel
 from kspec.compiler.model import Variables as Variables
+from kspec.compiler.options import LoweringOptions as LoweringOptions
 from kspec.compiler.registry import LOWERINGS as LOWERINGS

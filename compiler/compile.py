@@ -12,6 +12,7 @@ import jax
 from kspec.compiler.graph import Node, build_graph
 from kspec.compiler.lowering import Array, BuildEnv, Composite, LayerWeights, Lowering, format_shape
 from kspec.compiler.model import Aux, CompiledModel, Variables, node_key
+from kspec.compiler.options import LoweringOptions
 from kspec.compiler.registry import registered
 from kspec.compiler.shapes import expand_outputs, infer_shapes
 from kspec.errors import Diagnostic, Location, SpecError
@@ -25,14 +26,16 @@ def compile_model(
     spec: GraphSpec,
     source_map: SourceMap | None = None,
     functions: Mapping[str, Callable[..., Any]] | None = None,
+    lowering: LoweringOptions | None = None,
 ) -> CompiledModel:
     """Lower a canonical spec: build the graph (compiling its sub-models) and infer every shape
-    (no weights allocated).
+    (no weights allocated). `lowering` picks the per-backend forms (default: decided from the
+    backend and the shapes).
 
     Raises one `SpecError` listing each node whose shapes do not fit, at its location.
     """
     source_map = source_map or SourceMap("<dict>")
-    env = BuildEnv(dict(functions or {}))
+    env = BuildEnv(dict(functions or {}), lowering or LoweringOptions())
     problems: list[Diagnostic] = []
     failed: set[str] = set()
 
@@ -87,7 +90,7 @@ class Lookup:
     def compile(self, spec: GraphSpec) -> CompiledModel:
         own = self.source_map is not None and self.depth == 1
         where = self.source_map.subtree(("spec",)) if own else None  # type: ignore[union-attr]
-        return compile_model(spec, where, self.env.functions)
+        return compile_model(spec, where, self.env.functions, self.env.lowering)
 
 
 def lowering_of(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 import jax
 
+from kspec.compiler.options import LoweringOptions
 from kspec.compiler.precision import AUTOCAST, Precision
 from kspec.errors import ShapeError
 from kspec.schemas.base import LayerSpec
@@ -65,9 +66,11 @@ jax.tree_util.register_dataclass(
 
 @dataclass(frozen=True)
 class BuildEnv:
-    """What the caller supplies at compile time: Python functions registered for `Lambda`."""
+    """What the caller supplies at compile time: Python functions registered for `Lambda`, and
+    the lowering options (which form each per-backend choice takes, `compiler/options.py`)."""
 
     functions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    lowering: LoweringOptions = field(default_factory=LoweringOptions)
 
 
 @dataclass

@@ -42,12 +42,14 @@ _LAZY = {
     "LayerSpec": "kspec.schemas.base",
     "Lowering": "kspec.compiler.lowering",
     "export": "kspec.runtime.export",
+    "LoweringOptions": "kspec.compiler.options",
 }
 
 if TYPE_CHECKING:
     from kspec import callbacks as callbacks
     from kspec import layers as layers
     from kspec.compiler.lowering import Lowering as Lowering
+    from kspec.compiler.options import LoweringOptions as LoweringOptions
     from kspec.runtime.api import load as load
     from kspec.runtime.api import validate as validate
     from kspec.runtime.builder import Input as Input

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kspec.compiler import CompiledModel, compile_model
+from kspec.compiler import CompiledModel, LoweringOptions, compile_model
 from kspec.runtime.model import Model
 from kspec.runtime.plugins import load_plugins
 from kspec.schemas import ModelSpec, validate_document
@@ -19,6 +19,7 @@ def check(
     source: Source | ModelSpec,
     functions: Functions | None = None,
     allow_outside_includes: bool | None = None,
+    lowering: LoweringOptions | None = None,
 ) -> CompiledModel:
     """Load, validate and shape-check a spec without allocating weights."""
     load_plugins()
@@ -27,7 +28,7 @@ def check(
     else:
         document = load_document(source, allow_outside_includes=allow_outside_includes)
     spec = validate_document(document)
-    return compile_model(spec, document.source_map, functions)
+    return compile_model(spec, document.source_map, functions, lowering)
 
 
 def validate(
@@ -49,11 +50,14 @@ def load(
     *,
     functions: Functions | None = None,
     allow_outside_includes: bool | None = None,
+    lowering: LoweringOptions | None = None,
 ) -> Model:
     """Validate and compile a spec into a `Model` (weights are created by `Model.init`).
 
     `functions` registers Python callables that `Lambda` nodes name with `function:`; a spec
     can never run code on its own. `include:`d files must lie inside the including file's
-    directory unless `allow_outside_includes=True`.
+    directory unless `allow_outside_includes=True`. `lowering` forces the form of the
+    per-backend lowering choices (`kspec.LoweringOptions`, docs/performance.md); by default
+    each is decided from the backend and the static shapes.
     """
-    return Model(check(source, functions, allow_outside_includes))
+    return Model(check(source, functions, allow_outside_includes, lowering))

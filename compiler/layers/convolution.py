@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from kspec.compiler.activations import activation
 from kspec.compiler.initializers import initialize
+from kspec.compiler.layers.conv_grad import ConvGeometry, conv_im2col_grad
 from kspec.compiler.layers.spatial import (
     Pairs,
     channel_axis,
@@ -39,6 +40,7 @@ from kspec.compiler.lowering import (
     format_shape,
     regularized,
 )
+from kspec.compiler.options import LoweringOptions
 from kspec.errors import ShapeError
 from kspec.schemas.layers import convolution as s
 
@@ -132,8 +134,18 @@ def _convolve(
     groups: int = 1,
     lhs_dilation: Sequence[int] | None = None,
     kernel_layout: str = "IO",
+    options: LoweringOptions | None = None,
 ) -> Array:
-    """The one convolution primitive of the family, in the layer's own layout."""
+    """The one convolution primitive of the family, in the layer's own layout. Given
+    `options` that choose it, a plain convolution (one group, no input dilation) takes its
+    weight gradient as an im2col matmul (`conv_grad.py`)."""
+    dimension_numbers = conv_dimension_numbers(spec.rank, spec.data_format, kernel_layout)
+    if options is not None and groups == 1 and lhs_dilation is None:
+        geometry = ConvGeometry(
+            tuple(strides), tuple(map(tuple, pads)), tuple(dilation), dimension_numbers
+        )
+        if options.im2col_weight_grad() and geometry.fits_im2col(x.shape, kernel.shape):
+            return conv_im2col_grad(x, kernel, geometry)
     return jax.lax.conv_general_dilated(
         x,
         kernel,
@@ -141,17 +153,22 @@ def _convolve(
         padding=pads,
         lhs_dilation=None if lhs_dilation is None else tuple(lhs_dilation),
         rhs_dilation=tuple(dilation),
-        dimension_numbers=conv_dimension_numbers(spec.rank, spec.data_format, kernel_layout),
+        dimension_numbers=dimension_numbers,
         feature_group_count=groups,
     )
 
 
-def _forward(x: Array, kernel: Array, spec: s.Convolution, groups: int) -> Array:
+def _forward(
+    x: Array, kernel: Array, spec: s.Convolution, groups: int, options: LoweringOptions | None
+) -> Array:
     """A strided/dilated convolution with Keras padding (valid, same, causal)."""
     size, strides, dilation = _geometry(spec)
     spatial, _ = split_shape(x.shape, spec.data_format)
     pads = padding_pairs(spatial, size, strides, spec.padding, dilation)  # type: ignore[arg-type]
-    return _convolve(x, kernel, spec, strides=strides, pads=pads, dilation=dilation, groups=groups)
+    return _convolve(
+        x, kernel, spec, strides=strides, pads=pads, dilation=dilation, groups=groups,
+        options=options,
+    )  # fmt: skip
 
 
 def _finish(y: Array, spec: s.Convolution, params: Weights) -> list[Array]:
@@ -192,7 +209,7 @@ def _conv_init(spec: s.Conv, key: Array, shapes: list[Shape]) -> LayerWeights:
 def _conv_apply(spec: s.Conv, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
     """y = activation(conv(x, kernel) + bias); with LoRA, kernel + alpha/rank * A @ B."""
     kernel = effective_weight(spec, params, call, "kernel")
-    return _finish(_forward(inputs[0], kernel, spec, spec.groups), spec, params)
+    return _finish(_forward(inputs[0], kernel, spec, spec.groups, call.env.lowering), spec, params)
 
 
 # DepthwiseConv1D/2D and SeparableConv1D/2D ---------------------------------------------------
@@ -228,7 +245,7 @@ def _depthwise(x: Array, spec: s.DepthwiseOrSeparable, params: Weights) -> Array
     kernel = params["depthwise_kernel"]
     channels = kernel.shape[-2]
     kernel = kernel.reshape(*kernel.shape[:-2], 1, channels * kernel.shape[-1])
-    return _forward(x, kernel, spec, groups=channels)
+    return _forward(x, kernel, spec, channels, None)
 
 
 def _depthwise_apply(

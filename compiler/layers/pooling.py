@@ -22,6 +22,7 @@ from kspec.compiler.layers.spatial import (
     split_shape,
     window,
 )
+from kspec.compiler.layers.window_max import block_max, fits_blocks
 from kspec.compiler.lowering import (
     Array,
     BuildEnv,
@@ -86,6 +87,10 @@ def _pool_apply(
     pads = full_pairs(padding_pairs(spatial, pool, strides, spec.padding), spec.data_format)
     dims, steps = window(pool, spec.data_format), window(strides, spec.data_format)
     if spec.reduce == "max":
+        if call.env.lowering.reshape_max_pool() and fits_blocks(
+            tuple(spatial), pool, strides, spec.padding
+        ):
+            return [block_max(x, _spatial_axes(spec), pool)]
         # a concrete (numpy) identity: JAX only differentiates reduce_window for known monoids,
         # and a jnp constant is a tracer under jit
         low = np.array(-np.inf, x.dtype)

@@ -41,12 +41,6 @@ from kspec.compiler.lowering import (
 from kspec.errors import ShapeError
 from kspec.schemas.layers import recurrent as s
 
-HOIST_INPUT_PROJECTION = False
-"""Whether `x @ kernel` is computed for all timesteps as one matmul before the scan (True) or
-once per step inside it (False). Per step measured faster on CPU (LSTM 128, seq 100, batch 64:
-19.8 ms vs 22.2 ms per call; `python -m bench.apply_lstm` prints both forms)."""
-
-
 # Shape, init ----------------------------------------------------------------------------------
 
 
@@ -186,7 +180,8 @@ def _rnn_apply(
         x = x * jnp.expand_dims(x_mask, 1)
     if spec.go_backwards:
         x, mask = x[:, ::-1], None if mask is None else mask[:, ::-1]
-    final, outputs = _recurrence(spec, cell, params, x, mask, states, state_mask)
+    hoist = call.env.lowering.hoist_input_projection()
+    final, outputs = _recurrence(spec, cell, params, x, (mask, state_mask), states, hoist)
     if spec.stateful:
         call.update_state(dict(zip(cell.states, final, strict=True)))
     out = jnp.swapaxes(outputs, 0, 1) if spec.return_sequences else final[0]
@@ -198,11 +193,14 @@ def _recurrence(
     cell: Cell,
     params: Weights,
     x: Array,
-    mask: Array | None,
+    masks: tuple[Array | None, Array | None],
     states: States,
-    state_mask: Array | None,
+    hoist: bool,
 ) -> tuple[States, Array | None]:
-    """Final states, and the time-major outputs when `return_sequences` (else None)."""
+    """Final states, and the time-major outputs when `return_sequences` (else None). `masks`:
+    the timestep mask and the recurrent-dropout mask; `hoist`: project every timestep's input
+    before the scan (`LoweringOptions.rnn_input_projection`)."""
+    mask, state_mask = masks
     bias = cell.input_bias(spec, params) if spec.use_bias else None
 
     axis = channel_axis(getattr(spec, "data_format", "channels_last"))
@@ -212,7 +210,7 @@ def _recurrence(
         return y if bias is None else add_bias(y, bias, axis)
 
     xs = jnp.swapaxes(x, 0, 1)
-    hoist = HOIST_INPUT_PROJECTION and cell.project is None
+    hoist = hoist and cell.project is None
     if hoist:
         xs = project(xs)
     ms = None

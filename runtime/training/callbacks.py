@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kspec.runtime.training.optimizers import get_learning_rate, set_learning_rate
+from kspec.runtime.training.sharding import fresh_copy
 
 Logs = dict[str, Any]
 
@@ -126,12 +127,12 @@ class EarlyStopping(_Monitor):
         if current is None or epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
-            self.best_weights, self.best_epoch = self.model.variables, epoch
+            self.best_weights, self.best_epoch = fresh_copy(self.model.variables), epoch
         self.wait += 1
         if self.improved(current, self.best):
             self.best, self.best_epoch = current, epoch
             if self.restore_best_weights:
-                self.best_weights = self.model.variables
+                self.best_weights = fresh_copy(self.model.variables)  # fit donates its own
             if self.baseline is None or self.improved(current, self.baseline):
                 self.wait = 0
             return

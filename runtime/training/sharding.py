@@ -155,3 +155,9 @@ class DataParallel:
 def data_parallel() -> DataParallel:
     """The process-wide mesh over `jax.devices()` (fixed once JAX has started)."""
     return DataParallel()
+
+
+def fresh_copy(tree: Any) -> Any:
+    """The same values in new buffers, placed alike: what a donating step may consume while
+    the originals stay valid for whoever holds them."""
+    return jax.tree.map(lambda a: a.copy(), tree)

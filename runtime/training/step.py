@@ -9,8 +9,11 @@ Losses and metrics see the outputs in float32 whatever the dtype policy; behind 
 (`loss_scale.py`, `mixed_float16`) the gradients are those of the scaled loss and the logged
 loss is the unscaled one. Both accumulate the epoch's metric sums in their `metrics` argument
 and return the running results as one vector, so one jitted call per batch does everything and
-reading the logs is one transfer. Nothing is donated: callers (EarlyStopping's best weights, a
-user's reference to `model.variables`) may still hold the previous arrays.
+reading the logs is one transfer. `train_donating` is the same step with params, state,
+optimizer state and metric states donated (their buffers reused for the results, no new
+allocation per step): `fit` runs it on arrays it owns (copied once when it starts, so
+references callers kept stay valid); `train_on_batch` runs `train`, since callers may still
+hold the arrays it is given.
 """
 
 from __future__ import annotations
@@ -164,6 +167,7 @@ class Steps:
     """
 
     train: Any
+    train_donating: Any
     test: Any
     tracked: list[Tracked]
     trainable: list[str]
@@ -332,6 +336,7 @@ def build_steps(
     fresh = parallel.replicate([t.metric.init() for t in tracked])
     return Steps(
         jax.jit(train),
+        jax.jit(train, donate_argnums=(0, 1, 2, 3)),
         jax.jit(test),
         tracked,
         trainable,

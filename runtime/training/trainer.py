@@ -17,7 +17,7 @@ from kspec.runtime.training.callbacks import Callback, CallbackList, History
 from kspec.runtime.training.keras_args import keras_result, renamed
 from kspec.runtime.training.plan import Batches, FitPlan, is_iterator
 from kspec.runtime.training.progress import Progress
-from kspec.runtime.training.sharding import data_parallel
+from kspec.runtime.training.sharding import data_parallel, fresh_copy
 from kspec.runtime.training.step import Recipe, Steps, build_steps, make_recipe, output_names
 
 
@@ -157,19 +157,21 @@ class TrainingMixin:
     # One batch -----------------------------------------------------------------------------
 
     def _train_batch(
-        self, steps: Steps, batch: D.Arrays, metric_states: list[Any]
+        self, steps: Steps, batch: D.Arrays, metric_states: list[Any], donate: bool = False
     ) -> tuple[list[Any], jax.Array]:
         """One jitted call: the metric states after this batch and their results vector.
 
         The metric states are always placed already (`steps.fresh` or a previous step's
         output); params and optimizer state are checked, since users may assign them.
         The dropout key is made inside the step from the seed and step count, both passed as
-        device scalars (the step returns the next count).
+        device scalars (the step returns the next count). `donate`: the step reuses the
+        buffers of the weights, optimizer and metric states (the caller owns them: `fit`).
         """
         parallel = steps.parallel
         variables, opt_state = parallel.place((self.variables, self._opt_state))
         x, y, w = parallel.shard((batch.x, batch.y, batch.w))
-        params, state, self._opt_state, metric_states, results, following = steps.train(
+        step = steps.train_donating if donate else steps.train
+        params, state, self._opt_state, metric_states, results, following = step(
             variables["params"],
             variables["state"],
             opt_state,
@@ -295,6 +297,7 @@ class TrainingMixin:
         progress = Progress(plan.verbose, plan.epochs, plan.batches.steps_per_epoch)
         self.stop_training = False
         cbs.on_train_begin({})
+        owned = False
         for epoch in range(plan.initial_epoch, plan.epochs):
             cbs.on_epoch_begin(epoch, {})
             progress.epoch_begin(epoch)
@@ -302,7 +305,11 @@ class TrainingMixin:
             for index, batch in enumerate(self._epoch(plan.batches, epoch)):
                 cbs.on_train_batch_begin(index, {})
                 steps = self._ready([v.shape for v in batch.y])
-                states, results = self._train_batch(steps, batch, states or steps.fresh)
+                if not owned:  # the arrays fit donates are its own copies
+                    self.variables, self._opt_state = fresh_copy((self.variables, self._opt_state))
+                    owned = True
+                states = states or fresh_copy(steps.fresh)
+                states, results = self._train_batch(steps, batch, states, donate=True)
                 logs = steps.logs(results) if progress.wants_batches or cbs.wants_batches else {}
                 progress.batch_end(index, logs)
                 cbs.on_train_batch_end(index, logs)

@@ -53,7 +53,10 @@ def _keras_cnn() -> keras.Model:
     ids=["sgd", "adam"],
 )
 def test_cnn_fit_with_batchnorm_matches_keras(ours: dict, theirs: str) -> None:
-    model = kspec.load(CNN)
+    # Keras takes the convolution's weight gradient from XLA; so does kspec here. The CPU
+    # default (im2col, equal to 1e-5 in tests/compiler/test_lowering_choices.py) sums in
+    # another order, which Adam's normalised steps amplify past rtol 1e-5 over four epochs.
+    model = kspec.load(CNN, lowering=kspec.LoweringOptions(conv_weight_grad="xla"))
     model.init(0)
     reference = _keras_cnn()
     reference.set_weights(model.get_weights())

@@ -1,0 +1,76 @@
+"""Per-backend lowering choices: which of two equal formulations a layer lowers to.
+
+XLA:CPU differentiates some primitives slowly: the weight gradient of a convolution is itself a
+convolution whose "kernel" is the (large) input, which XLA:CPU runs far below matmul speed, and
+the gradient of `reduce_window` max is a `select_and_scatter`. A compiler that knows the
+backend and every static shape can lower those to forms that run faster there, and keep XLA's
+own elsewhere. Each choice is decided once, at compile time, from `jax.default_backend()` and
+the layer's static shapes; each has a switch that forces either form (`kspec.load(...,
+lowering=LoweringOptions(conv_weight_grad="xla"))`), and both forms are tested equal (values
+and gradients).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import jax
+
+ConvWeightGrad = Literal["auto", "im2col", "xla"]
+"""How a convolution's weight gradient is computed: `im2col` (patches @ output gradient, one
+matmul, in a `custom_vjp`) or `xla` (XLA's transposed convolution). `auto`: im2col on CPU."""
+
+MaxPool = Literal["auto", "reshape", "reduce_window"]
+"""How max pooling is lowered when strides equal the pool size, the padding is `valid` and the
+sizes divide: `reshape` (split each spatial axis into (out, pool) and take the max; the gradient
+is an elementwise mask) or `reduce_window` (XLA's; its gradient is `select_and_scatter`).
+`auto`: reshape on CPU. Other windows always use `reduce_window`."""
+
+RnnInputProjection = Literal["auto", "hoisted", "per_step"]
+"""Where a recurrent layer computes `x @ kernel`: for all timesteps as one matmul before the
+scan (`hoisted`) or once per step inside it (`per_step`). `auto`: per step on every backend
+(measured faster on CPU: `python -m bench.apply_lstm` prints both forms; XLA:GPU fuses either)."""
+
+_CPU = ("cpu",)
+
+
+@dataclass(frozen=True)
+class LoweringOptions:
+    """The compile options that pick a lowering per layer. `"auto"` decides from the backend
+    (measured choices, see docs/performance.md); any other value forces that form."""
+
+    conv_weight_grad: ConvWeightGrad = "auto"
+    max_pool: MaxPool = "auto"
+    rnn_input_projection: RnnInputProjection = "auto"
+
+    def __post_init__(self) -> None:
+        for name, allowed in (
+            ("conv_weight_grad", ("auto", "im2col", "xla")),
+            ("max_pool", ("auto", "reshape", "reduce_window")),
+            ("rnn_input_projection", ("auto", "hoisted", "per_step")),
+        ):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(
+                    f"LoweringOptions.{name} must be one of {', '.join(allowed)}. "
+                    f"Received: {name}={value!r}"
+                )
+
+    def im2col_weight_grad(self) -> bool:
+        """Whether convolutions compute their weight gradient as an im2col matmul."""
+        return _pick(self.conv_weight_grad, "im2col")
+
+    def reshape_max_pool(self) -> bool:
+        """Whether a non-overlapping max pool lowers to reshape + max."""
+        return _pick(self.max_pool, "reshape")
+
+    def hoist_input_projection(self) -> bool:
+        """Whether recurrent layers project all timesteps' inputs before the scan."""
+        return self.rnn_input_projection == "hoisted"
+
+
+def _pick(choice: str, fast_on_cpu: str) -> bool:
+    if choice == "auto":
+        return jax.default_backend() in _CPU
+    return choice == fast_on_cpu

@@ -1,0 +1,152 @@
+"""Every per-backend lowering choice (compiler/options.py) has two forms; both must compute the
+same values and the same gradients (rtol 1e-5), whatever the backend picks by default. Each
+test also checks that the forced form is really the one traced, so it cannot pass by both
+sides taking the same path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import kspec
+from kspec import LoweringOptions
+
+
+def _model(layer: dict[str, Any], shape: list[int], options: LoweringOptions) -> Any:
+    spec = {"kspec": 1, "inputs": {"x": shape}, "layers": [layer]}
+    return kspec.load(spec, lowering=options).compiled
+
+
+def _loss_and_grads(compiled: Any, variables: Any, x: jax.Array) -> Any:
+    """Value and gradients (params and input) of a loss that weighs every output element
+    differently, so a gradient routed to the wrong position shows."""
+
+    def loss(params: Any, x: jax.Array) -> jax.Array:
+        (y,), _ = compiled.apply({**variables, "params": params}, {"x": x})
+        weights = jnp.sin(jnp.arange(y.size, dtype=y.dtype)).reshape(y.shape)
+        return jnp.sum(y * weights)
+
+    @jax.jit
+    def run(variables: Any, x: jax.Array) -> Any:
+        (y,), _ = compiled.apply(variables, {"x": x})
+        return y, jax.value_and_grad(loss, argnums=(0, 1))(variables["params"], x)
+
+    return run(variables, x)
+
+
+def _assert_forms_agree(layer: dict[str, Any], shape: list[int], field: str, forms: Any) -> None:
+    fast, plain = (LoweringOptions(**{field: form}) for form in forms)
+    models = [_model(layer, shape, options) for options in (fast, plain)]
+    rng = np.random.default_rng(0)
+    variables = jax.tree.map(  # randomised weights, biases too
+        lambda a: rng.standard_normal(a.shape).astype(a.dtype),
+        jax.eval_shape(models[0].init, jax.random.PRNGKey(0)),
+    )
+    x = rng.standard_normal((2, *shape)).astype(np.float32)
+    ours, theirs = (_loss_and_grads(m, variables, x) for m in models)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+
+
+def _jaxpr(layer: dict[str, Any], shape: list[int], options: LoweringOptions) -> str:
+    compiled = _model(layer, shape, options)
+    variables = jax.eval_shape(compiled.init, jax.random.PRNGKey(0))
+    x = jax.ShapeDtypeStruct((2, *shape), jnp.float32)
+    return str(jax.make_jaxpr(lambda v, x: compiled.apply(v, {"x": x})[0])(variables, x))
+
+
+CONVS = [
+    ({"type": "Conv2D", "filters": 5, "kernel_size": 3}, [9, 8, 3]),
+    ({"type": "Conv2D", "filters": 4, "kernel_size": [3, 2], "strides": 2, "padding": "same"},
+     [9, 7, 3]),
+    ({"type": "Conv2D", "filters": 4, "kernel_size": 3, "dilation_rate": 2}, [9, 9, 2]),
+    ({"type": "Conv2D", "filters": 4, "kernel_size": 3, "data_format": "channels_first"},
+     [3, 8, 7]),
+    ({"type": "Conv1D", "filters": 4, "kernel_size": 3, "padding": "causal"}, [10, 3]),
+    ({"type": "Conv3D", "filters": 3, "kernel_size": 2, "strides": [1, 2, 1]}, [5, 6, 4, 2]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("layer", "shape"), CONVS)
+def test_im2col_weight_gradient_equals_xla(layer: dict[str, Any], shape: list[int]) -> None:
+    _assert_forms_agree(layer, shape, "conv_weight_grad", ("im2col", "xla"))
+
+
+def test_conv_weight_gradient_switch_picks_the_form() -> None:
+    layer, shape = CONVS[0]
+    assert "custom_vjp_call" in _jaxpr(layer, shape, LoweringOptions(conv_weight_grad="im2col"))
+    assert "custom_vjp_call" not in _jaxpr(layer, shape, LoweringOptions(conv_weight_grad="xla"))
+
+
+def test_grouped_convolution_keeps_xla_gradient() -> None:
+    """im2col covers one group only; grouped convolutions stay XLA's whatever the switch."""
+    layer = {"type": "Conv2D", "filters": 4, "kernel_size": 3, "groups": 2}
+    assert "custom_vjp_call" not in _jaxpr(layer, [6, 6, 4], LoweringOptions("im2col"))
+
+
+POOLS = [
+    ({"type": "MaxPooling2D", "pool_size": 2}, [8, 6, 3]),
+    ({"type": "MaxPooling2D", "pool_size": [2, 3], "data_format": "channels_first"}, [2, 4, 9]),
+    ({"type": "MaxPooling1D", "pool_size": 3}, [9, 2]),
+    ({"type": "MaxPooling3D", "pool_size": 2}, [4, 4, 2, 2]),
+]
+
+
+@pytest.mark.parametrize(("layer", "shape"), POOLS)
+def test_reshape_max_pool_equals_reduce_window(layer: dict[str, Any], shape: list[int]) -> None:
+    _assert_forms_agree(layer, shape, "max_pool", ("reshape", "reduce_window"))
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape", "reshaped"),
+    [
+        ({"type": "MaxPooling2D", "pool_size": 2}, [8, 6, 3], True),
+        ({"type": "MaxPooling2D", "pool_size": 2}, [7, 6, 3], False),  # 7 does not divide
+        ({"type": "MaxPooling2D", "pool_size": 2, "strides": 1}, [8, 6, 3], False),
+        ({"type": "MaxPooling2D", "pool_size": 2, "padding": "same"}, [8, 6, 3], False),
+    ],
+)
+def test_reshape_max_pool_only_where_windows_tile(
+    layer: dict[str, Any], shape: list[int], reshaped: bool
+) -> None:
+    jaxpr = _jaxpr(layer, shape, LoweringOptions(max_pool="reshape"))
+    assert ("reduce_window" not in jaxpr) is reshaped
+    assert "reduce_window" in _jaxpr(layer, shape, LoweringOptions(max_pool="reduce_window"))
+
+
+def test_unknown_form_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"LoweringOptions.max_pool must be one of auto, "
+                       r"reshape, reduce_window. Received: max_pool='fast'"):  # fmt: skip
+        LoweringOptions(max_pool="fast")  # type: ignore[arg-type]
+
+
+RNNS = [
+    ({"type": "LSTM", "units": 4}, [5, 3]),
+    ({"type": "GRU", "units": 4, "return_sequences": True}, [5, 3]),
+    ({"type": "GRU", "units": 3, "reset_after": False}, [4, 2]),
+    ({"type": "SimpleRNN", "units": 3, "unroll": True, "return_sequences": True}, [4, 2]),
+]
+
+
+@pytest.mark.parametrize(("layer", "shape"), RNNS)
+def test_hoisted_input_projection_equals_per_step(layer: dict[str, Any], shape: list[int]) -> None:
+    _assert_forms_agree(layer, shape, "rnn_input_projection", ("hoisted", "per_step"))
+
+
+def test_input_projection_switch_picks_the_form() -> None:
+    """Hoisted, `x @ kernel` is a top-level matmul before the scan; per step, none is."""
+    layer, shape = RNNS[0]
+
+    def top_level_matmuls(form: str) -> int:
+        compiled = _model(layer, shape, LoweringOptions(rnn_input_projection=form))
+        variables = jax.eval_shape(compiled.init, jax.random.PRNGKey(0))
+        x = jax.ShapeDtypeStruct((2, *shape), jnp.float32)
+        jaxpr = jax.make_jaxpr(lambda v, x: compiled.apply(v, {"x": x})[0])(variables, x)
+        return sum(e.primitive.name == "dot_general" for e in jaxpr.jaxpr.eqns)
+
+    assert top_level_matmuls("hoisted") == 1
+    assert top_level_matmuls("per_step") == 0
