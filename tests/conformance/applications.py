@@ -5,8 +5,14 @@ from __future__ import annotations
 from tests.conformance.cases import Case, Invalid
 
 CASES: dict[str, list[Case]] = {
-    "LayerScale": [Case({"init_values": 1e-6, "projection_dim": 4}, [[3, 4]])],
-    "CustomScaleLayer": [Case({"scale": 0.17}, [[3, 4], [3, 4]])],
+    "LayerScale": [
+        Case({"init_values": 1e-6, "projection_dim": 4}, [[3, 4]]),
+        Case({"init_values": 0.5, "projection_dim": 3}, [[5, 5, 3]]),  # ConvNeXt: NHWC
+    ],
+    "CustomScaleLayer": [
+        Case({"scale": 0.17}, [[3, 4], [3, 4]]),
+        Case({"scale": 1.0}, [[4, 4, 2], [4, 4, 2]]),  # InceptionResNetV2: feature maps
+    ],
 }
 
 INVALID: dict[str, list[Invalid]] = {
