@@ -7,8 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import jax
-
+from kspec.compiler.deferred import jax
 from kspec.compiler.graph import Node, build_graph
 from kspec.compiler.lowering import Array, BuildEnv, Composite, LayerWeights, Lowering, format_shape
 from kspec.compiler.model import Aux, CompiledModel, Variables, node_key

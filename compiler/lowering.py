@@ -17,16 +17,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
-import jax
-
+from kspec.compiler.deferred import Array, jax, when_imported
 from kspec.errors import ShapeError
 from kspec.schemas.base import LayerSpec
 
 if TYPE_CHECKING:
     from kspec.compiler.compile import CompiledModel
     from kspec.schemas.model import GraphSpec
-
-Array = jax.Array
 Shape = tuple[int | None, ...]
 Weights = dict[str, Array]
 S = TypeVar("S", bound=LayerSpec)
@@ -57,8 +54,10 @@ class LayerWeights:
         return [(groups[n], n) for n in self.order or [*self.params, *self.state]]
 
 
-jax.tree_util.register_dataclass(
-    LayerWeights, data_fields=["params", "state"], meta_fields=["order"]
+when_imported(
+    lambda: jax.tree_util.register_dataclass(
+        LayerWeights, data_fields=["params", "state"], meta_fields=["order"]
+    )
 )
 
 

@@ -16,9 +16,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-import jax
 import numpy as np
 
+from kspec.compiler.deferred import jax
 from kspec.compiler.model import CompiledModel
 from kspec.errors import Diagnostic, LimitError
 

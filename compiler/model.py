@@ -11,9 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-
+from kspec.compiler.deferred import jax, jnp, when_imported
 from kspec.compiler.graph import Graph, Node, keras_layer_order
 from kspec.compiler.layers.composition import Slot, flatten, layout, nest, submodel_lowering
 from kspec.compiler.lowering import (
@@ -46,7 +44,9 @@ class Aux:
     loss: Array
 
 
-jax.tree_util.register_dataclass(Aux, data_fields=["state", "loss"], meta_fields=[])
+when_imported(
+    lambda: jax.tree_util.register_dataclass(Aux, data_fields=["state", "loss"], meta_fields=[])
+)
 
 
 def node_key(key: Array, name: str) -> Array:

@@ -22,7 +22,7 @@ from kspec.errors import SpecError as SpecError
 __version__ = "0.1.0"
 
 _LAZY = {
-    "validate": "kspec.runtime.api",
+    "validate": "kspec.runtime.checking",
     "load": "kspec.runtime.api",
     "Model": "kspec.runtime.model",
     "Sequential": "kspec.runtime.sequential",
@@ -46,9 +46,9 @@ if TYPE_CHECKING:
     from kspec import layers as layers
     from kspec.compiler.lowering import Lowering as Lowering
     from kspec.runtime.api import load as load
-    from kspec.runtime.api import validate as validate
     from kspec.runtime.builder import Input as Input
     from kspec.runtime.builder import Tensor as Tensor
+    from kspec.runtime.checking import validate as validate
     from kspec.runtime.config import load_checkpoint as load_checkpoint
     from kspec.runtime.config import model_from_config as model_from_config
     from kspec.runtime.config import model_from_json as model_from_json

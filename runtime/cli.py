@@ -55,7 +55,7 @@ def _run_checked(fn: Callable[[], None]) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from kspec.runtime.api import check
+    from kspec.runtime.checking import check
 
     status = EXIT_OK
     for file in args.files:

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import jax
-
+from kspec.compiler.deferred import jax
 from kspec.compiler.lowering import (
     Array,
     BuildEnv,
