@@ -9,7 +9,15 @@ from typing import Any
 
 from kspec.compiler.deferred import jax
 from kspec.compiler.graph import Node, build_graph
-from kspec.compiler.lowering import Array, BuildEnv, Composite, LayerWeights, Lowering, format_shape
+from kspec.compiler.lowering import (
+    Array,
+    BuildEnv,
+    Composite,
+    LayerWeights,
+    Lowering,
+    abstract_key,
+    format_shape,
+)
 from kspec.compiler.model import Aux, CompiledModel, Variables, node_key
 from kspec.compiler.registry import registered
 from kspec.compiler.shapes import expand_outputs, infer_shapes
@@ -121,7 +129,7 @@ def weight_shapes(lowering: Lowering[Any], spec: LayerSpec, in_shapes: list[Any]
     def init(key: Array) -> LayerWeights:
         return lowering.init(spec, key, in_shapes)
 
-    return jax.tree.map(lambda a: a.shape, jax.eval_shape(init, jax.random.PRNGKey(0)))
+    return jax.tree.map(lambda a: a.shape, jax.eval_shape(init, abstract_key()))
 
 
 def _weight_shapes(compiled: CompiledModel, owner: Node, node: Node) -> Any:

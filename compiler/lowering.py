@@ -38,6 +38,12 @@ MaskPolicy = Literal["propagate", "consume", "drop", "error"]
 """
 
 
+def abstract_key() -> Any:
+    """A PRNG key's shape and dtype: what `jax.eval_shape(init, ...)` needs to find weight
+    shapes, without making a key (which compiles and runs a program)."""
+    return jax.ShapeDtypeStruct((2,), "uint32")
+
+
 @dataclass(frozen=True)
 class LayerWeights:
     """A layer's variables: trainable `params` and non-trainable `state` (moving statistics,

@@ -22,6 +22,7 @@ from kspec.compiler.lowering import (
     Lowering,
     Shape,
     Weights,
+    abstract_key,
     format_shape,
 )
 from kspec.compiler.regularizers import activity_penalty, constrain, penalty
@@ -93,7 +94,7 @@ class CompiledModel:
                 names.extend(weights.keras_order())
                 return weights
 
-            jax.eval_shape(record, jax.random.PRNGKey(0))
+            jax.eval_shape(record, abstract_key())
             self._weight_order[layer] = names
         return self._weight_order[layer]
 

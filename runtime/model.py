@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kspec.compiler import CompiledModel, Shape, Variables, check_memory
+from kspec.compiler import CompiledModel, Shape, Variables, abstract_key, check_memory
 from kspec.runtime import introspection
 from kspec.runtime.builder import Tensor
 from kspec.runtime.functional import compile_functional, compile_source
@@ -64,7 +64,7 @@ class Model(LegacyMixin):
         """Adopt a (new) compiled graph, dropping what was derived from the old one."""
         self.compiled = compiled
         self._variables: Variables | None = None
-        for derived in ("layer_names", "_predict_step", "traced"):
+        for derived in ("layer_names", "_predict_step", "traced", "_init_program"):
             self.__dict__.pop(derived, None)
 
     # Config --------------------------------------------------------------------------------
@@ -166,9 +166,27 @@ class Model(LegacyMixin):
 
         Refuses (`LimitError`) a model whose weights cannot fit in memory, before allocating."""
         check_memory(self.compiled, limit=max_memory())
-        key = jax.random.PRNGKey(check_seed(seed)) if isinstance(seed, int) else seed
-        self._variables = self.compiled.init(key)
+        seed = check_seed(seed) if isinstance(seed, int) else seed
+        self._variables = self._init_program(seed)
         return self._variables
+
+    @cached_property
+    def _init_program(self) -> Any:
+        """`compiled.init` from a seed (or key) as one jitted program: run op by op, making
+        the key and every weight of every initializer would each compile a program."""
+
+        def init(seed: int | jax.Array) -> Variables:
+            is_key = jnp.shape(seed) != ()
+            return self.compiled.init(seed if is_key else jax.random.PRNGKey(seed))
+
+        return jax.jit(init)
+
+    def abstract_variables(self) -> Variables:
+        """The variables' shapes and dtypes (`jax.ShapeDtypeStruct` leaves), creating none:
+        what a restore checks a checkpoint against, so loading never runs initializers."""
+        if self._variables is not None:
+            return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), self._variables)
+        return jax.eval_shape(self.compiled.init, abstract_key())
 
     @property
     def variables(self) -> Variables:
@@ -370,8 +388,7 @@ class SubModel(Model):
 
     def init(self, seed: int | jax.Array = 0) -> Variables:
         """Fresh variables for this sub-model only, written into the parent's."""
-        key = jax.random.PRNGKey(seed) if isinstance(seed, int) else seed
-        self.variables = self.compiled.init(key)
+        self.variables = self._init_program(seed)
         return self.variables
 
     def weight_names(self) -> list[str]:

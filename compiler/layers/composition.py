@@ -27,6 +27,7 @@ from kspec.compiler.lowering import (
     Shape,
     WeightRule,
     Weights,
+    abstract_key,
 )
 from kspec.errors import ShapeError
 from kspec.schemas.layers.composition import Model
@@ -53,7 +54,7 @@ class Slot:
 def layout(inner: CompiledModel) -> list[Slot]:
     """Every inner variable, Keras weights first in `get_weights` order, then the rest
     (a stateful RNN's carried states)."""
-    shapes = jax.eval_shape(inner.init, jax.random.PRNGKey(0))
+    shapes = jax.eval_shape(inner.init, abstract_key())
     ordered = inner.keras_weights()
     known = set(ordered)
     rest = [
