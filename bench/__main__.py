@@ -1,6 +1,6 @@
 """`python -m bench`: every benchmark, printed as a short report."""
 
-from bench import apply_cnn, apply_lstm, apply_mlp, export, train_step
+from bench import apply_cnn, apply_lstm, apply_mlp, cli_latency, export, train_step
 
 if __name__ == "__main__":
     apply_mlp.main()
@@ -8,3 +8,4 @@ if __name__ == "__main__":
     apply_lstm.main()
     train_step.main()
     export.main()
+    cli_latency.main()

@@ -2,7 +2,7 @@
 
 `kspec validate` runs the whole compiler front half (graph, sub-models, shape inference) and
 never touches an array, so it must not pay the second that importing JAX costs. Compiler
-modules therefore take `jax`, `jnp` and `lax` from here: each is a stand-in that imports the
+modules therefore take `jax`, `jnp`, `lax` and `np` from here: each is a stand-in that imports the
 real module the first time an attribute is read (a lowering's init or apply, never its shape
 rule), then caches what it read. Type checkers see the real modules. Module-level work that
 needs JAX (registering pytree types) is queued with `when_imported`.
@@ -56,6 +56,7 @@ class Deferred:
 if TYPE_CHECKING:
     import jax as jax
     import jax.numpy as jnp
+    import numpy as np
     from jax import lax as lax
 
     Array = jax.Array
@@ -63,4 +64,5 @@ else:
     jax = Deferred("jax")
     jnp = Deferred("jax.numpy")
     lax = Deferred("jax.lax")
+    np = Deferred("numpy")  # a third of validate's time otherwise; JAX imports it anyway
     Array = Any  # for annotations: naming `jax.Array` here would import JAX

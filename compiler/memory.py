@@ -16,9 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from kspec.compiler.deferred import jax
+from kspec.compiler.deferred import jax, np
 from kspec.compiler.lowering import abstract_key
 from kspec.compiler.model import CompiledModel
 from kspec.errors import Diagnostic, LimitError

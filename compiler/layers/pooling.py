@@ -9,9 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
-from kspec.compiler.deferred import jnp, lax
+from kspec.compiler.deferred import jnp, lax, np
 from kspec.compiler.layers.spatial import (
     full_pairs,
     join_shape,

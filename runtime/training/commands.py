@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from kspec.errors import CheckpointError
 from kspec.runtime.arguments import seed
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class DataError(Exception):
@@ -22,6 +23,8 @@ class DataError(Exception):
 
 
 def _npz(path: str, names: list[str], what: str) -> dict[str, np.ndarray]:
+    import numpy as np  # here, not at the top: `kspec validate` registers these commands
+
     try:
         data = np.load(path)
     except (OSError, ValueError) as exc:
@@ -103,6 +106,8 @@ def evaluate(args: argparse.Namespace, out: Any) -> None:
 
 
 def predict(args: argparse.Namespace, out: Any) -> None:
+    import numpy as np
+
     model = _load_run(args.dir)
     try:
         x = np.load(args.input)
