@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kspec.compiler import CompiledModel, Shape, Variables, abstract_key, check_memory
+from kspec.compiler import CompiledModel, Shape, Variables, check_memory
 from kspec.runtime import introspection
 from kspec.runtime.builder import Tensor
 from kspec.runtime.functional import compile_functional, compile_source
@@ -23,7 +23,9 @@ from kspec.runtime.layer import Layer, replace_layer_weights
 from kspec.runtime.memory_budget import max_memory
 from kspec.runtime.model_calls import call_model, is_symbolic
 from kspec.runtime.training.legacy import LegacyMixin
+from kspec.runtime.training.progress import StepsProgress
 from kspec.runtime.training.sharding import data_parallel
+from kspec.runtime.variables import abstract_variables, init_program, keepable, traced
 from kspec.runtime.weights import WeightsReport, load_weights
 from kspec.schemas import ModelSpec
 from kspec.schemas.canonical import to_data, to_json, to_yaml
@@ -164,29 +166,23 @@ class Model(LegacyMixin):
     def init(self, seed: int | jax.Array = 0) -> Variables:
         """Create fresh variables (Keras initializers), keep them on the model, return them.
 
-        Refuses (`LimitError`) a model whose weights cannot fit in memory, before allocating."""
+        Refuses (`LimitError`) a model whose weights cannot fit in memory, before allocating.
+        Traced (`jax.jit(model.init)`), it is pure: the model keeps nothing."""
         check_memory(self.compiled, limit=max_memory())
         seed = check_seed(seed) if isinstance(seed, int) else seed
-        self._variables = self._init_program(seed)
-        return self._variables
+        variables = self._init_program(seed)
+        if not traced(variables):  # under `jax.jit(model.init)`: pure, nothing kept
+            self._variables = variables
+        return variables
 
     @cached_property
     def _init_program(self) -> Any:
-        """`compiled.init` from a seed (or key) as one jitted program: run op by op, making
-        the key and every weight of every initializer would each compile a program."""
-
-        def init(seed: int | jax.Array) -> Variables:
-            is_key = jnp.shape(seed) != ()
-            return self.compiled.init(seed if is_key else jax.random.PRNGKey(seed))
-
-        return jax.jit(init)
+        return init_program(self.compiled)
 
     def abstract_variables(self) -> Variables:
         """The variables' shapes and dtypes (`jax.ShapeDtypeStruct` leaves), creating none:
         what a restore checks a checkpoint against, so loading never runs initializers."""
-        if self._variables is not None:
-            return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), self._variables)
-        return jax.eval_shape(self.compiled.init, abstract_key())
+        return abstract_variables(self.compiled, self._variables)
 
     @property
     def variables(self) -> Variables:
@@ -197,7 +193,7 @@ class Model(LegacyMixin):
 
     @variables.setter
     def variables(self, value: Variables) -> None:
-        self._variables = value
+        self._variables = keepable(value)
 
     def count_params(self) -> int:
         """Number of Keras weights' values (a stateful RNN's carried states are not weights)."""
@@ -285,22 +281,25 @@ class Model(LegacyMixin):
         return (result, aux) if return_aux else result
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """`model(tensor)` applies the model as one layer of a new model (Keras: models are
-        callable like layers; calling it again shares its weights); `model(variables, x)` is
-        `apply`."""
+        """`model(x)` on arrays: the outputs with the model's current weights (Keras'
+        `model(x, training=False)`; `training=True` needs `rng=`). `model(tensor)` on kspec
+        tensors applies the model as one layer of a new model (calling it again shares its
+        weights). The pure function of explicit variables is `apply(variables, x)`."""
         if args and is_symbolic(args[0]):
             return call_model(self, args[0], *args[1:], **kwargs)
-        return self.apply(*args, **kwargs)
+        return self.apply(self.variables, *args, **kwargs)
 
     @cached_property
     def _predict_step(self) -> Any:
         return jax.jit(lambda variables, inputs: self.compiled.apply(variables, inputs)[0])
 
-    def predict(self, *inputs: Inputs, batch_size: int = 32) -> Any:
+    def predict(self, *inputs: Inputs, batch_size: int = 32, verbose: int | str = 0) -> Any:
         """Numpy in, numpy out, in batches of `batch_size` through one jitted function.
 
         The last partial batch is padded to `batch_size`, so every batch reuses the same
         compiled program. Each batch is split over all devices (`training/sharding.py`).
+        `verbose`: 0 silent (the default: a library call prints nothing), 1 or "auto" a
+        progress bar, 2 one line at the end, as Keras prints them.
         """
         named = {k: np.asarray(v) for k, v in self._named_inputs(inputs).items()}
         lengths = {k: len(v) for k, v in named.items()}
@@ -315,13 +314,16 @@ class Model(LegacyMixin):
         chunks: list[list[np.ndarray]] = []
         parallel = data_parallel()
         variables = parallel.replicate(self.variables)
-        for start in range(0, total, batch_size):
+        progress = StepsProgress(verbose, -(-total // batch_size))
+        for step, start in enumerate(range(0, total, batch_size)):
             batch = {k: v[start : start + batch_size] for k, v in named.items()}
             size = len(next(iter(batch.values())))
             if size < batch_size and total > batch_size:
                 batch = {k: _pad_batch(v, batch_size) for k, v in batch.items()}
             outputs = self._predict_step(variables, parallel.shard(batch))
             chunks.append([parallel.local_rows(o)[:size] for o in outputs])
+            progress.step(step)
+        progress.close()
         merged = [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
         return merged[0] if len(merged) == 1 else merged
 
@@ -388,8 +390,10 @@ class SubModel(Model):
 
     def init(self, seed: int | jax.Array = 0) -> Variables:
         """Fresh variables for this sub-model only, written into the parent's."""
-        self.variables = self._init_program(seed)
-        return self.variables
+        variables = self._init_program(seed)
+        if not traced(variables):
+            self.variables = variables
+        return variables
 
     def weight_names(self) -> list[str]:
         """The node's weight names in the parent (`conv2d/kernel`, ...), Keras order."""
