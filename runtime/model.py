@@ -287,6 +287,12 @@ class Model(LegacyMixin):
         weights). The pure function of explicit variables is `apply(variables, x)`."""
         if args and is_symbolic(args[0]):
             return call_model(self, args[0], *args[1:], **kwargs)
+        given_variables = isinstance(args[0], Mapping) and "params" in args[0] if args else False
+        if given_variables and len(args) == len(self.input_names) + 1:
+            raise TypeError(
+                "model(x) uses the model's weights; for given variables call "
+                "model.apply(variables, x)"
+            )
         return self.apply(self.variables, *args, **kwargs)
 
     @cached_property

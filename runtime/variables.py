@@ -19,11 +19,32 @@ def init_program(compiled: CompiledModel) -> Any:
     """`compiled.init` from a seed (or a key) as one jitted program: run op by op, making the
     key and every weight of every initializer would each compile a program of its own."""
 
+    order: dict[str, Any] = {}
+
     def init(seed: int | jax.Array) -> Variables:
         is_key = jnp.shape(seed) != ()
-        return compiled.init(seed if is_key else jax.random.PRNGKey(seed))
+        variables = compiled.init(seed if is_key else jax.random.PRNGKey(seed))
+        order["keys"] = _skeleton(variables)  # traced once per input type: the same keys
+        return variables
 
-    return jax.jit(init)
+    program = jax.jit(init)
+
+    def run(seed: int | jax.Array) -> Variables:
+        """jit hands dicts back with sorted keys; give them back in creation order (layers
+        in graph order, weights in Keras order), as an unjitted init would."""
+        return _in_order(program(seed), order["keys"])  # type: ignore[no-any-return]
+
+    return run
+
+
+def _skeleton(tree: Any) -> Any:
+    return {k: _skeleton(v) for k, v in tree.items()} if isinstance(tree, dict) else None
+
+
+def _in_order(tree: Any, skeleton: Any) -> Any:
+    if not isinstance(skeleton, dict):
+        return tree
+    return {k: _in_order(tree[k], sub) for k, sub in skeleton.items()}
 
 
 def abstract_variables(compiled: CompiledModel, current: Variables | None) -> Variables:

@@ -69,3 +69,9 @@ def test_calling_a_model_on_arrays_uses_its_current_weights() -> None:
     np.testing.assert_allclose(model(x, training=False), want, rtol=1e-5)
     other = model.compiled.init(jax.random.PRNGKey(3))
     assert not np.allclose(model.apply(other, x), want)  # apply: the variables it is given
+
+
+def test_calling_a_model_with_variables_points_to_apply() -> None:
+    model = kspec.load(SPEC)
+    with pytest.raises(TypeError, match=r"for given variables call model\.apply\(variables, x\)"):
+        model(model.variables, np.zeros((1, 3), np.float32))
