@@ -19,6 +19,7 @@ from kspec.compiler import CompiledModel, Shape, Variables, check_memory
 from kspec.runtime import introspection
 from kspec.runtime.builder import Tensor
 from kspec.runtime.functional import compile_functional, compile_source
+from kspec.runtime.inputs import named_inputs, pad_batch
 from kspec.runtime.layer import Layer, replace_layer_weights
 from kspec.runtime.memory_budget import max_memory
 from kspec.runtime.model_calls import call_model, is_symbolic
@@ -325,7 +326,7 @@ class Model(LegacyMixin):
             batch = {k: v[start : start + batch_size] for k, v in named.items()}
             size = len(next(iter(batch.values())))
             if size < batch_size and total > batch_size:
-                batch = {k: _pad_batch(v, batch_size) for k, v in batch.items()}
+                batch = {k: pad_batch(v, batch_size) for k, v in batch.items()}
             outputs = self._predict_step(variables, parallel.shard(batch))
             chunks.append([parallel.local_rows(o)[:size] for o in outputs])
             progress.step(step)
@@ -334,20 +335,7 @@ class Model(LegacyMixin):
         return merged[0] if len(merged) == 1 else merged
 
     def _named_inputs(self, inputs: tuple[Inputs, ...]) -> dict[str, Any]:
-        names = self.input_names
-        if len(inputs) == 1 and isinstance(inputs[0], Mapping):
-            given = dict(inputs[0])
-            missing = [n for n in names if n not in given]
-            if missing:
-                raise ValueError(f"missing model input(s) {missing}; inputs: {names}")
-            return {n: given[n] for n in names}
-        if len(inputs) == 1 and isinstance(inputs[0], list | tuple) and len(names) > 1:
-            inputs = tuple(inputs[0])
-        if len(inputs) != len(names):
-            raise ValueError(
-                f"the model takes {len(names)} input(s) {names}. Received: {len(inputs)}"
-            )
-        return dict(zip(names, inputs, strict=True))
+        return named_inputs(self.input_names, inputs)
 
     # Reporting -----------------------------------------------------------------------------
 
@@ -407,8 +395,3 @@ class SubModel(Model):
 
     def __repr__(self) -> str:
         return f"<kspec.Model '{self.name}' (sub-model): {len(self.layer_names)} layers>"
-
-
-def _pad_batch(array: np.ndarray, size: int) -> np.ndarray:
-    padding = [(0, size - len(array))] + [(0, 0)] * (array.ndim - 1)
-    return np.pad(array, padding)
