@@ -15,6 +15,8 @@ import jax.numpy as jnp
 
 from kspec.runtime.training.losses import ALIASES as LOSS_ALIASES
 from kspec.runtime.training.losses import LOSSES
+from kspec.schemas.compile_names import METRIC_NAMES as SCHEMA_METRIC_NAMES
+from kspec.schemas.compile_names import function_name
 
 Array = jax.Array
 EPSILON = 1e-7
@@ -197,7 +199,7 @@ def get_metric(
         return mean_metric(getattr(identifier, "__name__", "metric"), identifier)
     if not isinstance(identifier, str):
         raise TypeError(f"a metric must be a name or a callable. Received: {identifier!r}")
-    key = identifier.lower()
+    key = function_name(identifier, SCHEMA_METRIC_NAMES).lower()  # class names too (`AUC`)
     if key in ("accuracy", "acc"):
         return mean_metric(identifier, MEAN_METRICS[resolve_accuracy(y_true_shape, y_pred_shape)])
     if key in ("precision", "recall"):
