@@ -37,6 +37,11 @@ def function_name(name: str, known: frozenset[str] | tuple[str, ...]) -> str:
     return name
 
 
+def is_metric_name(name: str) -> bool:
+    """Whether the runtime computes metric `name` (any case, class names included)."""
+    return name not in NOT_THE_SAME and function_name(name, METRIC_NAMES).lower() in METRIC_NAMES
+
+
 OPTIMIZERS = frozenset(get_args(OptimizerName))
 LOSSES = frozenset(get_args(LossName))
 
@@ -109,7 +114,7 @@ def _metric_problems(field: str, value: Any) -> list[GraphProblem]:
                    for i, m in enumerate(ms)]  # fmt: skip
     problems = []
     for where, metric in entries:
-        if isinstance(metric, str) and metric.lower() not in METRIC_NAMES:
+        if isinstance(metric, str) and not is_metric_name(metric):
             problems.append(GraphProblem(
                 f"`compile.{field}`: unknown metric '{metric}'{_hint(metric, METRIC_NAMES)}",
                 ("compile", field, *where),
