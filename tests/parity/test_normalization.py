@@ -22,6 +22,7 @@ from tests.parity.harness import (
     keras_sequential,
     keras_side,
     random_input,
+    randomize_weights,
     sequential_spec,
 )
 
@@ -31,14 +32,8 @@ L = keras.layers
 def _randomized(layers: list[keras.layers.Layer], shape: tuple[int, ...]) -> keras.Model:
     """A Keras model whose every weight is random (variances positive), so parity covers
     gamma, beta and the moving statistics rather than their ones/zeros defaults."""
-    rng = np.random.default_rng(7)
     with keras_side():
-        model = keras_sequential(layers, shape)
-        for variable in model.weights:
-            value = rng.standard_normal(variable.shape).astype(np.float32)
-            positive = "variance" in variable.path
-            variable.assign(np.abs(value) + 0.5 if positive else value)
-    return model
+        return randomize_weights(keras_sequential(layers, shape), seed=7)
 
 
 # Inference: (id, kspec layer, Keras layer factory, input shape without batch) ----------------
