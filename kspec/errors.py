@@ -98,3 +98,8 @@ class PluginWarning(UserWarning):
 class ExportError(SpecError):
     """A model that cannot be exported as asked (a platform that does not lower, an output
     directory that is not an earlier export), or an artifact that fails its verify step."""
+
+
+class KerasImportError(SpecError):
+    """A Keras file or model that kspec cannot import faithfully: unreadable, unsafe, not a
+    Keras file, or weights that do not fit the translated spec. Names the file and layer."""

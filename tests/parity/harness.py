@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import keras
 import numpy as np
 
@@ -56,12 +57,12 @@ def randomize_weights(keras_object: Any, seed: int = 0) -> Any:
     with keras_side():
         for variable in keras_object.weights:
             value = np.asarray(variable)
-            if not np.issubdtype(value.dtype, np.floating):
+            if not jnp.issubdtype(value.dtype, jnp.floating):  # bfloat16 included
                 continue
             if any(word in variable.name for word in POSITIVE_WEIGHTS):
                 new = rng.uniform(0.5, 1.5, value.shape)
             else:
-                new = rng.normal(0.0, float(value.std()) or 0.5, value.shape)
+                new = rng.normal(0.0, float(value.astype(np.float32).std()) or 0.5, value.shape)
             variable.assign(new.astype(value.dtype))
     return keras_object
 
@@ -126,3 +127,17 @@ def run_layer_case(case: LayerCase, seed: int = 0) -> kspec.Model:
     with keras_side():
         keras_model = keras_sequential(case.keras_layers(), case.input_shape)
     return assert_parity(spec, keras_model, random_input(case.input_shape, seed))
+
+
+def assert_random_parity(
+    spec: dict[str, Any], keras_model: keras.Model, inputs: list[np.ndarray], seed: int = 0
+) -> kspec.Model:
+    """`assert_parity` after giving every Keras weight (biases, norms included) standard
+    normal values * 0.5, so zero-initialised weights cannot hide a wrong layout."""
+    rng = np.random.default_rng(seed)
+    with keras_side():
+        weights = keras_model.get_weights()
+        keras_model.set_weights(
+            [rng.standard_normal(w.shape).astype(np.float32) * 0.5 for w in weights]
+        )
+    return assert_parity(spec, keras_model, inputs[0] if len(inputs) == 1 else inputs)

@@ -1,0 +1,138 @@
+"""One Keras layer config -> the fields of a kspec node (`type` and parameters).
+
+The parameters keep their Keras names: kspec's schemas use Keras 3's, and accept Keras 1's as
+aliases (each renamed with a deprecation warning that names the new one). What this module
+changes is what the schemas cannot know from one node alone: the Keras generation's meaning
+(`hard_sigmoid`, GRU's `reset_after`), layer types Keras later dropped or renamed, serialized
+objects, and the keys that describe the Keras object rather than the layer (dropped, each
+reported with its reason).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kspec.spec.keras.objects import dtype_name, is_serialized, plain_object
+from kspec.spec.keras.report import ImportReport
+
+INPUT_KEYS = ("batch_input_shape", "batch_shape", "input_shape", "input_dtype", "batch_size")
+"""Keys by which Keras 1/2 declared the model input on a layer (Keras 1 wrote them on every
+layer it built); the first layer's become the model's `inputs:`."""
+
+DROPPED = {
+    "build_config": "Keras build record; kspec infers every shape",
+    "build_input_shape": "Keras build record; kspec infers every shape",
+    "compile_config": "training recipe of a nested model; kspec trains the model as one",
+    "autocast": "Keras dtype behaviour; kspec computes in float32",
+}
+"""Keys dropped whatever their value, with the reason the report gives."""
+
+ANY = object()
+NEUTRAL: dict[str, Any] = {
+    "quantization_config": (None,), "sparse": (False,), "ragged": (False,),
+    "optional": (False,), "fused": ANY, "renorm": (False,), "renorm_clipping": (None,),
+    "renorm_momentum": ANY, "virtual_batch_size": (None,), "adjustment": (None,),
+    "time_major": (False,), "output_mask": (None,), "output_mask_type": ANY,
+}  # fmt: skip
+"""Keys kspec does not have, dropped when they hold a value meaning kspec's behaviour (ANY: any
+value, given the others) and refused otherwise."""
+
+LEGACY_ACTIVATIONS = {"hard_sigmoid": "legacy_hard_sigmoid"}
+"""Activations whose Keras 1/2 (and tf.keras <= 2.15) formula differs from Keras 3's:
+`hard_sigmoid` was `clip(0.2 x + 0.5, 0, 1)`, Keras 3's is `relu6(x + 3) / 6`."""
+
+CUDNN = {
+    "CuDNNLSTM": ("LSTM", {"activation": "tanh", "recurrent_activation": "sigmoid"}),
+    "CuDNNGRU": (
+        "GRU",
+        {"activation": "tanh", "recurrent_activation": "sigmoid", "reset_after": True},
+    ),
+}
+"""Keras 2's cuDNN layers: the plain layer with cuDNN's fixed activations (and GRU's reset
+after the recurrent matmul), as Keras 2's `preprocess_weights_for_loading` treated them."""
+
+WRAPPED_KEYS = ("layer", "backward_layer")
+
+
+class Refusal(Exception):
+    """A layer kspec will not translate; the message says why and what to do instead."""
+
+
+@dataclass
+class Context:
+    """What translating one model needs: the Keras generation, the caller's plugins and
+    functions, and the report being written."""
+
+    generation: int
+    report: ImportReport
+    custom_objects: dict[str, str]
+    functions: frozenset[str]
+    known_types: Callable[[str], bool] | None
+    unknown: list[tuple[str, str]] = field(default_factory=list)
+    """(class name, layer name) of every type nobody knows, refused together at the end."""
+
+
+def layer_fields(class_name: str, config: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """The kspec node fields (`type` and parameters, no name or wiring) of a plain layer."""
+    name = str(config.get("name", class_name))
+    if class_name in ctx.custom_objects:
+        kind = ctx.custom_objects[class_name]
+        ctx.report.add("converted", name, f"{class_name} -> registered kspec type {kind}")
+        class_name = kind
+    elif class_name in CUDNN:
+        class_name, fixed = CUDNN[class_name]
+        config = {**config, **fixed}
+        ctx.report.add("converted", name, f"Keras 2 cuDNN layer -> {class_name} {fixed}")
+    elif ctx.known_types is not None and not ctx.known_types(class_name):
+        ctx.unknown.append((class_name, name))
+    params = _parameters(class_name, config, name, ctx)
+    if class_name == "GRU" and ctx.generation < 3 and "reset_after" not in params:
+        params["reset_after"] = False
+        ctx.report.add("converted", name, "GRU without `reset_after` (Keras 1/2.0): False")
+    return {"type": class_name, **params}
+
+
+def _parameters(class_name: str, config: dict[str, Any], name: str, ctx: Context) -> dict:
+    params: dict[str, Any] = {}
+    dropped: list[str] = []
+    for key, value in config.items():
+        if key in ("name", *INPUT_KEYS) or (key == "trainable" and value is True):
+            continue
+        if key in ("input_dim", "input_length") and class_name != "Embedding":
+            continue  # a model input (read by the caller), repeated on every Keras 1 layer
+        if key == "dtype":
+            dropped.append(_dtype_note(value))
+        elif key in DROPPED:
+            dropped.append(f"`{key}` ({DROPPED[key]})")
+        elif key in NEUTRAL:
+            if NEUTRAL[key] is not ANY and value not in NEUTRAL[key]:
+                raise Refusal(f"`{key}={value!r}` has no kspec equivalent")
+            dropped.append(f"`{key}={value!r}` (kspec's behaviour)")
+        elif key in WRAPPED_KEYS and is_serialized(value):
+            inner = value["config"] if isinstance(value["config"], dict) else {}
+            params[key] = layer_fields(str(value["class_name"]), inner, ctx)
+        else:
+            params[key] = _value(key, value, name, ctx)
+    if dropped:
+        ctx.report.add("dropped", name, "; ".join(dropped))
+    return params
+
+
+def _value(key: str, value: Any, name: str, ctx: Context) -> Any:
+    notes: list[str] = []
+    value = plain_object(value, notes)
+    if key.endswith("activation") and ctx.generation < 3 and value in LEGACY_ACTIVATIONS:
+        notes.append(f"`{key}: {value}` is Keras 1/2's clip(0.2 x + 0.5, 0, 1)")
+        value = LEGACY_ACTIVATIONS[value]
+    for note in notes:
+        ctx.report.add("converted", name, note)
+    return value
+
+
+def _dtype_note(value: Any) -> str:
+    policy = dtype_name(value) or repr(value)
+    if policy == "float32":
+        return "`dtype` float32 (kspec computes in float32)"
+    return f"`dtype` policy {policy} (kspec computes this layer in float32 for now)"
