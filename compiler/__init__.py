@@ -12,6 +12,7 @@ from kspec.compiler.graph import Node as Node
 from kspec.compiler.lowering import BuildEnv as BuildEnv
 from kspec.compiler.lowering import Lowering as Lowering
 from kspec.compiler.lowering import Shape as Shape
+from kspec.compiler.lowering import abstract_key as abstract_key
 from kspec.compiler.lowering import format_shape as format_shape
 from kspec.compiler.memory import MemoryEstimate as MemoryEstimate
 from kspec.compiler.memory import check_memory as check_memory

@@ -18,9 +18,7 @@ import math
 import string
 from dataclasses import dataclass
 
-import jax
-import jax.numpy as jnp
-
+from kspec.compiler.deferred import jax, jnp
 from kspec.compiler.lowering import Array
 
 _LARGE_NEGATIVE = -1e9  # keras.src.layers.activations.softmax._large_negative_number

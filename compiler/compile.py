@@ -7,10 +7,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import jax
-
+from kspec.compiler.deferred import jax
 from kspec.compiler.graph import Node, build_graph
-from kspec.compiler.lowering import Array, BuildEnv, Composite, LayerWeights, Lowering, format_shape
+from kspec.compiler.lowering import (
+    Array,
+    BuildEnv,
+    Composite,
+    LayerWeights,
+    Lowering,
+    abstract_key,
+    format_shape,
+)
 from kspec.compiler.model import Aux, CompiledModel, Variables, node_key
 from kspec.compiler.options import LoweringOptions
 from kspec.compiler.registry import registered
@@ -125,7 +132,7 @@ def weight_shapes(lowering: Lowering[Any], spec: LayerSpec, in_shapes: list[Any]
     def init(key: Array) -> LayerWeights:
         return lowering.init(spec, key, in_shapes)
 
-    return jax.tree.map(lambda a: a.shape, jax.eval_shape(init, jax.random.PRNGKey(0)))
+    return jax.tree.map(lambda a: a.shape, jax.eval_shape(init, abstract_key()))
 
 
 def _weight_shapes(compiled: CompiledModel, owner: Node, node: Node) -> Any:

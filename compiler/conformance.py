@@ -13,11 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from kspec.compiler.compile import compile_model, lowering_of
+from kspec.compiler.deferred import jax, jnp
 from kspec.compiler.lowering import BuildEnv, LayerCall, Lowering, Shape
 from kspec.errors import ShapeError, SpecError
 from kspec.schemas import ModelSpec, validate_document

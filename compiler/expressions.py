@@ -11,12 +11,11 @@ import ast
 import math
 import operator
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-
-from kspec.compiler.activations import ACTIVATIONS
+from kspec.compiler.activations import activation
+from kspec.compiler.deferred import jax, jnp
 from kspec.schemas.expression_limits import apply_operator, negate
 from kspec.schemas.expressions import FUNCTIONS, function_name, parse_expression
 
@@ -81,20 +80,26 @@ _ACTIVATION_FUNCTIONS = [
     "hard_sigmoid",
 ]
 
-IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {
-    **{name: getattr(jnp, name) for name in _NUMPY_FUNCTIONS},
-    **{name: ACTIVATIONS[name] for name in _ACTIVATION_FUNCTIONS},
-    "softmax": jax.nn.softmax,
-    "log_softmax": jax.nn.log_softmax,
-    "leaky_relu": lambda x, negative_slope=0.2: jax.nn.leaky_relu(x, negative_slope),
-    # keras.ops.gelu's default is the tanh approximation (the `gelu` activation's is exact)
-    "gelu": lambda x, approximate=True: jax.nn.gelu(x, approximate=approximate),
-    "erf": jax.scipy.special.erf,
-    "l2_normalize": _l2_normalize,
-    "cast": _cast,
-    "one_hot": jax.nn.one_hot,
-}
-assert set(IMPLEMENTATIONS) == FUNCTIONS, set(IMPLEMENTATIONS) ^ FUNCTIONS
+
+@cache
+def implementations() -> dict[str, Callable[..., Any]]:
+    """Each function name's JAX implementation; built on first use (compiler/deferred.py)."""
+    table = {
+        **{name: getattr(jnp, name) for name in _NUMPY_FUNCTIONS},
+        **{name: activation(name) for name in _ACTIVATION_FUNCTIONS},
+        "softmax": jax.nn.softmax,
+        "log_softmax": jax.nn.log_softmax,
+        "leaky_relu": lambda x, negative_slope=0.2: jax.nn.leaky_relu(x, negative_slope),
+        # keras.ops.gelu's default is the tanh approximation (the `gelu` activation's is exact)
+        "gelu": lambda x, approximate=True: jax.nn.gelu(x, approximate=approximate),
+        "erf": jax.scipy.special.erf,
+        "l2_normalize": _l2_normalize,
+        "cast": _cast,
+        "one_hot": jax.nn.one_hot,
+    }
+    assert set(table) == FUNCTIONS, set(table) ^ FUNCTIONS
+    return table
+
 
 _COMPARE = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
@@ -149,7 +154,7 @@ def _eval(node: ast.expr, scope: dict[str, Any]) -> Any:
                 return _eval(body if condition else orelse, scope)
             return jnp.where(condition, _eval(body, scope), _eval(orelse, scope))
         case ast.Call(func=func, args=args, keywords=keywords):
-            fn = IMPLEMENTATIONS[function_name(func)]  # type: ignore[index]
+            fn = implementations()[function_name(func)]  # type: ignore[index]
             kwargs = {k.arg: _eval(k.value, scope) for k in keywords}
             return fn(*[_eval(a, scope) for a in args], **kwargs)
         case ast.Subscript(value=value, slice=index):

@@ -7,13 +7,11 @@ Keras' definitions itself; a parity test compares the statistics with Keras.
 from __future__ import annotations
 
 import math
+from typing import Any
 
-import jax
-import jax.numpy as jnp
-
+from kspec.compiler.deferred import Array, jax, jnp
 from kspec.schemas import fields as f
 
-Array = jax.Array
 Shape = tuple[int, ...]
 
 _TRUNCATED_STDDEV_FIX = 0.87962566103423978  # stddev of a unit normal truncated to [-2, 2]
@@ -66,9 +64,7 @@ _SCALING = {
 }
 
 
-def initialize(
-    spec: f.SpecModel, key: Array, shape: Shape, dtype: jnp.dtype = jnp.float32
-) -> Array:
+def initialize(spec: f.SpecModel, key: Array, shape: Shape, dtype: Any = "float32") -> Array:
     """Draw a weight of `shape` as the initializer `spec` says; a `seed` replaces `key`."""
     seed = getattr(spec, "seed", None)
     if seed is not None:

@@ -4,8 +4,7 @@ Embedding: the weight is frozen (a non-trainable variable, still listed first) a
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-
+from kspec.compiler.deferred import jnp
 from kspec.compiler.initializers import initialize
 from kspec.compiler.lowering import Array, LayerCall, LayerWeights, Weights
 from kspec.schemas.base import LayerSpec

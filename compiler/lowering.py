@@ -17,8 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
-import jax
-
+from kspec.compiler.deferred import Array, jax, when_imported
 from kspec.compiler.options import LoweringOptions
 from kspec.compiler.precision import AUTOCAST, Precision
 from kspec.errors import ShapeError
@@ -27,8 +26,6 @@ from kspec.schemas.base import LayerSpec
 if TYPE_CHECKING:
     from kspec.compiler.compile import CompiledModel
     from kspec.schemas.model import GraphSpec
-
-Array = jax.Array
 Shape = tuple[int | None, ...]
 Weights = dict[str, Array]
 S = TypeVar("S", bound=LayerSpec)
@@ -41,6 +38,12 @@ MaskPolicy = Literal["propagate", "consume", "drop", "error"]
 - `error`: the layer cannot honour a mask, so a masked input is a compile-time error naming both
   layers (Keras 3 would silently drop the mask). The default: a new layer must opt in.
 """
+
+
+def abstract_key() -> Any:
+    """A PRNG key's shape and dtype: what `jax.eval_shape(init, ...)` needs to find weight
+    shapes, without making a key (which compiles and runs a program)."""
+    return jax.ShapeDtypeStruct((2,), "uint32")
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,10 @@ class LayerWeights:
         return [(groups[n], n) for n in self.order or [*self.params, *self.state]]
 
 
-jax.tree_util.register_dataclass(
-    LayerWeights, data_fields=["params", "state"], meta_fields=["order"]
+when_imported(
+    lambda: jax.tree_util.register_dataclass(
+        LayerWeights, data_fields=["params", "state"], meta_fields=["order"]
+    )
 )
 
 

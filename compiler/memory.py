@@ -16,9 +16,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-import jax
-import numpy as np
-
+from kspec.compiler.deferred import jax, np
+from kspec.compiler.lowering import abstract_key
 from kspec.compiler.model import CompiledModel
 from kspec.errors import Diagnostic, LimitError
 
@@ -47,7 +46,7 @@ def estimate_memory(
 ) -> MemoryEstimate:
     """The bytes `compiled` needs at `batch_size` (an estimate: unknown lengths count as 1,
     and a layer's temporaries beyond its outputs are not counted)."""
-    weights = jax.eval_shape(compiled.init, jax.random.PRNGKey(0))
+    weights = jax.eval_shape(compiled.init, abstract_key())
     parameters = sum(
         math.prod(leaf.shape) * np.dtype(leaf.dtype).itemsize for leaf in jax.tree.leaves(weights)
     )

@@ -11,9 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-
+from kspec.compiler.deferred import jax, jnp, when_imported
 from kspec.compiler.graph import Graph, Node, keras_layer_order
 from kspec.compiler.layers.composition import Slot, flatten, layout, nest, submodel_lowering
 from kspec.compiler.lowering import (
@@ -24,6 +22,7 @@ from kspec.compiler.lowering import (
     Lowering,
     Shape,
     Weights,
+    abstract_key,
     format_shape,
 )
 from kspec.compiler.precision import apply_with_policy, init_with_policy
@@ -47,7 +46,9 @@ class Aux:
     loss: Array
 
 
-jax.tree_util.register_dataclass(Aux, data_fields=["state", "loss"], meta_fields=[])
+when_imported(
+    lambda: jax.tree_util.register_dataclass(Aux, data_fields=["state", "loss"], meta_fields=[])
+)
 
 
 def node_key(key: Array, name: str) -> Array:
@@ -94,7 +95,7 @@ class CompiledModel:
                 names.extend(weights.keras_order())
                 return weights
 
-            jax.eval_shape(record, jax.random.PRNGKey(0))
+            jax.eval_shape(record, abstract_key())
             self._weight_order[layer] = names
         return self._weight_order[layer]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import jax
+from kspec.compiler.deferred import jax
 
 ConvWeightGrad = Literal["auto", "im2col", "xla"]
 """How a convolution's weight gradient is computed: `im2col` (patches @ output gradient, one

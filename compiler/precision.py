@@ -28,11 +28,10 @@ where a layer computed in float32), and new state is stored back in the variable
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import jax
-import jax.numpy as jnp
-
+from kspec.compiler.deferred import jax, jnp
 from kspec.schemas.base import LayerSpec
 
 if TYPE_CHECKING:
@@ -49,20 +48,26 @@ class Policy:
     variable: jnp.dtype
 
 
-_F32, _BF16, _F16 = jnp.dtype("float32"), jnp.dtype("bfloat16"), jnp.dtype("float16")
-POLICIES: dict[str, Policy] = {
-    "float32": Policy("float32", _F32, _F32),
-    "bfloat16": Policy("bfloat16", _BF16, _BF16),
-    "float16": Policy("float16", _F16, _F16),
-    "mixed_bfloat16": Policy("mixed_bfloat16", _BF16, _F32),
-    "mixed_float16": Policy("mixed_float16", _F16, _F32),
+_POLICY_DTYPES = {
+    "float32": ("float32", "float32"),
+    "bfloat16": ("bfloat16", "bfloat16"),
+    "float16": ("float16", "float16"),
+    "mixed_bfloat16": ("bfloat16", "float32"),
+    "mixed_float16": ("float16", "float32"),
 }
-"""Every policy a spec may name (`schemas.precision.DTypePolicyName`)."""
+"""Every policy a spec may name (`schemas.precision.DTypePolicyName`): (compute, variable)."""
+
+
+@cache
+def _policy(name: str) -> Policy:
+    """The policy called `name`; its dtypes are made on first use (compiler/deferred.py)."""
+    compute, variable = _POLICY_DTYPES[name]
+    return Policy(name, jnp.dtype(compute), jnp.dtype(variable))
 
 
 def policy_of(spec: LayerSpec) -> Policy:
     """The policy of a layer spec; None (a spec outside any model) is Keras' float32."""
-    return POLICIES[getattr(spec, "dtype", None) or "float32"]
+    return _policy(getattr(spec, "dtype", None) or "float32")
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
-
+from kspec.compiler.deferred import Array, jnp
 from kspec.schemas import fields as f
 from kspec.schemas.base import SpecModel
-
-Array = jax.Array
 
 
 def penalty(spec: SpecModel, x: Array) -> Array:

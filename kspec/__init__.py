@@ -24,7 +24,7 @@ from kspec.errors import SpecError as SpecError
 __version__ = "0.1.0"
 
 _LAZY = {
-    "validate": "kspec.runtime.api",
+    "validate": "kspec.runtime.checking",
     "load": "kspec.runtime.api",
     "load_model": "kspec.runtime.model_dir",
     "Model": "kspec.runtime.model",
@@ -51,9 +51,9 @@ if TYPE_CHECKING:
     from kspec.compiler.lowering import Lowering as Lowering
     from kspec.compiler.options import LoweringOptions as LoweringOptions
     from kspec.runtime.api import load as load
-    from kspec.runtime.api import validate as validate
     from kspec.runtime.builder import Input as Input
     from kspec.runtime.builder import Tensor as Tensor
+    from kspec.runtime.checking import validate as validate
     from kspec.runtime.config import load_checkpoint as load_checkpoint
     from kspec.runtime.config import model_from_config as model_from_config
     from kspec.runtime.config import model_from_json as model_from_json

@@ -1,48 +1,14 @@
-"""The public entry points: `kspec.validate` and `kspec.load`."""
+"""The public entry points: `kspec.load`, and `kspec.validate` (runtime/checking.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
-
-from kspec.compiler import CompiledModel, LoweringOptions, compile_model
+from kspec.compiler import LoweringOptions
+from kspec.runtime.checking import Functions, check, validate
 from kspec.runtime.model import Model
-from kspec.runtime.plugins import load_plugins
-from kspec.schemas import ModelSpec, validate_document
-from kspec.spec import Document, SourceMap, load_document
+from kspec.schemas import ModelSpec
 from kspec.spec.document import Source
 
-Functions = Mapping[str, Callable[..., Any]]
-
-
-def check(
-    source: Source | ModelSpec,
-    functions: Functions | None = None,
-    allow_outside_includes: bool | None = None,
-    lowering: LoweringOptions | None = None,
-) -> CompiledModel:
-    """Load, validate and shape-check a spec without allocating weights."""
-    load_plugins()
-    if isinstance(source, ModelSpec):
-        document = Document(source.model_dump(), SourceMap("<ModelSpec>"))
-    else:
-        document = load_document(source, allow_outside_includes=allow_outside_includes)
-    spec = validate_document(document)
-    return compile_model(spec, document.source_map, functions, lowering)
-
-
-def validate(
-    source: Source | ModelSpec,
-    *,
-    functions: Functions | None = None,
-    allow_outside_includes: bool | None = None,
-) -> ModelSpec:
-    """Validate a spec (path, YAML/JSON text or dict): schemas, graph and shapes.
-
-    Returns the canonical `ModelSpec` (defaults filled, every node named, includes inlined)
-    or raises one `kspec.SpecError` listing every problem at its `file:line:col`.
-    """
-    return check(source, functions, allow_outside_includes).spec
+__all__ = ["check", "load", "validate"]
 
 
 def load(

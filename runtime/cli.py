@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from kspec.errors import SpecError, printable
 from kspec.runtime.arguments import memory_size, positive_int, seed
+from kspec.runtime.compile_cache import enable_compile_cache
 from kspec.runtime.memory_budget import memory_limit
 from kspec.spec.includes import outside_includes_allowed
 
@@ -55,7 +55,7 @@ def _run_checked(fn: Callable[[], None]) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from kspec.runtime.api import check
+    from kspec.runtime.checking import check
 
     status = EXIT_OK
     for file in args.files:
@@ -121,6 +121,8 @@ def cmd_schema(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def cmd_explain(args: argparse.Namespace, out: Console, err: Console) -> int:
     import difflib
+
+    from rich.table import Table
 
     from kspec.schemas.custom import CUSTOM_LAYERS, ORIGINS, plugins_note
     from kspec.schemas.registry import (
@@ -229,10 +231,17 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let specs `include:` files outside the including file's directory",
     )
+    p.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        help="do not keep compiled programs on disk between runs (default: kept in "
+        "$KSPEC_CACHE_DIR/jax or ~/.cache/kspec/jax; also KSPEC_NO_COMPILE_CACHE=1)",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     v = sub.add_parser("validate", help="check schemas, graph and shapes (no weights allocated)")
     v.add_argument("files", nargs="+", metavar="FILE", help="spec files (.yaml, .yml, .json)")
-    v.set_defaults(run=cmd_validate)
+    # validate loads plugins itself, only for a type nothing built in provides (checking.py)
+    v.set_defaults(run=cmd_validate, plugins_on_demand=True)
     b = sub.add_parser("build", help="validate, init, jit-compile; write a model directory")
     b.add_argument("file", metavar="FILE")
     b.add_argument("-o", "--output", required=True, metavar="DIR", help="model directory to write")
@@ -289,11 +298,13 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    enable_compile_cache(not args.no_compile_cache)
     # soft_wrap: a long path or message stays on one line, so tools can parse it
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        _load_plugins()
+        if not getattr(args, "plugins_on_demand", False):
+            _load_plugins()
         with (
             outside_includes_allowed(args.allow_outside_includes),
             memory_limit(getattr(args, "max_memory", None)),

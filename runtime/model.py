@@ -17,29 +17,26 @@ import jax.numpy as jnp
 import numpy as np
 
 from kspec.compiler import CompiledModel, Shape, Variables, check_memory
-from kspec.errors import DataError
 from kspec.runtime import introspection
 from kspec.runtime.builder import Tensor
-from kspec.runtime.data_checks import check_batch_size, check_inputs
 from kspec.runtime.freezing import FreezingMixin, NestedFreezingMixin
 from kspec.runtime.functional import compile_functional
+from kspec.runtime.inputs import named_inputs
 from kspec.runtime.layer import Layer, replace_layer_weights
 from kspec.runtime.memory_budget import max_memory
 from kspec.runtime.model_calls import call_model, is_symbolic
 from kspec.runtime.model_dir import save_model
+from kspec.runtime.prediction import Inputs, PredictionMixin
 from kspec.runtime.spec_io import SpecIOMixin
-from kspec.runtime.training.data import pad_batch
 from kspec.runtime.training.legacy import LegacyMixin
-from kspec.runtime.training.sharding import data_parallel
+from kspec.runtime.variables import abstract_variables, init_program, keepable, traced
 from kspec.runtime.weights import WeightsReport, load_weights
 from kspec.schemas import ModelSpec
 from kspec.schemas.graph import Ref
 from kspec.schemas.integers import check_seed
 
-Inputs = jax.Array | np.ndarray | Sequence[Any] | Mapping[str, Any]
 
-
-class Model(SpecIOMixin, FreezingMixin, LegacyMixin):
+class Model(SpecIOMixin, FreezingMixin, PredictionMixin, LegacyMixin):
     """A compiled kspec model. Pure functions live on `compiled`; this adds the Keras API.
 
     `Model(compiled)` wraps a compiled spec (what `kspec.load` returns); `Model(inputs=a,
@@ -70,7 +67,7 @@ class Model(SpecIOMixin, FreezingMixin, LegacyMixin):
         """Adopt a (new) compiled graph, dropping what was derived from the old one."""
         self.compiled = compiled
         self._variables: Variables | None = None
-        for derived in ("layer_names", "_predict_step", "traced"):
+        for derived in ("layer_names", "_predict_step", "traced", "_init_program"):
             self.__dict__.pop(derived, None)
 
     # Structure -----------------------------------------------------------------------------
@@ -149,11 +146,23 @@ class Model(SpecIOMixin, FreezingMixin, LegacyMixin):
     def init(self, seed: int | jax.Array = 0) -> Variables:
         """Create fresh variables (Keras initializers), keep them on the model, return them.
 
-        Refuses (`LimitError`) a model whose weights cannot fit in memory, before allocating."""
+        Refuses (`LimitError`) a model whose weights cannot fit in memory, before allocating.
+        Traced (`jax.jit(model.init)`), it is pure: the model keeps nothing."""
         check_memory(self.compiled, limit=max_memory())
-        key = jax.random.PRNGKey(check_seed(seed)) if isinstance(seed, int) else seed
-        self._variables = self.compiled.init(key)
-        return self._variables
+        seed = check_seed(seed) if isinstance(seed, int) else seed
+        variables = self._init_program(seed)
+        if not traced(variables):  # under `jax.jit(model.init)`: pure, nothing kept
+            self._variables = variables
+        return variables
+
+    @cached_property
+    def _init_program(self) -> Any:
+        return init_program(self.compiled)
+
+    def abstract_variables(self) -> Variables:
+        """The variables' shapes and dtypes (`jax.ShapeDtypeStruct` leaves), creating none:
+        what a restore checks a checkpoint against, so loading never runs initializers."""
+        return abstract_variables(self.compiled, self._variables)
 
     @property
     def variables(self) -> Variables:
@@ -164,7 +173,7 @@ class Model(SpecIOMixin, FreezingMixin, LegacyMixin):
 
     @variables.setter
     def variables(self, value: Variables) -> None:
-        self._variables = value
+        self._variables = keepable(value)
 
     def count_params(self) -> int:
         """Number of Keras weights' values (a stateful RNN's carried states are not weights)."""
@@ -269,74 +278,22 @@ class Model(SpecIOMixin, FreezingMixin, LegacyMixin):
         return (result, aux) if return_aux else result
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """`model(tensor)` applies the model as one layer of a new model (Keras: models are
-        callable like layers; calling it again shares its weights); `model(variables, x)` is
-        `apply`."""
+        """`model(x)` on arrays: the outputs with the model's current weights (Keras'
+        `model(x, training=False)`; `training=True` needs `rng=`). `model(tensor)` on kspec
+        tensors applies the model as one layer of a new model (calling it again shares its
+        weights). The pure function of explicit variables is `apply(variables, x)`."""
         if args and is_symbolic(args[0]):
             return call_model(self, args[0], *args[1:], **kwargs)
-        return self.apply(*args, **kwargs)
-
-    @cached_property
-    def _predict_step(self) -> Any:
-        return jax.jit(lambda variables, inputs: self.compiled.apply(variables, inputs)[0])
-
-    def predict(self, *inputs: Inputs, batch_size: int = 32) -> Any:
-        """Numpy in, numpy out, in batches of `batch_size` through one jitted function.
-
-        Inputs are checked against the spec first (`DataError`). The last partial batch is
-        padded to `batch_size`, so every batch reuses one compiled program, unless a node
-        couples the rows of a batch (`Lowering.couples_rows`: a Lambda); then it runs at its
-        true size, as in Keras, so `x - mean(x, axis=0)` gives Keras' result. Each batch is
-        split over all devices (`training/sharding.py`).
-        """
-        batch_size = check_batch_size(batch_size)
-        named = {k: np.asarray(v) for k, v in self._named_inputs(inputs).items()}
-        check_inputs(self.compiled, named)
-        lengths = {k: len(v) for k, v in named.items()}
-        if len(set(lengths.values())) > 1:
-            raise DataError(f"all inputs need the same number of samples. Received: {lengths}")
-        total = next(iter(lengths.values()))
-        if total == 0:
-            one = {k: jax.ShapeDtypeStruct((1, *v.shape[1:]), v.dtype) for k, v in named.items()}
-            shapes = jax.eval_shape(self._predict_step, self.variables, one)
-            empty = [np.zeros((0, *s.shape[1:]), s.dtype) for s in shapes]
-            return empty[0] if len(empty) == 1 else empty
-        chunks: list[list[np.ndarray]] = []
-        parallel = data_parallel()
-        variables = parallel.replicate(self.variables)
-        for start in range(0, total, batch_size):
-            batch = {k: v[start : start + batch_size] for k, v in named.items()}
-            size = len(next(iter(batch.values())))
-            if size < batch_size and total > batch_size and self._may_pad(size):
-                batch = {k: pad_batch(v, batch_size) for k, v in batch.items()}
-            outputs = self._predict_step(variables, parallel.shard(batch))
-            chunks.append([parallel.local_rows(o)[:size] for o in outputs])
-        merged = [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
-        return merged[0] if len(merged) == 1 else merged
-
-    def _may_pad(self, size: int) -> bool:
-        """Pad a last partial batch (one compiled program for all batches) unless a node
-        couples the rows of a batch; on several hosts, always when the local devices do not
-        divide it."""
-        if data_parallel().multi_host and size % jax.local_device_count():
-            return True
-        return not self.compiled.couples_rows()
+        given_variables = isinstance(args[0], Mapping) and "params" in args[0] if args else False
+        if given_variables and len(args) == len(self.input_names) + 1:
+            raise TypeError(
+                "model(x) uses the model's weights; for given variables call "
+                "model.apply(variables, x)"
+            )
+        return self.apply(self.variables, *args, **kwargs)
 
     def _named_inputs(self, inputs: tuple[Inputs, ...]) -> dict[str, Any]:
-        names = self.input_names
-        if len(inputs) == 1 and isinstance(inputs[0], Mapping):
-            given = dict(inputs[0])
-            missing = [n for n in names if n not in given]
-            if missing:
-                raise DataError(f"missing model input(s) {missing}; inputs: {names}")
-            return {n: given[n] for n in names}
-        if len(inputs) == 1 and isinstance(inputs[0], list | tuple) and len(names) > 1:
-            inputs = tuple(inputs[0])
-        if len(inputs) != len(names):
-            raise DataError(
-                f"the model takes {len(names)} input(s) {names}. Received: {len(inputs)}"
-            )
-        return dict(zip(names, inputs, strict=True))
+        return named_inputs(self.input_names, inputs)
 
     # Reporting -----------------------------------------------------------------------------
 
@@ -385,9 +342,10 @@ class SubModel(NestedFreezingMixin, Model):
 
     def init(self, seed: int | jax.Array = 0) -> Variables:
         """Fresh variables for this sub-model only, written into the parent's."""
-        key = jax.random.PRNGKey(seed) if isinstance(seed, int) else seed
-        self.variables = self.compiled.init(key)
-        return self.variables
+        variables = self._init_program(seed)
+        if not traced(variables):
+            self.variables = variables
+        return variables
 
     def weight_names(self) -> list[str]:
         """The node's weight names in the parent (`conv2d/kernel`, ...), Keras order."""

@@ -11,10 +11,11 @@ A plugin package declares, in its `pyproject.toml`,
     mylayers = "kspec_mylayers:LOWERINGS"
 
 naming a list of lowerings (the same table a built-in family module has). Installed plugins
-are loaded once, the first time the runtime needs the catalogue (`kspec.load`,
-`kspec.validate`, a model from config or checkpoint, `kspec.layers`, the CLI), whatever the
-spec says: a spec's `type:` never imports anything. A plugin that fails to load is reported
-with a `PluginWarning` naming it, and the built-in layers keep working.
+are loaded once, the first time the runtime needs the catalogue (a spec naming a type that
+no built-in or registered layer provides, a model from config or checkpoint, `kspec.layers`,
+the CLI commands but `validate`): a spec's `type:` never chooses what is imported. A plugin
+that fails to load is reported with a `PluginWarning` naming it, and the built-in layers keep
+working.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def load_weights(
     if skip_mismatch and not by_name:
         raise ValueError("skip_mismatch=True needs by_name=True (layers are matched by name)")
     if not by_name:
-        model.variables = load_variables(directory, model.variables)
+        model.variables = load_variables(directory, model.abstract_variables())
         return WeightsReport(matched=[layer.name for layer in model.layers])
     saved = read_variables(directory)
     report = _match(model, saved)

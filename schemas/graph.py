@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from typing import Any
 
 from kspec.schemas.base import LayerSpec
 from kspec.schemas.model import GraphSpec
@@ -35,6 +36,51 @@ class GraphProblem:
     node: str | None = None
     at_key: bool = False
     """Located at the mapping key the path ends in, not at its value."""
+
+
+def naming_problems(
+    nodes: list[tuple[str, Any]], inputs: list[str], outputs: list[str] | None
+) -> list[GraphProblem]:
+    """Duplicate node names, and `inputs` / `outputs` naming no node or model input, given
+    each node's `(name, inputs)`. Needs nothing validated, so `validate` also runs it on a
+    spec whose layers have mistakes: every problem is reported in one run."""
+    problems: list[GraphProblem] = []
+    known = set(inputs) | {name for name, _ in nodes}
+    seen: set[str] = set(inputs)
+    for i, (name, node_inputs) in enumerate(nodes):
+        if name in seen:
+            problems.append(
+                GraphProblem(f"duplicate node name '{name}'", ("layers", i, "name"), name)
+            )
+        seen.add(name)
+        if isinstance(node_inputs, dict):
+            entries: Any = node_inputs.items()
+        else:
+            entries = enumerate(node_inputs) if isinstance(node_inputs, list) else []
+        for j, text in entries:
+            ref = parse_ref(text) if isinstance(text, str) else None
+            if ref is not None and ref.node not in known:
+                message = f"unknown input '{ref.node}'{_did_you_mean(ref.node, known)}"
+                problems.append(GraphProblem(message, ("layers", i, "inputs", j), name))
+    for j, out in enumerate(outputs if isinstance(outputs, list) else []):
+        ref = parse_ref(out) if isinstance(out, str) else None
+        if ref is not None and ref.node not in known:
+            message = f"unknown output '{ref.node}'{_did_you_mean(ref.node, known)}"
+            problems.append(GraphProblem(message, ("outputs", j)))
+    return problems
+
+
+def raw_naming_problems(data: dict[str, Any], names: list[str]) -> list[GraphProblem]:
+    """`naming_problems` of a spec that failed validation, from its plain data and the node
+    names given or defaulted."""
+    layers, inputs = data.get("layers"), data.get("inputs")
+    if not isinstance(layers, list) or not isinstance(inputs, dict) or len(names) != len(layers):
+        return []
+    nodes = [
+        (name, item.get("inputs") if isinstance(item, dict) else None)
+        for name, item in zip(names, layers, strict=True)
+    ]
+    return naming_problems(nodes, [str(k) for k in inputs], data.get("outputs"))
 
 
 def parse_ref(text: str) -> Ref:
@@ -79,17 +125,10 @@ def wire(spec: GraphSpec) -> dict[str, list[Ref]]:
 def check_graph(spec: GraphSpec) -> list[GraphProblem]:
     """Every graph-level mistake in a named spec with explicit inputs (empty when the graph
     is sound)."""
-    problems: list[GraphProblem] = []
     index = {node.name: i for i, node in enumerate(spec.layers)}
-    known = set(spec.inputs) | set(index)
-    seen: set[str] = set(spec.inputs)
+    nodes = [(node.name or "", node.inputs) for node in spec.layers]
+    problems = naming_problems(nodes, list(spec.inputs), spec.outputs)
     for i, node in enumerate(spec.layers):
-        assert node.name is not None
-        if node.name in seen:
-            problems.append(
-                GraphProblem(f"duplicate node name '{node.name}'", ("layers", i, "name"), node.name)
-            )
-        seen.add(node.name)
         if isinstance(node, SharedNode):
             problems += _check_shares(node, i, index, spec)
         else:
@@ -97,30 +136,6 @@ def check_graph(spec: GraphSpec) -> list[GraphProblem]:
     if problems:
         return problems
     wiring = wire(spec)
-    for i, node in enumerate(spec.layers):
-        assert node.inputs is not None
-        entries = node.inputs.items() if isinstance(node.inputs, dict) else enumerate(node.inputs)
-        for j, text in entries:
-            ref = parse_ref(text)
-            if ref.node not in known:
-                problems.append(
-                    GraphProblem(
-                        f"unknown input '{ref.node}'{_did_you_mean(ref.node, known)}",
-                        ("layers", i, "inputs", j),
-                        node.name,
-                    )
-                )
-    for j, out in enumerate(spec.outputs or []):
-        ref = parse_ref(out)
-        if ref.node not in known:
-            problems.append(
-                GraphProblem(
-                    f"unknown output '{ref.node}'{_did_you_mean(ref.node, known)}",
-                    ("outputs", j),
-                )
-            )
-    if problems:
-        return problems
     return _check_cycles(spec, wiring, index) or _check_reachability(spec, wiring, index)
 
 

@@ -13,8 +13,10 @@ from pydantic import ValidationError
 from kspec.errors import Diagnostic, KspecDeprecationWarning, Location, SpecError
 from kspec.schemas.base import LayerSpec, rename_legacy_keys
 from kspec.schemas.canonicalize import canonicalize, inherited_policy, name_nodes
+from kspec.schemas.compile_names import canonical_compile, compile_problems
 from kspec.schemas.custom import plugins_note
 from kspec.schemas.fields import snake_case
+from kspec.schemas.graph import GraphProblem, raw_naming_problems
 from kspec.schemas.integers import out_of_range_integers
 from kspec.schemas.model import GraphSpec, ModelSpec
 from kspec.schemas.registry import (
@@ -37,9 +39,17 @@ def validate_document(document: Document) -> ModelSpec:
         raise SpecError(out_of_range)
     spec, diagnostics = _validate_graph(document.data, document.source_map, ModelSpec)
     if diagnostics:
-        raise SpecError(diagnostics)
+        raise SpecError(in_file_order(diagnostics))
     assert isinstance(spec, ModelSpec)
     return spec
+
+
+def in_file_order(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Diagnostics sorted by position (unlocated ones last), as a compiler lists them."""
+    return sorted(
+        diagnostics,
+        key=lambda d: (0, d.location.line, d.location.col) if d.location else (1, 0, 0),
+    )
 
 
 def _validate_graph(
@@ -57,17 +67,26 @@ def _validate_graph(
             for d in _from_pydantic(exc, data, source_map, names, cls)
             if d.node not in failed and not (d.node is None and d.message == _MISSING_VERSION)
         ]
-    if diagnostics:
+    if diagnostics:  # the graph stage cannot run; its name and input checks still can
+        diagnostics += _located(raw_naming_problems(data, names), source_map)
+        outputs = data.get("outputs") or names[-1:]
+        diagnostics += _located(compile_problems(data.get("compile"), outputs), source_map)
         return None, _without_echoes(diagnostics)
     assert spec is not None
     spec, problems = canonicalize(spec)
-    located = [
+    if spec is not None:
+        problems += compile_problems(data.get("compile"), list(spec.outputs or []))
+    located = _located(problems, source_map)
+    return (None, located) if located else (spec, [])
+
+
+def _located(problems: list[GraphProblem], source_map: SourceMap) -> list[Diagnostic]:
+    return [
         Diagnostic(
             p.message, source_map.locate(p.path, key=p.at_key or p.path[-1] == "name"), p.node
         )
         for p in problems
     ]
-    return (None, located) if located else (spec, [])
 
 
 WRAPPED_FIELDS: tuple[str, ...] = ("layer", "backward_layer")
@@ -151,6 +170,8 @@ def _prepare(
                 "missing the format version: add `kspec: 1` at the top", source_map.locate(())
             )
         )
+    if cls is ModelSpec and isinstance(data.get("compile"), dict):
+        data = {**data, "compile": canonical_compile(data["compile"])}
     layers = data.get("layers")
     if not isinstance(layers, list):
         return data, diagnostics, [], set()
@@ -160,7 +181,7 @@ def _prepare(
     for i, item in enumerate(layers):
         if not isinstance(item, dict) or "shares" in item:
             continue
-        item = _resolve_layer(item, ("layers", i), names[i], source_map, diagnostics)
+        item = _resolve_nested(item, ("layers", i), names[i], source_map, diagnostics)
         policy = data.get("dtype_policy")
         item, nested = _with_submodels(item, ("layers", i), names[i], source_map, policy)
         diagnostics += nested
@@ -168,6 +189,35 @@ def _prepare(
         data["layers"][i] = item
     failed |= {d.node for d in diagnostics if d.node}
     return data, diagnostics, names, failed
+
+
+def _resolve_nested(
+    item: dict[str, Any],
+    path: Path,
+    name: str,
+    source_map: SourceMap,
+    diagnostics: list[Diagnostic],
+) -> dict[str, Any]:
+    """`_resolve_layer` for a node and every layer it wraps (`layer:`, `backward_layer:`), so
+    a wrapped layer's mistakes read exactly like a top-level one's."""
+    item = _resolve_layer(item, path, name, source_map, diagnostics)
+    for field in WRAPPED_FIELDS:
+        inner = item.get(field)
+        if isinstance(inner, dict) and "type" in inner:
+            inner = _resolve_nested(inner, (*path, field), name, source_map, diagnostics)
+            item = {**item, field: inner}
+    return item
+
+
+def _close_type(type_name: str) -> str | None:
+    """The known type a misspelt one means: the same letters in another case (`Gru`), else
+    the closest name."""
+    known = known_type_names()
+    by_case = {n.lower(): n for n in known}
+    if type_name.lower() in by_case:
+        return by_case[type_name.lower()]
+    close = difflib.get_close_matches(type_name, known, n=1)
+    return close[0] if close else None
 
 
 def _resolve_layer(
@@ -200,8 +250,8 @@ def _resolve_layer(
         item, type_name = {**item, "type": new}, new
     cls = layer_class(type_name)
     if cls is None:
-        close = difflib.get_close_matches(str(type_name), known_type_names(), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        close = _close_type(str(type_name))
+        hint = f" (did you mean '{close}'?)" if close else ""
         message = f"unknown layer type '{type_name}'{hint}; {plugins_note()}"
         diagnostics.append(Diagnostic(message, where, name))
         return item
@@ -315,14 +365,19 @@ def _message(
 
 def _field_hint(layer_path: Path, data: Any, path: Path, cls: type[GraphSpec]) -> str:
     """`did you mean` for a misspelt parameter, looked up in the schema of the layer it is in."""
+    prefix = ""
     if not layer_path or len(path) < 2 or path[0] != "layers":
         fields = list(cls.model_fields) if len(path) == 1 else []
     else:
         item = data["layers"][path[1]]
-        cls = SharedNode if "shares" in item else layer_class(item.get("type"))
-        fields = list(cls.model_fields) if cls and len(layer_path) == 1 else []
+        for field in layer_path[:-1]:  # down into wrapped layers: `layer.unit`
+            inner = item.get(field) if field in WRAPPED_FIELDS else None
+            item = inner if isinstance(inner, dict) else {}
+            prefix += f"{field}."
+        found = SharedNode if "shares" in item else layer_class(item.get("type"))
+        fields = list(found.model_fields) if found and item else []
     close = difflib.get_close_matches(str(layer_path[-1] if layer_path else path[-1]), fields, n=1)
-    return f" (did you mean `{close[0]}`?)" if close else ""
+    return f" (did you mean `{prefix}{close[0]}`?)" if close else ""
 
 
 def _without_echoes(diagnostics: list[Diagnostic]) -> list[Diagnostic]:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax.numpy as jnp
-
+from kspec.compiler.deferred import jnp
 from kspec.compiler.lowering import (
     Array,
     BuildEnv,

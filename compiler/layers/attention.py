@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-
 from kspec.compiler import attention as att
+from kspec.compiler.deferred import jax, jnp
 from kspec.compiler.initializers import initialize
 from kspec.compiler.layers.einsum_dense import LOWERINGS as EINSUM_LOWERINGS
 from kspec.compiler.lowering import (

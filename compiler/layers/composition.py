@@ -15,8 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import jax
-
+from kspec.compiler.deferred import jax
 from kspec.compiler.lowering import (
     Array,
     BuildEnv,
@@ -28,6 +27,7 @@ from kspec.compiler.lowering import (
     Shape,
     WeightRule,
     Weights,
+    abstract_key,
 )
 from kspec.compiler.precision import SUBMODEL
 from kspec.errors import ShapeError
@@ -55,7 +55,7 @@ class Slot:
 def layout(inner: CompiledModel) -> list[Slot]:
     """Every inner variable, Keras weights first in `get_weights` order, then the rest
     (a stateful RNN's carried states)."""
-    shapes = jax.eval_shape(inner.init, jax.random.PRNGKey(0))
+    shapes = jax.eval_shape(inner.init, abstract_key())
     ordered = inner.keras_weights()
     known = set(ordered)
     rest = [

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import partial
+from functools import cache
+from typing import Any
 
-import jax
-import jax.numpy as jnp
-from jax import lax
-
-from kspec.compiler.lowering import Array
+from kspec.compiler.deferred import Array, jax, jnp, lax
 
 MAX_PATCH_ELEMENTS = 1 << 27
 """Above this many patch elements (512 MiB in float32) im2col would cost more memory than
@@ -57,10 +54,18 @@ class ConvGeometry:
         return positions * math.prod(kernel_shape[:-1]) <= MAX_PATCH_ELEMENTS
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(2,))
 def conv_im2col_grad(x: Array, kernel: Array, geometry: ConvGeometry) -> Array:
     """`geometry.convolve(x, kernel)`, differentiated with an im2col weight gradient."""
-    return geometry.convolve(x, kernel)
+    return _im2col_convolution()(x, kernel, geometry)
+
+
+@cache
+def _im2col_convolution() -> Any:
+    """The `custom_vjp` function, made on first use (it needs JAX: compiler/deferred.py)."""
+    convolve = jax.custom_vjp(lambda x, kernel, geometry: geometry.convolve(x, kernel),
+                              nondiff_argnums=(2,))  # fmt: skip
+    convolve.defvjp(_forward, _backward)
+    return convolve
 
 
 def _forward(x: Array, kernel: Array, geometry: ConvGeometry) -> tuple[Array, tuple[Array, Array]]:
@@ -97,6 +102,3 @@ def _weight_gradient(
     flat = patches.T @ dy  # (C * prod(k), O), rows ordered (c, *k)
     dw = flat.reshape(kernel_shape[rank], *kernel_shape[:rank], kernel_shape[-1])
     return jnp.moveaxis(dw, 0, rank)
-
-
-conv_im2col_grad.defvjp(_forward, _backward)

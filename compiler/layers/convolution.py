@@ -7,10 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-
 from kspec.compiler.activations import activation
+from kspec.compiler.deferred import jax, jnp
 from kspec.compiler.initializers import initialize
 from kspec.compiler.layers.conv_grad import ConvGeometry, conv_im2col_grad
 from kspec.compiler.layers.spatial import (

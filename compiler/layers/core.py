@@ -6,10 +6,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-
 from kspec.compiler.activations import activation
+from kspec.compiler.deferred import jax, jnp
 from kspec.compiler.expressions import evaluate
 from kspec.compiler.initializers import initialize
 from kspec.compiler.lora import effective_weight, lora_weights

@@ -8,10 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-
 from kspec.compiler.activations import activation
+from kspec.compiler.deferred import jax, jnp
 from kspec.compiler.initializers import initialize
 from kspec.compiler.lowering import (
     Array,

@@ -12,11 +12,8 @@ import itertools
 import math
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-
 from kspec.compiler.activations import activation
+from kspec.compiler.deferred import jax, jnp, np
 from kspec.compiler.initializers import initialize
 from kspec.compiler.layers.spatial import output_length, per_axis, split_shape
 from kspec.compiler.lowering import (

@@ -9,9 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import jax
-import jax.numpy as jnp
-
+from kspec.compiler.deferred import jax, jnp
 from kspec.compiler.lowering import (
     Array,
     BuildEnv,
@@ -56,19 +54,19 @@ class _Rule:
     """How one element-wise merge combines inputs. `masked` says what a masked entry becomes:
     kept as is (`keep`), 1 (`one`, Multiply), or the other inputs' value (`skip`, Max/Min)."""
 
-    op: Callable[[Array, Array], Array]
+    op: str  # a `jax.numpy` function name (read when applied: compiler/deferred.py)
     masked: Literal["keep", "one", "skip"] = "keep"
     inputs: int | None = None  # exact input count, if the layer fixes one
     mean: bool = False
 
 
 _RULES: dict[type[LayerSpec], _Rule] = {
-    s.Add: _Rule(jnp.add),
-    s.Subtract: _Rule(jnp.subtract, inputs=2),
-    s.Multiply: _Rule(jnp.multiply, masked="one"),
-    s.Average: _Rule(jnp.add, mean=True),
-    s.Maximum: _Rule(jnp.maximum, masked="skip"),
-    s.Minimum: _Rule(jnp.minimum, masked="skip"),
+    s.Add: _Rule("add"),
+    s.Subtract: _Rule("subtract", inputs=2),
+    s.Multiply: _Rule("multiply", masked="one"),
+    s.Average: _Rule("add", mean=True),
+    s.Maximum: _Rule("maximum", masked="skip"),
+    s.Minimum: _Rule("minimum", masked="skip"),
 }
 
 
@@ -139,11 +137,11 @@ def _elementwise_apply(
         for m, x in zip(_input_masks(call, xs), xs, strict=True)
     ]
     if rule.masked == "skip":
-        y = _skip_masked(rule.op, xs, masks)
+        y = _skip_masked(getattr(jnp, rule.op), xs, masks)
     elif rule.masked == "one":
         y = _multiply_masked(xs, masks)
     else:
-        y = functools.reduce(rule.op, xs)
+        y = functools.reduce(getattr(jnp, rule.op), xs)
     return [y / len(xs) if rule.mean else y]
 
 

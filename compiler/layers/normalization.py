@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-
+from kspec.compiler.deferred import jax, jnp
 from kspec.compiler.initializers import initialize
 from kspec.compiler.lowering import (
     Array,

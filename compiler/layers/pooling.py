@@ -9,10 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import jax.numpy as jnp
-import numpy as np
-from jax import lax
-
+from kspec.compiler.deferred import jnp, lax, np
 from kspec.compiler.layers.spatial import (
     full_pairs,
     join_shape,

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-
+from kspec.compiler.deferred import jax, jnp
 from kspec.compiler.lowering import (
     Array,
     BuildEnv,

@@ -7,9 +7,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-
+from kspec.compiler.deferred import jax, jnp
 from kspec.compiler.initializers import initialize
 from kspec.compiler.layers.recurrent_cells import (
     CELLS,

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-
+from kspec.compiler.deferred import jax, jnp
 from kspec.compiler.layers.spatial import full_pairs, join_shape, per_axis, split_shape
 from kspec.compiler.lowering import (
     Array,

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-
 from kspec.compiler import attention as att
 from kspec.compiler.activations import activation
+from kspec.compiler.deferred import jax, jnp
 from kspec.compiler.layers.attention import head_shapes, multi_head, padded, projection_weights
 from kspec.compiler.layers.positions import LOWERINGS as POSITION_LOWERINGS
 from kspec.compiler.lowering import (

@@ -12,9 +12,7 @@ for real-valued activations.
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-
-from kspec.compiler.lowering import Array
+from kspec.compiler.deferred import Array, jnp
 
 
 def fits_blocks(

@@ -72,11 +72,11 @@ class LegacyMixin(TrainingMixin):
 
     def predict_proba(self, x: Any, batch_size: int = 32, verbose: int = 0) -> Any:
         """Keras 2 Sequential: the predicted probabilities (`predict`)."""
-        return self.predict(x, batch_size=batch_size)  # type: ignore[attr-defined]
+        return self.predict(x, batch_size=batch_size, verbose=verbose)  # type: ignore[attr-defined]
 
     def predict_classes(self, x: Any, batch_size: int = 32, verbose: int = 0) -> np.ndarray:
         """Keras 2 Sequential: argmax for several units, `p > 0.5` for one."""
-        proba = np.asarray(self.predict(x, batch_size=batch_size))  # type: ignore[attr-defined]
+        proba = np.asarray(self.predict(x, batch_size=batch_size, verbose=verbose))  # type: ignore[attr-defined]
         if proba.shape[-1] > 1:
             return proba.argmax(axis=-1)
         return (proba > 0.5).astype("int32")

@@ -14,6 +14,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from kspec.schemas.compile_names import LOSSES as LOSS_NAMES
+from kspec.schemas.compile_names import function_name
+
 Array = jax.Array
 LossFn = Callable[[Array, Array], Array]
 EPSILON = 1e-7
@@ -157,6 +160,8 @@ OPTIONS = {
 
 
 def canonical_loss_name(name: str) -> str:
+    """`mse`, `MeanSquaredError` (the Keras class) and `mean_squared_error` are one loss."""
+    name = function_name(name, LOSS_NAMES)
     key = ALIASES.get(name.lower(), name.lower())
     if key not in LOSSES:
         names = ", ".join(sorted([*LOSSES, *ALIASES]))

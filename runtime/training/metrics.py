@@ -15,6 +15,8 @@ import jax.numpy as jnp
 
 from kspec.runtime.training.losses import ALIASES as LOSS_ALIASES
 from kspec.runtime.training.losses import LOSSES
+from kspec.schemas.compile_names import METRIC_NAMES as SCHEMA_METRIC_NAMES
+from kspec.schemas.compile_names import NOT_THE_SAME, function_name
 
 Array = jax.Array
 EPSILON = 1e-7
@@ -105,7 +107,7 @@ def precision_recall(name: str, threshold: float = 0.5) -> Metric:
 
     def result(state: Array) -> Array:
         tp, fp, _, fn = state[:, 0]
-        return _ratio(tp, tp + fp) if name == "precision" else _ratio(tp, tp + fn)
+        return _ratio(tp, tp + fp) if name.lower() == "precision" else _ratio(tp, tp + fn)
 
     return Metric(
         name,
@@ -197,7 +199,12 @@ def get_metric(
         return mean_metric(getattr(identifier, "__name__", "metric"), identifier)
     if not isinstance(identifier, str):
         raise TypeError(f"a metric must be a name or a callable. Received: {identifier!r}")
-    key = identifier.lower()
+    if identifier in NOT_THE_SAME:
+        raise ValueError(
+            f"unknown metric '{identifier}': Keras' Accuracy class (exact match) is not "
+            "implemented; 'accuracy' picks binary or categorical accuracy from the shapes"
+        )
+    key = function_name(identifier, SCHEMA_METRIC_NAMES).lower()  # class names too (`AUC`)
     if key in ("accuracy", "acc"):
         return mean_metric(identifier, MEAN_METRICS[resolve_accuracy(y_true_shape, y_pred_shape)])
     if key in ("precision", "recall"):

@@ -57,3 +57,33 @@ class Progress:
 
     def line(self, head: str, logs: dict[str, float]) -> None:
         self.console.print(f"{head} - {format_logs(logs)}", markup=False)
+
+
+class StepsProgress:
+    """Progress of `predict` over its batches, as Keras prints it: a bar (verbose=1), one
+    line at the end (2: `8/8 - 0.3s - 40ms/step`), nothing (0). `"auto"` means 1."""
+
+    def __init__(self, verbose: int | str, steps: int, console: Console | None = None) -> None:
+        if verbose not in (0, 1, 2, "auto") or isinstance(verbose, bool):
+            raise ValueError(f"verbose must be 0, 1, 2 or 'auto'. Received: verbose={verbose!r}")
+        self.verbose, self.steps = 1 if verbose == "auto" else int(verbose), steps
+        self.console = console or Console(highlight=False, soft_wrap=True)
+        self._start = time.perf_counter()
+        self._bar: RichProgress | None = None
+        if self.verbose == 1:
+            self._bar = RichProgress(BarColumn(), MofNCompleteColumn(), console=self.console)
+            self._task = self._bar.add_task("predict", total=steps)
+            self._bar.start()
+
+    def step(self, index: int) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=index + 1)
+
+    def close(self) -> None:
+        seconds = time.perf_counter() - self._start
+        if self._bar is not None:
+            self._bar.stop()
+        elif self.verbose == 2:
+            per_step = 1000 * seconds / max(self.steps, 1)
+            line = f"{self.steps}/{self.steps} - {seconds:.1f}s - {per_step:.0f}ms/step"
+            self.console.print(line, markup=False)

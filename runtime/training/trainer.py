@@ -14,7 +14,7 @@ from kspec.runtime.data_checks import check_batch_size, check_inputs, conform_la
 from kspec.runtime.memory_budget import max_memory
 from kspec.runtime.training import data as D
 from kspec.runtime.training.callbacks import Callback, CallbackList, History
-from kspec.runtime.training.keras_args import keras_result, renamed
+from kspec.runtime.training.keras_args import check_execution, keras_result, renamed
 from kspec.runtime.training.plan import Batches, FitPlan, is_iterator
 from kspec.runtime.training.progress import Progress
 from kspec.runtime.training.sharding import data_parallel, fresh_copy
@@ -46,9 +46,15 @@ class TrainingMixin:
         seed: int = 0,
         weighted_metrics: Sequence[Any] | Mapping[str, Sequence[Any]] | None = None,
         sharding: Mapping[str, Any] | None = None,
+        jit_compile: bool | str = "auto",
+        steps_per_execution: int = 1,
         auto_scale_loss: bool = True,
     ) -> None:
         """Fix the optimizer (name, `{"type": ..., ...}` or optax), losses, metrics.
+
+        As in Keras, `jit_compile` ("auto" or True: every step is one XLA program, always so
+        here) and `steps_per_execution` (1: one step per call) are accepted; the values
+        kspec has no way to honour (`jit_compile=False`, several steps per call) are errors.
 
         `weighted_metrics` are metrics weighted by `sample_weight` / `class_weight` (plain
         `metrics` ignore them, as in Keras 3). `sharding` splits big layers' weights over a
@@ -59,6 +65,7 @@ class TrainingMixin:
         """
         if loss is None:
             raise ValueError("compile needs a `loss` (a Keras name such as 'mse', or a callable)")
+        check_execution(jit_compile, steps_per_execution)
         self._recipe = make_recipe(
             self.compiled,
             optimizer,

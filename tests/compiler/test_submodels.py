@@ -287,11 +287,11 @@ def test_builder_calls_a_model_like_a_layer() -> None:
     model.get_layer("encoder").set_weights(encoder.get_weights())
     xa = _x(11)
     np.testing.assert_allclose(model.get_layer("encoder").predict(xa), encoder.predict(xa))
-    # a Sequential is callable too, and still a pure function on variables
+    # a Sequential is callable too: on arrays, with its own weights (Keras)
     seq = kspec.Sequential([Dense(2, input_dim=3)])
     outer = kspec.Model(inp := kspec.Input((3,)), seq(inp))
     assert outer.get_layer(index=0).get_layer("dense").get_weights()[0].shape == (3, 2)
-    np.testing.assert_allclose(seq(seq.variables, _x(12, (1, 3))), seq.predict(_x(12, (1, 3))))
+    np.testing.assert_allclose(seq(_x(12, (1, 3))), seq.predict(_x(12, (1, 3))))
 
 
 def test_builder_refuses_a_model_on_wrong_shapes() -> None:

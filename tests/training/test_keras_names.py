@@ -1,0 +1,108 @@
+"""Keras habits (issue 13, item 6): every loss, metric and optimizer Keras 3 lists is
+accepted by its function name and its class name with Keras' numbers, or refused with a
+clear error naming what kspec has; `compile(jit_compile=, steps_per_execution=)`;
+`predict(verbose=)`."""
+
+from __future__ import annotations
+
+import inspect
+
+import keras
+import numpy as np
+import pytest
+
+import kspec
+from kspec.runtime.training.losses import LOSSES, canonical_loss_name, get_loss
+from kspec.runtime.training.metrics import METRIC_NAMES, get_metric
+from kspec.runtime.training.optimizers import RULES, keras_optimizer
+from kspec.schemas.compile_names import METRIC_NAMES as SCHEMA_METRIC_NAMES
+from kspec.spec.names import snake_case
+
+RNG = np.random.default_rng(3)
+Y_TRUE = RNG.random((6, 4)).astype("float32")
+Y_PRED = RNG.random((6, 4)).astype("float32") * 0.9 + 0.05
+
+
+def public_classes(module: object, base: type) -> list[str]:
+    return sorted(
+        name
+        for name, value in vars(module).items()
+        if inspect.isclass(value) and issubclass(value, base) and value is not base
+    )
+
+
+KERAS_LOSS_CLASSES = public_classes(keras.losses, keras.losses.Loss)
+KERAS_OPTIMIZER_CLASSES = public_classes(keras.optimizers, keras.optimizers.Optimizer)
+KERAS_METRIC_CLASSES = public_classes(keras.metrics, keras.metrics.Metric)
+
+
+def test_schema_and_runtime_know_the_same_metrics() -> None:
+    assert set(METRIC_NAMES) == set(SCHEMA_METRIC_NAMES)
+
+
+@pytest.mark.parametrize("name", KERAS_LOSS_CLASSES)
+def test_every_keras_loss_class_is_keras_or_a_clear_refusal(name: str) -> None:
+    function = snake_case(name)
+    if function not in LOSSES and function not in {"huber", "log_cosh"}:
+        with pytest.raises(ValueError, match=rf"unknown loss '{name}'\. Expected one of: "):
+            canonical_loss_name(name)
+        return
+    assert canonical_loss_name(name) == canonical_loss_name(function)
+    reference = getattr(keras.losses, name)(reduction=None)
+    labels = Y_TRUE.argmax(-1) if function.startswith("sparse") else Y_TRUE
+    want = np.asarray(reference(labels, Y_PRED))
+    got = np.asarray(get_loss(name)(labels, Y_PRED))
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", KERAS_OPTIMIZER_CLASSES)
+def test_every_keras_optimizer_class_is_known_or_a_clear_refusal(name: str) -> None:
+    if name.lower() not in RULES:
+        with pytest.raises(ValueError, match=rf"unknown optimizer '{name}'\. Expected one of: "):
+            keras_optimizer(name)
+        return
+    keras_optimizer(name)  # same rule as the lower-case name (parity: test_optimizers_losses)
+    spec = kspec.validate(
+        "kspec: 1\ninputs: {x: [2]}\nlayers: [{type: Dense, units: 1}]\n"
+        f"compile: {{optimizer: {name}, loss: MeanSquaredError}}\n"
+    )
+    assert spec.compile is not None
+    assert spec.compile.optimizer == name.lower()
+    assert spec.compile.loss == "mean_squared_error"
+
+
+@pytest.mark.parametrize("name", KERAS_METRIC_CLASSES)
+def test_every_keras_metric_class_is_keras_or_a_clear_refusal(name: str) -> None:
+    function = snake_case(name)
+    known = function in SCHEMA_METRIC_NAMES and name != "Accuracy"
+    if not known:
+        with pytest.raises(ValueError, match=rf"unknown metric '{name}'"):
+            get_metric(name, Y_TRUE.shape, Y_PRED.shape)
+        return
+    reference = getattr(keras.metrics, name)()
+    labels = Y_TRUE.argmax(-1)[:, None] if "sparse" in function else (Y_TRUE > 0.5) * 1.0
+    reference.update_state(labels, Y_PRED)
+    metric = get_metric(name, labels.shape, Y_PRED.shape)
+    state = metric.update(metric.init(), labels, Y_PRED, None)
+    np.testing.assert_allclose(metric.result(state), reference.result(), rtol=1e-4, atol=1e-6)
+
+
+def test_compile_accepts_keras_execution_options_or_says_why_not() -> None:
+    model = kspec.load("kspec: 1\ninputs: {x: [2]}\nlayers: [{type: Dense, units: 1}]\n")
+    model.compile("Adam", "MeanSquaredError", jit_compile=True, steps_per_execution=1)
+    model.compile("adam", "mse", jit_compile="auto")
+    with pytest.raises(ValueError, match=r"jit_compile must be True or 'auto'"):
+        model.compile("adam", "mse", jit_compile=False)
+    with pytest.raises(ValueError, match=r"steps_per_execution must be 1\. Received: "):
+        model.compile("adam", "mse", steps_per_execution=4)
+
+
+def test_predict_verbose_prints_as_keras(capsys: pytest.CaptureFixture[str]) -> None:
+    model = kspec.load("kspec: 1\ninputs: {x: [2]}\nlayers: [{type: Dense, units: 1}]\n")
+    x = np.zeros((5, 2), np.float32)
+    model.predict(x, batch_size=2, verbose=0)
+    assert capsys.readouterr().out == ""
+    model.predict(x, batch_size=2, verbose=2)
+    assert capsys.readouterr().out.startswith("3/3 - ")
+    with pytest.raises(ValueError, match=r"verbose must be 0, 1, 2 or 'auto'"):
+        model.predict(x, verbose=5)
