@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo digits test test-fast fuzz bench lint schema clean
+.PHONY: demo digits gpt vit test test-fast fuzz bench lint schema clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,12 +21,15 @@ digits: $(STAMP)
 	$(BIN)/python -c 'import sklearn' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[examples]'
 	$(BIN)/python -m examples.digits
 
+# Tests run on every core (pytest-xdist); `-n 0` in PYTEST_ARGS runs them in one process.
+PYTEST_ARGS ?= -n auto
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The inner loop: everything but the tests marked `slow` (CI runs `make test`).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS) -m "not slow"
 
 # The hostile-input fuzz (docs/limits.md): 10,000 cases per probe class (expression bombs,
 # block and include amplification, huge dimensions) under an 8 GiB address-space limit; prints

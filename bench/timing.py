@@ -25,9 +25,10 @@ def time_compile(fn: Any, *args: Any) -> tuple[Any, float]:
 
 def interleaved(
     ours: Any, ours_args: tuple[Any, ...], theirs: Any, theirs_args: tuple[Any, ...],
-    rounds: int, inner: int,
+    rounds: int, inner: int, warmup: int = 20,
 ) -> tuple[float, float]:  # fmt: skip
-    """Median seconds per call of two compiled functions, timed in alternating bursts."""
+    """Median seconds per call of two compiled functions, timed in alternating bursts after
+    `warmup` untimed bursts of each."""
 
     def burst(fn: Any, *args: Any) -> float:
         started = time.perf_counter()
@@ -36,7 +37,7 @@ def interleaved(
         jax.block_until_ready(out)
         return (time.perf_counter() - started) / inner
 
-    for _ in range(20):  # warm up caches, clocks, allocator
+    for _ in range(warmup):  # warm up caches, clocks, allocator
         burst(ours, *ours_args)
         burst(theirs, *theirs_args)
     times_ours, times_theirs = [], []

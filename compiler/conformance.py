@@ -56,13 +56,20 @@ Reference = Callable[[LayerSpec, dict[str, np.ndarray], list[np.ndarray]], list[
 """`reference(spec, params, inputs) -> outputs` in NumPy: what the layer computes at inference."""
 
 
-def layer_spec(type_name: str, params: dict[str, Any], shapes: list[list[int | None]]) -> ModelSpec:
-    """A one-layer model of `type_name` over inputs of `shapes` (several inputs: a list)."""
+def layer_spec(
+    type_name: str,
+    params: dict[str, Any],
+    shapes: list[list[int | None]],
+    policy: str = "float32",
+) -> ModelSpec:
+    """A one-layer model of `type_name` over inputs of `shapes` (several inputs: a list),
+    under the dtype `policy`."""
     inputs = {f"x{i}": {"shape": shape} for i, shape in enumerate(shapes)}
     layer = {"type": type_name, **params}
     if len(shapes) > 1:
         layer["inputs"] = list(inputs)
-    return validate_document(load_document({"kspec": 1, "inputs": inputs, "layers": [layer]}))
+    data = {"kspec": 1, "dtype_policy": policy, "inputs": inputs, "layers": [layer]}
+    return validate_document(load_document(data))
 
 
 def _lowered(type_name: str, case: Case) -> tuple[Any, Lowering[Any], list[Shape]]:
@@ -129,6 +136,40 @@ def check_round_trip(type_name: str, case: Case) -> None:
     assert validate_document(load_document(to_json(spec))) == spec
 
 
+def check_policy(type_name: str, case: Case) -> None:
+    """Under `mixed_bfloat16` (no arrays: `jax.eval_shape`): the variables are float32, the
+    floating outputs bfloat16, the new state in its variables' dtypes, the shapes those of
+    float32. Catches a lowering whose dtypes do not follow its inputs (a float32 scan carry
+    beside bfloat16 steps, an operand of another dtype)."""
+    plain = compile_model(layer_spec(type_name, case.params, case.shapes))
+    mixed = compile_model(layer_spec(type_name, case.params, case.shapes, "mixed_bfloat16"))
+    rng = jax.random.PRNGKey(0) if case.training else None
+    variables = jax.eval_shape(mixed.init, jax.random.PRNGKey(0))
+    inputs = {
+        name: jax.ShapeDtypeStruct(s, jnp.float32)
+        for name, s in zip(
+            mixed.graph.inputs, _concrete(list(mixed.input_shapes.values())), strict=True
+        )
+    }
+    outs, aux = jax.eval_shape(
+        lambda v, x: mixed.apply(v, x, training=case.training, rng=rng), variables, inputs
+    )
+    want, _ = jax.eval_shape(
+        lambda v, x: plain.apply(v, x, training=case.training, rng=rng), variables, inputs
+    )
+    floats = {
+        str(a.dtype) for a in jax.tree.leaves(variables) if jnp.issubdtype(a.dtype, jnp.floating)
+    }
+    assert floats <= {"float32"}, f"variables in {floats}"
+    for out, ref in zip(outs, want, strict=True):
+        assert out.shape == ref.shape
+        if jnp.issubdtype(ref.dtype, jnp.floating):
+            assert out.dtype == jnp.bfloat16, f"an output in {out.dtype}"
+    assert jax.tree.map(lambda a: a.dtype, aux.state) == jax.tree.map(
+        lambda a: a.dtype, variables["state"]
+    )
+
+
 def check_invalid(type_name: str, case: Invalid) -> None:
     """The shape rule raises `ShapeError` (not a JAX error), and compiling the model reports
     it once, at the node."""
@@ -182,6 +223,7 @@ def check_layer(
         check_infer_shape(name, case)
         check_jit(name, case)
         check_round_trip(name, case)
+        check_policy(name, case)
         if reference is not None and not case.training:
             check_reference(name, case, reference)
     for bad in invalid:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 import jax
 
+from kspec.compiler.precision import AUTOCAST, Precision
 from kspec.errors import ShapeError
 from kspec.schemas.base import LayerSpec
 
@@ -145,6 +146,9 @@ class Lowering(Generic[S]):
     """Whether `TimeDistributed` may apply it per timestep (folding time into the batch)."""
     inner_model: CompiledModel | None = None
     """The compiled graph a sub-model node applies (`summary`, `get_layer` look inside)."""
+    precision: Precision = AUTOCAST
+    """How the layer meets its dtype policy (`compiler/precision.py`): by default inputs and
+    weights in the compute dtype; the layers Keras keeps in float32 declare it here."""
 
     def weight_rules(self, spec: S) -> list[WeightRule]:
         """Every regularizer and constraint `spec` puts on its weights (nested ones too)."""

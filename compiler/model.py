@@ -26,6 +26,7 @@ from kspec.compiler.lowering import (
     Weights,
     format_shape,
 )
+from kspec.compiler.precision import apply_with_policy, init_with_policy
 from kspec.compiler.regularizers import activity_penalty, constrain, penalty
 from kspec.compiler.shapes import infer_shapes
 from kspec.errors import ShapeError
@@ -123,7 +124,7 @@ class CompiledModel:
     ) -> list[Array]:
         """One node's inference apply on its own (per-node cost analysis)."""
         call = LayerCall(False, None, [None] * len(inputs), state, self.env)
-        return node.lowering.apply(node.spec, params, node.arrange(inputs), call)  # type: ignore[arg-type]
+        return apply_with_policy(node.lowering, node.spec, params, node.arrange(inputs), call)
 
     def keras_weights(self) -> list[tuple[str, str, str]]:
         """`(layer, group, name)` of every weight, in Keras `get_weights` order."""
@@ -170,8 +171,11 @@ class CompiledModel:
         state: dict[str, dict[str, Array]] = {}
         for layer, nodes in self.graph.layer_nodes().items():
             first = nodes[0]
-            weights = first.lowering.init(
-                first.spec, node_key(key, layer), first.arrange(self.input_shapes_of(first))
+            weights = init_with_policy(
+                first.lowering,
+                first.spec,
+                node_key(key, layer),
+                first.arrange(self.input_shapes_of(first)),
             )
             if weights.params:
                 params[layer] = weights.params
@@ -220,7 +224,9 @@ class CompiledModel:
                 env=self.env,
             )
             with jax.named_scope(node.name):  # profiles and HLO dumps name the spec's nodes
-                outputs = node.lowering.apply(node.spec, params.get(node.layer, {}), xs, call)  # type: ignore[arg-type]
+                outputs = apply_with_policy(
+                    node.lowering, node.spec, params.get(node.layer, {}), xs, call
+                )
                 out_masks = node.lowering.compute_mask(node.spec, call.masks, xs)  # type: ignore[arg-type]
             for i, y in enumerate(outputs):
                 values[Ref(node.name, i)] = y

@@ -9,6 +9,7 @@ from kspec.compiler.custom import CUSTOM_LOWERINGS
 from kspec.compiler.layers import (
     activations,
     applications,
+    attention,
     composition,
     convolution,
     core,
@@ -20,6 +21,7 @@ from kspec.compiler.layers import (
     pooling,
     recurrent,
     reshaping,
+    transformer,
     wrappers,
 )
 from kspec.compiler.lowering import Composite, Lowering
@@ -27,7 +29,8 @@ from kspec.schemas.base import LayerSpec
 
 FAMILIES = [
     core, convolution, pooling, reshaping, locally_connected, merge, activations, normalization,
-    noise, embedding, recurrent, wrappers, composition, applications,
+    noise, embedding, recurrent, wrappers, composition, applications, attention,
+    transformer,
 ]  # fmt: skip
 
 Entry = Lowering[Any] | Composite[Any]

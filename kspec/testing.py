@@ -17,5 +17,6 @@ from kspec.compiler.conformance import check_infer_shape as check_infer_shape
 from kspec.compiler.conformance import check_invalid as check_invalid
 from kspec.compiler.conformance import check_jit as check_jit
 from kspec.compiler.conformance import check_layer as check_layer
+from kspec.compiler.conformance import check_policy as check_policy
 from kspec.compiler.conformance import check_reference as check_reference
 from kspec.compiler.conformance import check_round_trip as check_round_trip

@@ -1,4 +1,5 @@
-"""`kspec build`: a spec file -> canonical spec, initialized Orbax checkpoint, summary."""
+"""`kspec build`: a spec file -> a model directory (docs/model-directory.md) with fresh
+weights, plus `summary.txt`."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import jax
 from kspec.compiler import check_memory
 from kspec.runtime.api import load
 from kspec.runtime.memory_budget import max_memory
+from kspec.runtime.model_paths import CHECKPOINT, SPEC
 from kspec.runtime.summary import render_summary
-from kspec.schemas.canonical import to_yaml
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,8 @@ class BuildResult:
 
 def build(file: Path, output: Path, *, seed: int = 0, batch_size: int = 1) -> BuildResult:
     """Validate, initialize with `seed`, AOT-compile apply for the declared input shapes at
-    `batch_size`, and write `spec.yaml`, `checkpoint/` and `summary.txt` under `output`."""
+    `batch_size`, and write the model directory `output` (spec, checkpoint) and its
+    `summary.txt`."""
     model = load(file)
     check_memory(model.compiled, batch_size, limit=max_memory())  # before init allocates
     variables = model.init(seed)
@@ -42,12 +44,10 @@ def build(file: Path, output: Path, *, seed: int = 0, batch_size: int = 1) -> Bu
     }
     jax.jit(lambda v, x: model.compiled.apply(v, x)[0]).lower(variables, inputs).compile()
     compile_seconds = time.perf_counter() - started
-    output.mkdir(parents=True, exist_ok=True)
-    spec_path = output / "spec.yaml"
-    spec_path.write_text(to_yaml(model.spec))
-    checkpoint = output / "checkpoint"
-    model.save_weights(checkpoint)
+    model.save(output)
     summary_text = render_summary(model)
     summary_path = output / "summary.txt"
     summary_path.write_text(summary_text)
-    return BuildResult(spec_path, checkpoint, summary_path, summary_text, compile_seconds)
+    return BuildResult(
+        output / SPEC, output / CHECKPOINT, summary_path, summary_text, compile_seconds
+    )

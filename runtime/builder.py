@@ -70,6 +70,17 @@ class Node:
     name: str | None = None
     outputs: list[Tensor] = field(default_factory=list)
     order: int = field(default_factory=lambda: next(_ORDER))
+    arguments: tuple[str, ...] | None = None
+    """The call argument each input fills, for a call by argument (`mha(x, ctx, key=k)`)."""
+
+    def input_shapes(self) -> list[Shape | None]:
+        """The inputs' shapes as the lowering takes them: one per call argument for a call
+        by argument (None for one left out), else one per input."""
+        if self.arguments is None or self.layer is None:
+            return [t.shape for t in self.inputs]
+        names = type(self.layer.spec).call_arguments
+        given = dict(zip(self.arguments, self.inputs, strict=True))
+        return [given[a].shape if a in given else None for a in names]
 
 
 @dataclass(eq=False)
@@ -167,27 +178,63 @@ class Layer:
             raise SpecError(f"{cls.__name__}.from_config got a config of type '{type_name}'")
         return cls(**config)
 
-    def __call__(self, inputs: Tensor | Sequence[Tensor]) -> Any:
-        """Apply the layer to symbolic tensors; returns its output tensor(s)."""
+    def __call__(self, *args: Tensor | Sequence[Tensor], **named: Tensor) -> Any:
+        """Apply the layer to symbolic tensors; returns its output tensor(s). Layers with
+        named call arguments (attention) also take them as Keras does:
+        `mha(query, value, key=k, attention_mask=m)`."""
         location = caller_location()
-        as_list = not isinstance(inputs, Tensor)
-        tensors = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        arguments: tuple[str, ...] | None = None
+        if named or len(args) != 1:
+            tensors, arguments = self._by_argument(args, named, location)
+            as_list = True
+        else:
+            (inputs,) = args
+            as_list = not isinstance(inputs, Tensor)
+            tensors = [inputs] if isinstance(inputs, Tensor) else list(inputs)  # type: ignore[arg-type]
         if not tensors or not all(isinstance(t, Tensor) for t in tensors):
+            received = type(args[0] if len(args) == 1 else tensors[0]).__name__
             raise SpecError(
                 Diagnostic(
                     "a layer is called on kspec tensors (from `kspec.Input` or another layer). "
-                    f"Received: {type(inputs).__name__}",
+                    f"Received: {received}",
                     location,
                     self.display_name,
                 )
             )
-        shapes = self.infer_shapes([t.shape for t in tensors], location)
+        node = Node(layer=self, inputs=tensors, as_list=as_list, arguments=arguments)
+        shapes = self.infer_shapes(node.input_shapes(), location)
         if self.nodes:
-            self._check_reuse([t.shape for t in tensors], location)
-        node = Node(layer=self, inputs=tensors, as_list=as_list)
+            self._check_reuse(node.input_shapes(), location)
         node.outputs = [Tensor(tuple(s), node, i) for i, s in enumerate(shapes)]
         self.nodes.append(node)
         return node.outputs[0] if len(node.outputs) == 1 else list(node.outputs)
+
+    def _by_argument(
+        self, args: tuple[Any, ...], named: dict[str, Any], location: Location | None
+    ) -> tuple[list[Any], tuple[str, ...]]:
+        """The tensors of a call by argument, in Keras' argument order, and their names."""
+        spec_type = type(self.spec)
+        arguments, layer = spec_type.call_arguments, spec_type.__name__
+
+        def fail(message: str) -> SpecError:
+            return SpecError(Diagnostic(message, location, self.display_name))
+
+        if not arguments:
+            raise fail(f"{layer} takes one input: a tensor or a list of tensors")
+        if len(args) > len(arguments):
+            raise fail(f"{layer} takes at most {len(arguments)} inputs ({', '.join(arguments)})")
+        given = dict(zip(arguments, args, strict=False))
+        for key, value in named.items():
+            if key not in arguments:
+                raise fail(f"unknown call argument `{key}`; {layer} takes {', '.join(arguments)}")
+            if key in given:
+                raise fail(f"call argument `{key}` given twice")
+            given[key] = value
+        missing = [a for a in arguments[: spec_type.required_call_arguments] if a not in given]
+        if missing:
+            raise fail(f"missing call argument {', '.join(f'`{a}`' for a in missing)}")
+        order = [a for a in arguments if a in given]
+        return [given[a] for a in order], tuple(order)
 
     def infer_shapes(self, in_shapes: list[Shape], location: Location | None) -> list[Shape]:
         """Output shapes for `in_shapes`, or a `SpecError` at the caller's line."""
@@ -203,7 +250,7 @@ class Layer:
 
     def _check_reuse(self, in_shapes: list[Shape], location: Location | None) -> None:
         """A layer called again shares its weights: they must fit the new inputs too."""
-        first = [t.shape for t in self.nodes[0].inputs]
+        first = self.nodes[0].input_shapes()
         lowering, spec = self.lowering(), outside_model(self.spec)
         if weight_shapes(lowering, spec, first) != weight_shapes(lowering, spec, in_shapes):
             raise SpecError(

@@ -25,12 +25,12 @@ from jax.experimental import multihost_utils
 
 from kspec.compiler import Variables
 from kspec.errors import CheckpointError
+from kspec.runtime.model_paths import METADATA
 from kspec.runtime.plugins import custom_types_in
 from kspec.runtime.training.sharding import data_parallel
 from kspec.schemas import ModelSpec
 from kspec.schemas.canonical import to_data
 
-METADATA = "kspec.json"
 CHECKPOINT_FORMAT = 1
 
 

@@ -91,11 +91,10 @@ def cmd_build(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_summary(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from kspec.runtime.api import load
+    from kspec.runtime.model_dir import load_model
 
     def run() -> None:
-        model = load(Path(args.file))
-        model.init(args.seed)
+        model = load_model(args.file, args.weights, seed=args.seed, optimizer=False)
         model.summary(
             print_fn=lambda line: out.print(line, highlight=False, markup=False),
             flops=args.flops,
@@ -164,6 +163,16 @@ def cmd_explain(args: argparse.Namespace, out: Console, err: Console) -> int:
             field_name, annotation.replace("typing.", ""), default, field.description or ""
         )
     out.print(table)
+    if cls.call_arguments:
+        required = cls.call_arguments[: cls.required_call_arguments]
+        optional = cls.call_arguments[cls.required_call_arguments :]
+        out.print(
+            f"inputs (call arguments, a list in this order or a mapping by name): "
+            f"{', '.join(required) or 'none'} required"
+            + (f"; {', '.join(optional)} optional" if optional else ""),
+            highlight=False,
+            markup=False,
+        )
     if cls.keras1_aliases:
         aliases = ", ".join(
             f"{old} -> {new if isinstance(new, str) else new[0]}"
@@ -224,16 +233,17 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check schemas, graph and shapes (no weights allocated)")
     v.add_argument("files", nargs="+", metavar="FILE", help="spec files (.yaml, .yml, .json)")
     v.set_defaults(run=cmd_validate)
-    b = sub.add_parser("build", help="validate, init, jit-compile; write spec, checkpoint, summary")
+    b = sub.add_parser("build", help="validate, init, jit-compile; write a model directory")
     b.add_argument("file", metavar="FILE")
-    b.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    b.add_argument("-o", "--output", required=True, metavar="DIR", help="model directory to write")
     b.add_argument("--seed", type=seed, default=0, help="init seed (default 0)")
     b.add_argument(
         "--batch-size", type=int, default=1, help="batch size to compile for (default 1)"
     )
     b.set_defaults(run=cmd_build)
     s = sub.add_parser("summary", help="print the layer table and parameter counts")
-    s.add_argument("file", metavar="FILE")
+    s.add_argument("file", metavar="MODEL", help="spec file or model directory")
+    s.add_argument("--weights", metavar="DIR", help="with a spec file: a checkpoint to load")
     s.add_argument("--seed", type=seed, default=0)
     s.add_argument(
         "--flops", action="store_true", help="add FLOPs per layer (XLA cost analysis, batch 1)"
@@ -252,7 +262,7 @@ def parser() -> argparse.ArgumentParser:
         "plugins", help="list the installed layer plugins and the layer types they add"
     ).set_defaults(run=cmd_plugins)
     pl = sub.add_parser("plot", help="draw the graph with shapes (Graphviz: .svg, .png or .dot)")
-    pl.add_argument("file", metavar="FILE")
+    pl.add_argument("file", metavar="MODEL", help="spec file or model directory")
     pl.add_argument("-o", "--output", required=True, metavar="OUT", help="model.svg|png|dot")
     pl.set_defaults(run=cmd_plot)
     d = sub.add_parser("diff", help="semantic diff of two specs (exit 0 same, 1 different)")

@@ -9,18 +9,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kspec.errors import ExportError
-
-METADATA = "kspec.json"
-"""A checkpoint's metadata file (runtime/checkpoint.py, which imports JAX)."""
+from kspec.runtime.model_paths import MANIFEST, METADATA, locate
 
 if TYPE_CHECKING:
     from kspec.runtime.model import Model
 
 
 def load_source(path: Path, seed: int) -> tuple[Model, str]:
-    """The model at `path` and where its weights come from. A directory is what `kspec build
-    -o` writes (`checkpoint/`), a `kspec fit --out` run (`model/`) or a checkpoint itself; a
-    file is a spec, initialized with `seed`. Paths are checked before JAX is imported."""
+    """The model at `path` and where its weights come from. A directory is a model directory
+    (docs/model-directory.md), a `kspec fit --out` run or a checkpoint itself; a file is a
+    spec, initialized with `seed`. Paths are checked before JAX is imported."""
     checkpoint = _checkpoint_in(path)
     if checkpoint is not None:
         from kspec.runtime.config import load_checkpoint
@@ -39,13 +37,12 @@ def _checkpoint_in(path: Path) -> Path | None:
         raise ExportError(f"{path}: no such file or directory")
     if not path.is_dir():
         return None
-    for checkpoint in (path / "checkpoint", path / "model", path):
-        if (checkpoint / METADATA).is_file():
-            return checkpoint
+    located = locate(path)
+    if located is not None:
+        return located.checkpoint
     raise ExportError(
-        f"{path}: not a kspec model directory (expected what `kspec build -o` writes, "
-        f"with checkpoint/; a `kspec fit --out` run, with model/; or a checkpoint, with "
-        f"{METADATA})"
+        f"{path}: not a kspec model directory (expected a model directory, with {MANIFEST}; "
+        f"a `kspec fit --out` run, with model/; or a checkpoint, with {METADATA})"
     )
 
 

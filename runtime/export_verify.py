@@ -10,6 +10,7 @@ integers exactly.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,8 +90,9 @@ def _weights(directory: Path) -> tuple[Any, ...]:
     path = directory / "weights.npz"
     if not path.is_file():
         return ()
-    with np.load(path) as stored:
-        return ({name: stored[name] for name in stored.files},)
+    described = json.loads((directory / "signature.json").read_text())["weights"]
+    with np.load(path) as stored:  # bfloat16 comes back as raw records: view it (docs/export.md)
+        return ({w["name"]: stored[w["name"]].view(jnp.dtype(w["dtype"])) for w in described},)
 
 
 def sample(shape: tuple[int, ...], dtype: Any, seed: int) -> np.ndarray:

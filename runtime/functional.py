@@ -44,7 +44,9 @@ def functional_spec(
         else:
             owners[id(node.layer)] = node.name
             item = node.layer.get_config()
-        if refs != [previous] or node.as_list:
+        if node.arguments is not None:
+            item["inputs"] = dict(zip(node.arguments, refs, strict=True))
+        elif refs != [previous] or node.as_list:
             item["inputs"] = refs
         layers.append(item)
         previous = _ref(node.outputs[0])

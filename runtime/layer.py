@@ -11,6 +11,7 @@ import numpy as np
 
 from kspec.compiler import Shape, Variables
 from kspec.runtime import introspection
+from kspec.runtime.freezing import Weight, layer_weights
 from kspec.schemas.base import LayerSpec
 from kspec.schemas.canonical import layer_data
 from kspec.schemas.graph import Ref
@@ -82,6 +83,27 @@ class Layer:
     def get_config(self) -> dict[str, Any]:
         """The layer's parameters in spec form, as `kspec.layers.deserialize` reads them."""
         return layer_data(self.spec)
+
+    @property
+    def trainable(self) -> bool:
+        return self.spec.trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        """Freeze or unfreeze this layer in its model (`runtime/freezing.py`)."""
+        self._model._freeze([self.name], bool(value))
+
+    @property
+    def weights(self) -> list[Weight]:
+        return layer_weights(self._model.compiled, self._model.variables, self.name)
+
+    @property
+    def trainable_weights(self) -> list[Weight]:
+        return [w for w in self.weights if w.trainable]
+
+    @property
+    def non_trainable_weights(self) -> list[Weight]:
+        return [w for w in self.weights if not w.trainable]
 
     def weight_names(self) -> list[str]:
         return [name for _, name in self._model.compiled.weight_names(self.name)]

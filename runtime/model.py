@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -18,22 +19,24 @@ import numpy as np
 from kspec.compiler import CompiledModel, Shape, Variables, check_memory
 from kspec.runtime import introspection
 from kspec.runtime.builder import Tensor
-from kspec.runtime.functional import compile_functional, compile_source
+from kspec.runtime.freezing import FreezingMixin, NestedFreezingMixin
+from kspec.runtime.functional import compile_functional
 from kspec.runtime.layer import Layer, replace_layer_weights
 from kspec.runtime.memory_budget import max_memory
 from kspec.runtime.model_calls import call_model, is_symbolic
+from kspec.runtime.model_dir import save_model
+from kspec.runtime.spec_io import SpecIOMixin
 from kspec.runtime.training.legacy import LegacyMixin
 from kspec.runtime.training.sharding import data_parallel
 from kspec.runtime.weights import WeightsReport, load_weights
 from kspec.schemas import ModelSpec
-from kspec.schemas.canonical import to_data, to_json, to_yaml
 from kspec.schemas.graph import Ref
 from kspec.schemas.integers import check_seed
 
 Inputs = jax.Array | np.ndarray | Sequence[Any] | Mapping[str, Any]
 
 
-class Model(LegacyMixin):
+class Model(SpecIOMixin, FreezingMixin, LegacyMixin):
     """A compiled kspec model. Pure functions live on `compiled`; this adds the Keras API.
 
     `Model(compiled)` wraps a compiled spec (what `kspec.load` returns); `Model(inputs=a,
@@ -66,27 +69,6 @@ class Model(LegacyMixin):
         self._variables: Variables | None = None
         for derived in ("layer_names", "_predict_step", "traced"):
             self.__dict__.pop(derived, None)
-
-    # Config --------------------------------------------------------------------------------
-
-    def get_config(self) -> dict[str, Any]:
-        """The canonical spec as plain data (`kspec.Model.from_config` reads it back)."""
-        return to_data(self.spec)
-
-    @classmethod
-    def from_config(
-        cls, config: Mapping[str, Any], functions: Mapping[str, Any] | None = None
-    ) -> Model:
-        """A model from spec data (`get_config()`); data only, nothing in it runs code."""
-        return cls(compile_source(dict(config), functions))
-
-    def to_json(self, indent: int | None = 2) -> str:
-        """The canonical spec as JSON (`kspec.model_from_json` reads it back)."""
-        return to_json(self.spec, indent)
-
-    def to_yaml(self) -> str:
-        """The canonical spec as YAML, a file `kspec validate` accepts."""
-        return to_yaml(self.spec)
 
     # Structure -----------------------------------------------------------------------------
 
@@ -238,6 +220,11 @@ class Model(LegacyMixin):
 
         save_variables(directory, self.variables, self.spec)
 
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write the whole model as a model directory (docs/model-directory.md): spec with
+        its compile recipe, weights, optimizer state; `kspec.load_model` reads it back."""
+        return save_model(self, directory)
+
     def to_keras_file(self, path: str | os.PathLike[str]) -> None:
         """Write a Keras 3 `.keras` archive that `keras.saving.load_model` opens."""
         from kspec.runtime.keras_io.keras_writer import write_keras_file
@@ -351,7 +338,7 @@ class Model(LegacyMixin):
         return f"<kspec.Model '{self.name}': {len(self.layer_names)} layers>"
 
 
-class SubModel(Model):
+class SubModel(NestedFreezingMixin, Model):
     """The model of a sub-model node, as `get_layer("vision")` returns it (Keras' nested
     model): its layers, weights, shapes and summary. Not a copy: its variables are read from
     and written to the parent's, under the node's name."""

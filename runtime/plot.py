@@ -66,9 +66,19 @@ def _node_line(compiled: CompiledModel, node: Node, shared: set[str], outputs: s
     return f"  {_quote(node.name)} [{', '.join(attrs)}];"
 
 
-def _edge_line(ref: Ref, target: str) -> str:
-    label = f" [label={_quote(str(ref))}]" if ref.index else ""
+def _edge_line(ref: Ref, target: str, argument: str | None = None) -> str:
+    """An edge, labelled with the tensor (`node:1`) and the call argument it fills."""
+    text = " = ".join(p for p in (argument, str(ref) if ref.index else None) if p)
+    label = f" [label={_quote(text)}]" if text else ""
     return f"  {_quote(ref.node)} -> {_quote(target)}{label};"
+
+
+def _edges(node: Node) -> list[str]:
+    arguments = node.spec.call_arguments
+    names = [arguments[s] for s in node.slots] if node.slots and len(node.inputs) > 1 else None
+    return [
+        _edge_line(ref, node.name, names[i] if names else None) for i, ref in enumerate(node.inputs)
+    ]
 
 
 def to_dot(compiled: CompiledModel) -> str:
@@ -86,7 +96,7 @@ def to_dot(compiled: CompiledModel) -> str:
         label = _quote(name, "Input", format_shape(compiled.shapes[Ref(name)]))
         lines.append(f"  {_quote(name)} [label={label}, shape=ellipse];")
     lines += [_node_line(compiled, node, shared, outputs) for node in graph.nodes]
-    lines += [_edge_line(ref, node.name) for node in graph.nodes for ref in node.inputs]
+    lines += [line for node in graph.nodes for line in _edges(node)]
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -122,6 +132,7 @@ def plot(compiled: CompiledModel, output: Path) -> Plot:
 def run_plot(args: Any, out: Console, err: Console, checked: Checked) -> int:
     """`kspec plot FILE -o OUT`: exit 0 when OUT (or its .dot fallback) is written."""
     from kspec.runtime.api import check
+    from kspec.runtime.model_dir import spec_source
 
     output = Path(args.output)
     if output.suffix.lstrip(".").lower() not in FORMATS:
@@ -130,7 +141,7 @@ def run_plot(args: Any, out: Console, err: Console, checked: Checked) -> int:
         )
         return 1
     written: list[Plot] = []
-    status = checked(lambda: written.append(plot(check(Path(args.file)), output)))
+    status = checked(lambda: written.append(plot(check(spec_source(args.file)), output)))
     if status or not written:
         return status
     result = written[0]

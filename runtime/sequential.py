@@ -117,6 +117,21 @@ class Sequential(Model):
         if old is not None:
             self._variables = _keep(old, self.init(0))
 
+    def _respec(self, spec: Any) -> None:
+        """Freezing (`freezing.py`) also updates the builder layers, so a later `add`, which
+        compiles the chain again from them, keeps it."""
+        super()._respec(spec)
+        declared = {
+            item.name: item
+            for item in self.compiled.spec.layers
+            if not isinstance(item, SharedNode)
+        }
+        for layer in self._stack:
+            if layer.spec.name in declared and layer.spec != declared[layer.spec.name]:
+                layer.spec = declared[layer.spec.name]
+                for derived in ("compiled", "_lowering"):  # a ModelLayer's, from its spec
+                    layer.__dict__.pop(derived, None)
+
     @classmethod
     def from_config(
         cls, config: Mapping[str, Any], functions: Mapping[str, Any] | None = None

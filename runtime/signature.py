@@ -57,6 +57,7 @@ def signature(
         "function": "training" if training else "inference",
         "arguments": arguments,
         "results": ["outputs", "state"] if training else ["outputs"],
+        "dtype_policy": model.spec.dtype_policy,
         "inputs": [describe(n, a.shape, a.dtype) for n, a in specs.inputs.items()],
         "outputs": [describe(n, outputs[n].shape, outputs[n].dtype) for n in model.output_names],
         "state": [describe(n, a.shape, a.dtype) for n, a in state.items()],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
@@ -40,10 +40,14 @@ def summary_table(
     table.add_column("Param #", justify="right")
     if flops:
         table.add_column("FLOPs", justify="right")
+    dtypes = _any_policy(model.compiled)
+    if dtypes:
+        table.add_column("Dtype policy")
     if not chained:
         table.add_column("Connected to")
     counts = _Counts()
-    per_node = _add_rows(table, model, flops, not chained, expand_nested, 0, counts)
+    columns = _Columns(flops, not chained, dtypes)
+    per_node = _add_rows(table, model, columns, expand_nested, 0, counts)
     totals = [
         f"Total params: {counts.trainable + counts.non_trainable:,} "
         f"({_human_bytes(counts.nbytes)})",
@@ -53,6 +57,23 @@ def summary_table(
     if flops:
         totals.append(f"FLOPs per sample (inference): {format_flops(sum(per_node.values()))}")
     return table, totals
+
+
+def _any_policy(compiled: Any) -> bool:
+    """Whether any node (sub-models' included) has a dtype policy other than float32: only
+    then does the table show a policy column, so float32 summaries stay Keras' table."""
+    return any((node.spec.dtype or "float32") != "float32" for node in compiled.graph.nodes) or any(
+        _any_policy(inner) for inner in compiled.submodels.values()
+    )
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """The optional columns: FLOPs, connections, dtype policy."""
+
+    flops: bool
+    connections: bool
+    dtypes: bool
 
 
 @dataclass
@@ -65,8 +86,7 @@ class _Counts:
 def _add_rows(
     table: Table,
     model: Model,
-    flops: bool,
-    connections: bool,
+    columns: _Columns,
     expand_nested: bool,
     depth: int,
     counts: _Counts,
@@ -74,7 +94,7 @@ def _add_rows(
     """One row per node of `model` (indented by `depth`), each sub-model's rows under its
     first node when `expand_nested`; adds the weights to `counts`. Returns FLOPs per node."""
     compiled = model.compiled
-    per_node = node_flops(model) if flops else {}
+    per_node = node_flops(model) if columns.flops else {}
     counted: set[str] = set()
     variables = model.variables
     for node in compiled.graph.nodes:
@@ -101,14 +121,16 @@ def _add_rows(
             ", ".join(format_shape(s) for s in shapes),
             f"{count:,}",
         ]
-        if flops:
+        if columns.flops:
             row.append(format_flops(per_node[node.name]))
-        if connections:
+        if columns.dtypes:
+            row.append(node.spec.dtype or "float32")
+        if columns.connections:
             row.append(", ".join(str(r) for r in node.inputs))
         table.add_row(*row)
         if expand_nested and first and node.layer in compiled.submodels:
             inner = model.get_layer(node.layer)
-            _add_rows(table, inner, flops, connections, True, depth + 1, _Counts())  # type: ignore[arg-type]
+            _add_rows(table, inner, columns, True, depth + 1, _Counts())  # type: ignore[arg-type]
     return per_node
 
 

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kspec.errors import KspecDeprecationWarning
+from kspec.schemas.precision import DTypePolicyField
 
 
 class SpecModel(BaseModel):
@@ -134,6 +135,7 @@ class LayerSpec(SpecModel):
     trainable: bool = Field(
         True, description="Whether the layer's weights are updated by training."
     )
+    dtype: DTypePolicyField = None
 
     @model_validator(mode="before")
     @classmethod

@@ -1,10 +1,11 @@
 """The canonicalization pass: a validated spec made complete, so no later stage decides a default.
 
 A canonical spec has, on every node, its name, its explicit `inputs` and the model-level
-defaults (`data_format`) its layer left out, nested layers (`Bidirectional.layer`,
-`TimeDistributed.layer`, `backward_layer`) included; sub-models are canonical graphs of their
-own. The model has its `outputs` and its execution order (`GraphSpec.execution_order`). The
-compiler and the runtime read these facts and never recompute them.
+defaults (`data_format`; `dtype_policy` as the layer's `dtype`) its layer left out, nested
+layers (`Bidirectional.layer`, `TimeDistributed.layer`, `backward_layer`) included; sub-models
+are canonical graphs of their own. The model has its `outputs` and its execution order
+(`GraphSpec.execution_order`). The compiler and the runtime read these facts and never
+recompute them.
 
 Names are given on the plain tree (`name_nodes`), before pydantic runs, so that validation
 messages already speak of the nodes by their final names.
@@ -12,20 +13,21 @@ messages already speak of the nodes by their final names.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from kspec.schemas.base import LayerSpec
 from kspec.schemas.graph import GraphProblem, check_graph, topological_order, wire
 from kspec.schemas.model import GraphSpec
+from kspec.schemas.precision import DTypePolicyName, policy_name
 from kspec.schemas.registry import TYPE_ALIASES, TYPE_SYNONYMS, SharedNode
 from kspec.spec.merge_models import model_node_name
 from kspec.spec.names import NodeKind, default_names
 
 G = TypeVar("G", bound=GraphSpec)
 
-MODEL_DEFAULTS: tuple[str, ...] = ("data_format",)
-"""Model-level fields that are the default of the same-named layer field: a layer's None
-becomes the model's value."""
+MODEL_DEFAULTS: dict[str, str] = {"data_format": "data_format", "dtype_policy": "dtype"}
+"""Model-level fields and the layer field each is the default of: a layer's None becomes the
+model's value (`dtype_policy: mixed_bfloat16` fills every layer's `dtype`)."""
 
 
 def name_nodes(layers: list[Any]) -> tuple[list[Any], list[str]]:
@@ -62,7 +64,7 @@ def canonicalize(spec: G) -> tuple[G | None, list[GraphProblem]]:
     problems = check_graph(explicit)
     if problems:
         return None, problems
-    defaults = {field: getattr(spec, field) for field in MODEL_DEFAULTS}
+    defaults = {layer: getattr(spec, model) for model, layer in MODEL_DEFAULTS.items()}
     complete = explicit.model_copy(
         update={"layers": [with_model_defaults(node, defaults) for node in layers]}
     )
@@ -105,6 +107,22 @@ def with_model_defaults(layer: Any, defaults: dict[str, Any]) -> Any:
     return layer.model_copy(update=update) if update else layer
 
 
+def inherited_policy(submodel: dict[str, Any], node: dict[str, Any], policy: Any) -> dict[str, Any]:
+    """A sub-model's plain data with the `dtype_policy` it inherits when it names none: its
+    node's `dtype`, else the enclosing model's `dtype_policy` (as Keras' global policy reaches
+    the layers of a nested model). Applied before the sub-model is validated, since it is
+    canonicalized first; values that are no policy are left for their own diagnostics."""
+    if "dtype_policy" in submodel:
+        return submodel
+    try:
+        inherited = policy_name(node.get("dtype", policy))
+    except ValueError:
+        return submodel
+    if inherited not in get_args(DTypePolicyName):
+        return submodel
+    return {**submodel, "dtype_policy": inherited}
+
+
 def implicit_inputs(layers: list[dict[str, Any]], inputs: list[str]) -> list[dict[str, Any]]:
     """Plain layer data with each `inputs` that merely repeats the default (the previous
     node; the only model input for the first node) left out: the short form people write,
@@ -122,5 +140,7 @@ def implicit_inputs(layers: list[dict[str, Any]], inputs: list[str]) -> list[dic
 def outside_model(layer: LayerSpec) -> LayerSpec:
     """A layer not (yet) in a model, as the Python builder checks it at each call: with the
     defaults a model that sets none gives it."""
-    defaults = {field: GraphSpec.model_fields[field].default for field in MODEL_DEFAULTS}
+    defaults = {
+        layer: GraphSpec.model_fields[model].default for model, layer in MODEL_DEFAULTS.items()
+    }
     return with_model_defaults(layer, defaults)

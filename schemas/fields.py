@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer, PositiveFloat, PositiveInt
 
-from kspec.schemas.base import SpecModel
+from kspec.schemas.base import Alias, SpecModel
 from kspec.spec.names import snake_case as snake_case
 
 ActivationName = Literal[
@@ -43,6 +43,9 @@ DataFormatField = Annotated[
 ]
 """A layer's `data_format`: None in what users write means the model's; the canonical spec
 (`schemas/canonicalize.py`) always holds a concrete one."""
+
+DIM_ORDERING: Alias = ("data_format", {"tf": "channels_last", "th": "channels_first"}.get)
+"""Keras 1 `dim_ordering` (`tf` / `th`, the backend's layout) as the `data_format` it means."""
 
 DType = Literal[
     "float32", "float16", "bfloat16", "float64", "int8", "int16", "int32", "int64", "uint8", "bool"

@@ -9,6 +9,7 @@ from pydantic import Field, PositiveInt, PrivateAttr
 from kspec.schemas.base import SpecModel
 from kspec.schemas.fields import DataFormat, DType
 from kspec.schemas.layers import composition, wrappers
+from kspec.schemas.precision import ModelDTypePolicy
 from kspec.schemas.registry import AnyLayer, InnerLayer
 from kspec.schemas.training import CompileSpec
 
@@ -34,6 +35,12 @@ class GraphSpec(SpecModel):
     name: str = Field("model", description="Model name.", min_length=1)
     data_format: DataFormat = Field(
         "channels_last", description="Default layout for layers with a `data_format`."
+    )
+    dtype_policy: ModelDTypePolicy = Field(
+        "float32",
+        description="Default dtype policy of the graph's layers (Keras "
+        "`keras.config.set_dtype_policy`): `float32`, `bfloat16`, `float16`, `mixed_bfloat16` "
+        "or `mixed_float16`; a layer's own `dtype:` overrides it.",
     )
     inputs: dict[str, InputSpec] = Field(
         min_length=1, description="Model inputs by name (or `input_shape` on the first layer)."

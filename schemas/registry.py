@@ -11,6 +11,7 @@ from kspec.schemas.custom import CUSTOM_LAYERS, CustomLayers
 from kspec.schemas.layers import (
     activations,
     applications,
+    attention,
     composition,
     convolution,
     core,
@@ -22,12 +23,14 @@ from kspec.schemas.layers import (
     pooling,
     recurrent,
     reshaping,
+    transformer,
     wrappers,
 )
 
 FAMILIES = [
     core, convolution, pooling, reshaping, locally_connected, merge, activations, normalization,
-    noise, embedding, recurrent, wrappers, composition, applications,
+    noise, embedding, recurrent, wrappers, composition, applications, attention,
+    transformer,
 ]  # fmt: skip
 
 LAYER_TYPES: list[type[LayerSpec]] = [cls for family in FAMILIES for cls in family.LAYERS]

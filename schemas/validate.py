@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from kspec.errors import Diagnostic, KspecDeprecationWarning, Location, SpecError
 from kspec.schemas.base import LayerSpec, rename_legacy_keys
-from kspec.schemas.canonicalize import canonicalize, name_nodes
+from kspec.schemas.canonicalize import canonicalize, inherited_policy, name_nodes
 from kspec.schemas.custom import plugins_note
 from kspec.schemas.fields import snake_case
 from kspec.schemas.integers import out_of_range_integers
@@ -75,29 +75,33 @@ WRAPPED_FIELDS: tuple[str, ...] = ("layer", "backward_layer")
 
 
 def _with_submodels(
-    item: dict[str, Any], path: Path, name: str, source_map: SourceMap
+    item: dict[str, Any], path: Path, name: str, source_map: SourceMap, policy: Any
 ) -> tuple[dict[str, Any], list[Diagnostic]]:
     """`item` with every sub-model it is or wraps (`layer: {type: Model, ...}`) validated
-    into a canonical graph, and the diagnostics found in them."""
+    into a canonical graph, and the diagnostics found in them; `policy` is the enclosing
+    graph's `dtype_policy` as written."""
     if item.get("type") == "Model":
-        return _validate_submodel(item, path, name, source_map)
+        return _validate_submodel(item, path, name, source_map, policy)
     diagnostics: list[Diagnostic] = []
     for field in WRAPPED_FIELDS:
         inner = item.get(field)
         if isinstance(inner, dict):
-            inner, nested = _with_submodels(inner, (*path, field), name, source_map)
+            inner, nested = _with_submodels(
+                inner, (*path, field), name, source_map, item.get("dtype", policy)
+            )
             item, diagnostics = {**item, field: inner}, diagnostics + nested
     return item, diagnostics
 
 
 def _validate_submodel(
-    item: dict[str, Any], path: Path, name: str, source_map: SourceMap
+    item: dict[str, Any], path: Path, name: str, source_map: SourceMap, policy: Any
 ) -> tuple[dict[str, Any], list[Diagnostic]]:
     """A `{type: Model, spec: {...}}` node with its graph validated first, so its mistakes are
     reported with the sub-model's own node names (`vision/conv2d`) and rules."""
     nested = item.get("spec")
     if not isinstance(nested, dict):
         return item, []  # pydantic reports the wrong kind
+    nested = inherited_policy(nested, item, policy)
     spec, diagnostics = _validate_graph(nested, source_map.subtree((*path, "spec")), GraphSpec)
     qualified = [
         Diagnostic(
@@ -157,7 +161,8 @@ def _prepare(
         if not isinstance(item, dict) or "shares" in item:
             continue
         item = _resolve_layer(item, ("layers", i), names[i], source_map, diagnostics)
-        item, nested = _with_submodels(item, ("layers", i), names[i], source_map)
+        policy = data.get("dtype_policy")
+        item, nested = _with_submodels(item, ("layers", i), names[i], source_map, policy)
         diagnostics += nested
         failed |= {names[i]} if nested else set()
         data["layers"][i] = item

@@ -328,6 +328,11 @@ class _Instance:
                 self._rename(ref, ("inputs", k), node_map, feeds)
                 for k, ref in enumerate(node["inputs"])
             ]
+        elif isinstance(node.get("inputs"), dict):  # inputs by call-argument name
+            node["inputs"] = {
+                key: self._rename(ref, ("inputs", key), node_map, feeds)
+                for key, ref in node["inputs"].items()
+            }
         if isinstance(node.get("shares"), str):
             node["shares"] = self.renames.get(node["shares"], node["shares"])
         return node

@@ -114,9 +114,10 @@ def _hoist_input_layers(data: dict[str, Any], source_map: SourceMap) -> None:
 
 
 def _shape_keys(node: dict[str, Any]) -> list[str]:
-    """Keras keys on `node` that declare the model input (Embedding's `input_dim` is its vocab)."""
+    """Keras keys on `node` that declare the model input (an embedding's `input_dim` is its
+    vocabulary)."""
     keys = ("input_shape", "batch_input_shape", "input_length")
-    if node.get("type") != "Embedding":
+    if node.get("type") not in ("Embedding", "ReversibleEmbedding"):
         keys += ("input_dim",)
     return [k for k in keys if k in node]
 

@@ -29,6 +29,7 @@ from kspec.compiler.lowering import (
     WeightRule,
     Weights,
 )
+from kspec.compiler.precision import SUBMODEL
 from kspec.errors import ShapeError
 from kspec.schemas.layers.composition import Model
 from kspec.schemas.registry import SharedNode
@@ -132,7 +133,13 @@ def submodel_lowering(inner: CompiledModel) -> Lowering[Model]:
         return outputs
 
     return Lowering(
-        Model, infer_shape, apply, init, nested_rules=_inner_rules(inner, slots), inner_model=inner
+        Model,
+        infer_shape,
+        apply,
+        init,
+        nested_rules=_inner_rules(inner, slots),
+        inner_model=inner,
+        precision=SUBMODEL,
     )
 
 

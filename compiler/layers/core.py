@@ -89,6 +89,12 @@ def _activated_shape(name: str | None, shape: Shape) -> Shape:
     return (*shape[:-1], None if last is None else last // 2)
 
 
+def _identity_apply(
+    spec: s.Identity, params: Weights, inputs: list[Array], call: LayerCall
+) -> list[Array]:
+    return [inputs[0]]
+
+
 def _activation_shape(spec: s.Activation, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     (shape,) = _same_shape(spec, shapes, env)
     return [_activated_shape(spec.activation, shape)]
@@ -311,6 +317,7 @@ LOWERINGS: list[Lowering[Any]] = [
         governs=regularized(kernel="kernel", bias="bias"),
     ),
     Lowering(s.Activation, _activation_shape, _activation_apply, mask="propagate"),
+    Lowering(s.Identity, _same_shape, _identity_apply, mask="propagate"),
     Lowering(s.Dropout, _dropout_shape, _dropout_apply, mask="propagate"),
     Lowering(s.Flatten, _flatten_shape, _flatten_apply, compute_mask=drop_mask),
     Lowering(s.Reshape, _reshape_shape, _reshape_apply, compute_mask=drop_mask),

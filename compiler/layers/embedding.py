@@ -21,6 +21,7 @@ from kspec.compiler.lowering import (
     format_shape,
     regularized,
 )
+from kspec.compiler.precision import UNCAST
 from kspec.errors import ShapeError
 from kspec.schemas.layers import embedding as s
 
@@ -71,5 +72,6 @@ LOWERINGS: list[Lowering[Any]] = [
         compute_mask=_embedding_mask,
         masks_output=lambda spec, masked: [spec.mask_zero],
         governs=regularized(embeddings="embeddings"),
+        precision=UNCAST,  # Keras: `autocast = False`; the rows leave in the compute dtype
     ),
 ]

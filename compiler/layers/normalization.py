@@ -1,7 +1,10 @@
 """Lowerings of the normalization layers: shape rule, init and apply of each, side by side.
 
 Statistics are computed in at least float32 and the result cast back to the input's dtype, as
-Keras does. Every per-axis weight is reshaped to broadcast explicitly (rank promotion raises).
+Keras does; which inputs and weights arrive in the compute dtype is each lowering's
+`precision` declaration (Keras keeps BatchNormalization's variables, and LayerNormalization's
+and GroupNormalization's inputs and variables, out of autocasting). Every per-axis weight is
+reshaped to broadcast explicitly (rank promotion raises).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from kspec.compiler.lowering import (
     format_shape,
     regularized,
 )
+from kspec.compiler.precision import FLOAT32_WEIGHTS, UNCAST
 from kspec.errors import ShapeError
 from kspec.schemas.layers import normalization as s
 
@@ -277,13 +281,31 @@ LOWERINGS: list[Lowering[Any]] = [
     # BatchNormalization honours a mask in its training moments; all but RMSNormalization
     # (which Keras does not mark `supports_masking`) pass the mask on, as Keras does.
     Lowering(
-        s.BatchNormalization, _same_shape, _bn_apply, _bn_init, mask="propagate", governs=_AFFINE
+        s.BatchNormalization,
+        _same_shape,
+        _bn_apply,
+        _bn_init,
+        mask="propagate",
+        governs=_AFFINE,
+        precision=FLOAT32_WEIGHTS,
     ),
     Lowering(
-        s.LayerNormalization, _same_shape, _ln_apply, _ln_init, mask="propagate", governs=_AFFINE
+        s.LayerNormalization,
+        _same_shape,
+        _ln_apply,
+        _ln_init,
+        mask="propagate",
+        governs=_AFFINE,
+        precision=UNCAST,
     ),
     Lowering(
-        s.GroupNormalization, _gn_shape, _gn_apply, _gn_init, mask="propagate", governs=_AFFINE
+        s.GroupNormalization,
+        _gn_shape,
+        _gn_apply,
+        _gn_init,
+        mask="propagate",
+        governs=_AFFINE,
+        precision=UNCAST,
     ),
     Lowering(s.UnitNormalization, _same_shape, _unit_apply, mask="propagate"),
     Lowering(s.RMSNormalization, _same_shape, _rms_apply, _rms_init),

@@ -30,6 +30,7 @@ from kspec.compiler.lowering import (
     expect_rank,
     format_shape,
 )
+from kspec.compiler.precision import WRAPPER, apply_with_policy, init_with_policy
 from kspec.compiler.regularizers import activity_penalty
 from kspec.errors import ShapeError
 from kspec.schemas.base import LayerSpec
@@ -71,7 +72,7 @@ def _run(
         state=_unprefixed(call.state, prefix),
         env=call.env,
     )
-    outputs = inner_lowering.apply(spec, _unprefixed(params, prefix), inputs, inner)
+    outputs = apply_with_policy(inner_lowering, spec, _unprefixed(params, prefix), inputs, inner)
     for loss in inner.losses:
         call.add_loss(loss)
     activity = getattr(spec, "activity_regularizer", None)
@@ -85,7 +86,7 @@ def _run(
 def _init(
     lowering: Lowering[Any], spec: LayerSpec, key: Array, shapes: list[Shape], prefix: str = ""
 ) -> LayerWeights:
-    w = lowering.init(spec, key, shapes)
+    w = init_with_policy(lowering, spec, key, shapes)
     order = tuple(prefix + n for n in w.order) if w.order is not None else None
     return LayerWeights(_prefixed(w.params, prefix), _prefixed(w.state, prefix), order)
 
@@ -143,6 +144,7 @@ def _bind_time_distributed(
         init,
         mask="propagate",
         nested_rules=lambda spec: inner.weight_rules(spec.layer),
+        precision=WRAPPER,
     )
 
 
@@ -282,6 +284,7 @@ def _bind_bidirectional(spec: s.Bidirectional, resolve: Resolve) -> Lowering[s.B
         mask="consume",
         masks_output=_bi_masks_output,
         nested_rules=nested_rules,
+        precision=WRAPPER,
     )
 
 

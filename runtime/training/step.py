@@ -5,7 +5,9 @@ mode (dropout key `fold_in(PRNGKey(seed), iteration)`, made inside the program),
 sum of output losses + the layers' added losses (regularization), gradients wrt the trainable
 layers' params only, the optax update, then the weight constraints (as Keras: after the
 update). `test_step` is the forward pass in inference mode with the same losses and metrics.
-Both accumulate the epoch's metric sums in their `metrics` argument and return the running
+Losses and metrics see the outputs in float32 whatever the dtype policy; behind a loss scale
+(`loss_scale.py`, `mixed_float16`) the gradients are those of the scaled loss and the logged
+loss is the unscaled one. Both accumulate the epoch's metric sums in their `metrics` argument and return the running
 results as one vector, so one jitted call per batch does everything and reading the logs is one
 transfer. Nothing is donated: callers (EarlyStopping's best weights, a user's reference to
 `model.variables`) may still hold the previous arrays.
@@ -24,6 +26,7 @@ import numpy as np
 import optax
 
 from kspec.compiler import CompiledModel
+from kspec.runtime.training.loss_scale import current_scale, loss_scale_optimizer
 from kspec.runtime.training.losses import LossFn, get_loss, reduce_loss
 from kspec.runtime.training.metrics import Metric, get_metric, mean_metric
 from kspec.runtime.training.optimizers import get_optimizer
@@ -78,7 +81,10 @@ def make_recipe(
     loss_weights: Any,
     weighted_metrics: Any = None,
     sharding: Any = None,
+    auto_scale_loss: bool = True,
 ) -> Recipe:
+    """The recipe `compile` fixes. As Keras' `compile(auto_scale_loss=True)`, a model whose
+    `dtype_policy` is `mixed_float16` trains behind a dynamic loss scale (`loss_scale.py`)."""
     names = output_names(compiled)
     losses = [
         None if spec is None else get_loss(_plain(spec))
@@ -87,8 +93,11 @@ def make_recipe(
     if all(fn is None for fn in losses):
         raise ValueError("compile needs a loss for at least one output")
     weights = _per_output(1.0 if loss_weights is None else loss_weights, names, "loss_weights", 1.0)
+    transform = get_optimizer(optimizer)
+    if auto_scale_loss and compiled.spec.dtype_policy == "mixed_float16":
+        transform = loss_scale_optimizer(transform)
     return Recipe(
-        get_optimizer(optimizer),
+        transform,
         losses,
         [float(w) for w in weights],
         _metric_lists(metrics, names, "metrics"),
@@ -182,6 +191,12 @@ class Steps:
         return self.logs(self.read(states))
 
 
+def in_float32(outputs: list[Array]) -> list[Array]:
+    """Model outputs as losses and metrics see them: floating ones in float32, as Keras'
+    losses convert `y_pred` to their float32 dtype whatever the layers' policy."""
+    return [y.astype(jnp.float32) if jnp.issubdtype(y.dtype, jnp.floating) else y for y in outputs]
+
+
 def _tracker(name: str) -> Metric:
     return mean_metric(name, lambda t, p: p)
 
@@ -273,14 +288,18 @@ def build_steps(
         rng = jax.random.fold_in(jax.random.PRNGKey(seed), iteration)
         frozen = {k: v for k, v in params.items() if k not in trainable}
 
+        scale = current_scale(opt_state)
+
         def objective(weights: dict[str, Any]) -> tuple[Array, Any]:
             variables = {"params": {**frozen, **weights}, "state": state}
             outputs, aux = compiled.apply(variables, x, training=True, rng=rng)
+            outputs = in_float32(outputs)
             total, parts = losses(ys, outputs, w)
-            return total + aux.loss, (outputs, aux.state, parts)
+            loss = total + aux.loss
+            return (loss if scale is None else loss * scale), (loss, outputs, aux.state, parts)
 
         weights = {k: v for k, v in params.items() if k in trainable}
-        (loss_value, (outputs, new_state, parts)), grads = jax.value_and_grad(
+        (_, (loss_value, outputs, new_state, parts)), grads = jax.value_and_grad(
             objective, has_aux=True
         )(weights)
         updates, opt_state = recipe.optimizer.update(grads, opt_state, weights)
@@ -296,8 +315,9 @@ def build_steps(
 
     def test(params, state, metric_states, x, ys, w):
         outputs, aux = compiled.apply({"params": params, "state": state}, x, training=False)
-        total, parts = losses(ys, outputs, w)
-        metric_states = accumulate(metric_states, total + aux.loss, parts, ys, outputs, w)
+        scored = in_float32(outputs)
+        total, parts = losses(ys, scored, w)
+        metric_states = accumulate(metric_states, total + aux.loss, parts, ys, scored, w)
         # replicated, so every host can read the sums; outputs stay split like the batch
         metric_states = jax.lax.with_sharding_constraint(metric_states, parallel.replicated)
         return metric_states, outputs

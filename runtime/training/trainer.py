@@ -30,6 +30,7 @@ class TrainingMixin:
     _recipe: Recipe | None = None
     _steps: Steps | None = None
     _opt_state: Any = None
+    _compile_args: dict[str, Any] | None = None
     _iterations: int = 0
     _seed: int = 0
 
@@ -44,6 +45,7 @@ class TrainingMixin:
         seed: int = 0,
         weighted_metrics: Sequence[Any] | Mapping[str, Sequence[Any]] | None = None,
         sharding: Mapping[str, Any] | None = None,
+        auto_scale_loss: bool = True,
     ) -> None:
         """Fix the optimizer (name, `{"type": ..., ...}` or optax), losses, metrics.
 
@@ -51,12 +53,29 @@ class TrainingMixin:
         `metrics` ignore them, as in Keras 3). `sharding` splits big layers' weights over a
         `model` mesh axis: `{"model_axis": 2, "params": {"dense_1/kernel": [None, "model"]}}`
         (see docs/training.md). Resets the optimizer state; `seed` drives dropout in `fit`.
+        `auto_scale_loss`: under `dtype_policy: mixed_float16` the optimizer runs behind
+        Keras' dynamic loss scale (docs/precision.md).
         """
         if loss is None:
             raise ValueError("compile needs a `loss` (a Keras name such as 'mse', or a callable)")
         self._recipe = make_recipe(
-            self.compiled, optimizer, loss, metrics, loss_weights, weighted_metrics, sharding
+            self.compiled,
+            optimizer,
+            loss,
+            metrics,
+            loss_weights,
+            weighted_metrics,
+            sharding,
+            auto_scale_loss,
         )
+        self._compile_args = {  # what `save` writes as the spec's `compile:` section
+            "optimizer": optimizer,
+            "loss": loss,
+            "metrics": metrics,
+            "loss_weights": loss_weights,
+            "weighted_metrics": weighted_metrics,
+            "sharding": sharding,
+        }
         self._steps, self._opt_state, self._iterations, self._seed = None, None, 0, seed
 
     @property

@@ -10,6 +10,7 @@ from pydantic import Field, PositiveInt, model_validator
 
 from kspec.schemas.base import Alias, LayerSpec
 from kspec.schemas.fields import (
+    DIM_ORDERING,
     ActivationFunction,
     ActivityRegularizer,
     Constraint,
@@ -27,8 +28,6 @@ from kspec.schemas.layers.spatial_fields import (
     check_per_axis,
 )
 
-_DIM_ORDERING = {"tf": "channels_last", "th": "channels_first"}
-
 _KERAS1 = {
     "nb_filter": "filters",
     "filter_length": "kernel_size",
@@ -36,7 +35,7 @@ _KERAS1 = {
     "subsample_length": "strides",
     "border_mode": "padding",
     "atrous_rate": "dilation_rate",
-    "dim_ordering": ("data_format", _DIM_ORDERING.get),
+    "dim_ordering": DIM_ORDERING,
     "bias": "use_bias",
     "b_regularizer": "bias_regularizer",
     "b_constraint": "bias_constraint",
@@ -180,6 +179,10 @@ class DepthwiseOrSeparable(Convolution):
 class DepthwiseConv(DepthwiseOrSeparable):
     """Each input channel convolved with its own `depth_multiplier` filters; output channel
     `c * depth_multiplier + m`; depthwise_kernel `(*kernel_size, in, depth_multiplier)`."""
+
+    keras1_aliases: ClassVar[dict[str, Alias]] = {
+        old: new for old, new in DepthwiseOrSeparable.keras1_aliases.items() if old != "nb_filter"
+    }  # it has no `filters` (and Keras 1 had no depthwise layer to name them)
 
 
 class SeparableConv(DepthwiseOrSeparable, _Filters):

@@ -1,5 +1,5 @@
 """Core layers: Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector, Lambda,
-ActivityRegularization, Masking. Fields, names and defaults are Keras 3's."""
+ActivityRegularization, Masking, Identity. Fields, names and defaults are Keras 3's."""
 
 from __future__ import annotations
 
@@ -185,9 +185,15 @@ class Masking(LayerSpec):
     mask_value: float = Field(0.0, description="The value that marks a padded timestep.")
 
 
+class Identity(LayerSpec):
+    """`y = x`; a mask on the input passes through (a placeholder, or a named tap point)."""
+
+    type: Literal["Identity"] = "Identity"
+
+
 LAYERS: list[type[LayerSpec]] = [
     Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector, Lambda,
-    ActivityRegularization, Masking,
+    ActivityRegularization, Masking, Identity,
 ]  # fmt: skip
 
 TYPE_ALIASES: dict[str, str] = {}

@@ -13,6 +13,7 @@ from pydantic import Field, PositiveInt, model_validator
 
 from kspec.schemas.base import Alias, LayerSpec
 from kspec.schemas.fields import (
+    DIM_ORDERING,
     ActivationFunction,
     ActivityRegularizer,
     Constraint,
@@ -20,7 +21,6 @@ from kspec.schemas.fields import (
     Initializer,
     Regularizer,
 )
-from kspec.schemas.layers.reshaping import DIM_ORDERING
 from kspec.schemas.layers.spatial_fields import SpatialInt, check_per_axis
 
 _WEIGHT_ALIASES: dict[str, Alias] = {

@@ -9,9 +9,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, PositiveInt
 
 from kspec.schemas.base import Alias, LayerSpec
-from kspec.schemas.fields import DataFormatField
-
-_DIM_ORDERING: Alias = ("data_format", {"tf": "channels_last", "th": "channels_first"}.get)
+from kspec.schemas.fields import DIM_ORDERING, DataFormatField
 
 _SEED = Field(None, description="Folded into the per-node rng.")
 _RATE = Field(ge=0.0, lt=1.0, description="Fraction of the inputs to drop.")
@@ -56,7 +54,7 @@ class SpatialDropout(LayerSpec):
     """Training: whole channels (feature maps) are zeroed with probability `rate`, the rest
     scaled by 1/(1-rate). Inference: identity."""
 
-    keras1_aliases: ClassVar[dict[str, Alias]] = {"p": "rate", "dim_ordering": _DIM_ORDERING}
+    keras1_aliases: ClassVar[dict[str, Alias]] = {"p": "rate", "dim_ordering": DIM_ORDERING}
     rank: ClassVar[int]
 
     rate: float = _RATE

@@ -9,8 +9,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from kspec.schemas.base import Alias, LayerSpec
-from kspec.schemas.fields import DataFormatField
-from kspec.schemas.layers.reshaping import DIM_ORDERING
+from kspec.schemas.fields import DIM_ORDERING, DataFormatField
 from kspec.schemas.layers.spatial_fields import SpatialInt, check_per_axis
 
 _KERAS1_1D: dict[str, Alias] = {

@@ -11,15 +11,12 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, Field, NonNegativeInt, PositiveInt, model_validator
 
 from kspec.schemas.base import Alias, LayerSpec
-from kspec.schemas.fields import DataFormatField
+from kspec.schemas.fields import DIM_ORDERING, DataFormatField
 from kspec.schemas.layers.spatial_fields import (
     SpatialInt,
     as_tuple,
     check_per_axis,
 )
-
-DIM_ORDERING: Alias = ("data_format", {"tf": "channels_last", "th": "channels_first"}.get)
-"""Keras 1 `dim_ordering` (tf/th) -> `data_format`."""
 
 
 def _lists(value: Any) -> Any:

@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
-from kspec.compiler.conformance import check_infer_shape, check_invalid, check_jit, check_round_trip
+from kspec.compiler.conformance import (
+    check_infer_shape,
+    check_invalid,
+    check_jit,
+    check_policy,
+    check_round_trip,
+)
 from kspec.compiler.registry import LOWERINGS
 from kspec.schemas import LAYER_TYPES
 from tests import conformance
@@ -79,6 +85,11 @@ def test_jit_equals_no_jit(type_name: str, case: Case) -> None:
 @pytest.mark.parametrize(("type_name", "case"), _ids(CASES))
 def test_spec_round_trip(type_name: str, case: Case) -> None:
     check_round_trip(type_name, case)
+
+
+@pytest.mark.parametrize(("type_name", "case"), _ids(CASES))
+def test_mixed_bfloat16_dtypes(type_name: str, case: Case) -> None:
+    check_policy(type_name, case)
 
 
 @pytest.mark.parametrize(("type_name", "case"), _ids(INVALID))

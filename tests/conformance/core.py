@@ -12,6 +12,7 @@ CASES: dict[str, list[Case]] = {
         Case({"units": 2}, [[None, 4]], id="unknown-time"),
         Case({"units": 3, "lora_rank": 2}, [[4]], id="lora"),
     ],
+    "Identity": [Case({}, [[4]]), Case({}, [[None, 3]])],
     "Activation": [
         Case({"activation": "tanh"}, [[5]]),
         Case({"activation": "softmax"}, [[3, 4]]),
@@ -56,6 +57,7 @@ CASES: dict[str, list[Case]] = {
 }
 
 INVALID: dict[str, list[Invalid]] = {
+    "Identity": [],
     "Dense": [
         Invalid({"units": 3}, [[]], "rank >= 2", id="rank-1"),
         Invalid({"units": 3}, [[4, None]], "known last dimension", id="unknown-features"),

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import keras
 import numpy as np
 
@@ -38,6 +39,34 @@ class LayerCase:
     model: dict[str, Any] = field(default_factory=dict)  # extra top-level spec keys
 
 
+POSITIVE_WEIGHTS = ("variance", "gamma", "scale")
+"""Weight names whose values must stay positive (variances) or near one (scales) to mean what
+the layer expects; `randomize_weights` draws these from [0.5, 1.5]."""
+
+
+def randomize_weights(keras_object: Any, seed: int = 0) -> Any:
+    """Give every float weight of a built Keras layer or model a random value, and return it.
+
+    Initializers leave biases, BatchNorm statistics and recurrent biases at 0 or 1, and a bug
+    on a path multiplied by zero (a dropped bias add) or one goes unseen when those constants
+    are copied. Positive weights (`POSITIVE_WEIGHTS`) are drawn from [0.5, 1.5]; the others
+    from a normal distribution at the weight's own spread (0.5 for constant ones), so deep
+    stacks stay in a sane range.
+    """
+    rng = np.random.default_rng(seed)
+    with keras_side():
+        for variable in keras_object.weights:
+            value = np.asarray(variable)
+            if not jnp.issubdtype(value.dtype, jnp.floating):  # bfloat16 included
+                continue
+            if any(word in variable.name for word in POSITIVE_WEIGHTS):
+                new = rng.uniform(0.5, 1.5, value.shape)
+            else:
+                new = rng.normal(0.0, float(value.astype(np.float32).std()) or 0.5, value.shape)
+            variable.assign(new.astype(value.dtype))
+    return keras_object
+
+
 def random_input(shape: Sequence[int], seed: int = 0, batch: int = 5) -> np.ndarray:
     """Standard normal values (negative ones included), float32, with a batch axis."""
     return np.random.default_rng(seed).standard_normal((batch, *shape)).astype(np.float32)
@@ -61,14 +90,20 @@ def assert_parity(
     rtol: float = RTOL,
     atol: float = ATOL,
     functions: dict[str, Callable[..., Any]] | None = None,
+    randomize: bool = True,
 ) -> kspec.Model:
     """Load `spec`, copy `keras_model`'s weights in (Keras order), compare `predict` outputs.
+
+    Keras' weights are randomised first (`randomize_weights`) unless `randomize` is False,
+    for a test whose weights were chosen on purpose.
 
     Also checks that the weight lists agree in length and shapes before copying, so a wrong
     `get_weights` order fails loudly rather than as a numeric mismatch. Returns the kspec model.
     """
     model = kspec.load(spec, functions=functions)
     model.init(0)
+    if randomize:
+        randomize_weights(keras_model)
     with keras_side():
         keras_weights = keras_model.get_weights()
         expected = keras_model.predict(inputs, verbose=0)
@@ -92,3 +127,17 @@ def run_layer_case(case: LayerCase, seed: int = 0) -> kspec.Model:
     with keras_side():
         keras_model = keras_sequential(case.keras_layers(), case.input_shape)
     return assert_parity(spec, keras_model, random_input(case.input_shape, seed))
+
+
+def assert_random_parity(
+    spec: dict[str, Any], keras_model: keras.Model, inputs: list[np.ndarray], seed: int = 0
+) -> kspec.Model:
+    """`assert_parity` after giving every Keras weight (biases, norms included) standard
+    normal values * 0.5, so zero-initialised weights cannot hide a wrong layout."""
+    rng = np.random.default_rng(seed)
+    with keras_side():
+        weights = keras_model.get_weights()
+        keras_model.set_weights(
+            [rng.standard_normal(w.shape).astype(np.float32) * 0.5 for w in weights]
+        )
+    return assert_parity(spec, keras_model, inputs[0] if len(inputs) == 1 else inputs)

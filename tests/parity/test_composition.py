@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 import kspec
-from tests.parity.harness import keras_side, random_input
+from tests.parity.harness import keras_side, random_input, randomize_weights
 
 EXAMPLE = Path(__file__).parent.parent.parent / "examples" / "shared_vision.yaml"
 
@@ -34,7 +34,7 @@ def _keras_model() -> keras.Model:
 def test_shared_vision_matches_keras_with_one_set_of_vision_weights() -> None:
     keras.utils.set_random_seed(0)
     with keras_side():
-        reference = _keras_model()
+        reference = randomize_weights(_keras_model())
         weights = reference.get_weights()
     model = kspec.load(EXAMPLE)
     ours = model.get_weights()

@@ -10,7 +10,7 @@ import pytest
 
 import kspec
 from kspec.errors import SpecError
-from tests.parity.harness import ATOL, RTOL, keras_side
+from tests.parity.harness import ATOL, RTOL, keras_side, randomize_weights
 
 # (data_format, return_sequences, return_state, go_backwards, padding, strides)
 GRID = [
@@ -44,9 +44,7 @@ def _compare(params: dict, x: np.ndarray, **model: object) -> kspec.Model:
     with keras_side():
         layer = keras.layers.ConvLSTM2D(**params)
         layer.build((None, *x.shape[1:]))
-        if layer.use_bias:  # non-zero biases, so the bias wiring is checked too
-            bias = np.random.default_rng(5).standard_normal(layer.cell.bias.shape)
-            layer.cell.bias.assign(bias.astype(np.float32))
+        randomize_weights(layer, seed=5)
         expected = layer(x)
         expected = [
             np.asarray(e) for e in (expected if isinstance(expected, list | tuple) else [expected])
@@ -105,6 +103,8 @@ def test_model_data_format_is_the_default() -> None:
     x = _input("channels_first", 2)
     with keras_side():
         layer = keras.layers.ConvLSTM2D(data_format="channels_first", **params)
+        layer.build((None, *x.shape[1:]))
+        randomize_weights(layer)
         expected = np.asarray(layer(x))
         weights = layer.get_weights()
     model = kspec.load(_spec(params, x.shape[1:], data_format="channels_first"))

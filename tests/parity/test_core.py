@@ -20,6 +20,7 @@ from tests.parity.harness import (
     keras_sequential,
     keras_side,
     random_input,
+    randomize_weights,
     run_layer_case,
     sequential_spec,
 )
@@ -328,7 +329,7 @@ def test_added_loss_equals_keras_losses(layers: list, keras_layers) -> None:  # 
     keras.utils.set_random_seed(0)
     x = random_input((4,), batch=7)
     with keras_side():
-        keras_model = keras_sequential(keras_layers(), (4,))
+        keras_model = randomize_weights(keras_sequential(keras_layers(), (4,)))
     expected = _keras_losses(keras_model, x)
     assert expected > 0
     np.testing.assert_allclose(

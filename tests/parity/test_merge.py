@@ -23,9 +23,10 @@ def _functional(
     shapes: list[tuple[int, ...]],
     *,
     masking: bool = False,
-    then_softmax: bool = False,
+    then: str | None = None,
 ) -> tuple[dict[str, Any], keras.Model]:
-    """`x0, x1, ... -> [Masking each] -> merge -> [Softmax]` in kspec and in Keras."""
+    """`x0, x1, ... -> [Masking each] -> merge -> [then]` in kspec and in Keras, `then` a
+    mask-aware layer type without parameters (`Softmax`, `GlobalAveragePooling1D`)."""
     names = [f"x{i}" for i in range(len(shapes))]
     spec: dict[str, Any] = {
         "kspec": 1,
@@ -39,14 +40,14 @@ def _functional(
             {"type": "Masking", "name": r, "inputs": [n]} for r, n in zip(refs, names, strict=True)
         ]
     spec["layers"].append({**layer, "name": "merged", "inputs": refs})
-    if then_softmax:
-        spec["layers"].append({"type": "Softmax"})
+    if then:
+        spec["layers"].append({"type": then})
     with keras_side():
         xs = [keras.Input(s) for s in shapes]
         hs = [L.Masking()(x) for x in xs] if masking else xs
         y = keras_layer()(hs)
-        if then_softmax:
-            y = L.Softmax()(y)
+        if then:
+            y = getattr(L, then)()(y)
         model = keras.Model(xs, y)
     return spec, model
 
@@ -98,10 +99,48 @@ def test_elementwise_masks(name: str, cls: Any) -> None:
     """Masked entries as Keras 3 treats them (Multiply: 1; Maximum/Minimum: skipped), and the
     output mask (the OR of the inputs') as the following Softmax sees it."""
     shapes = [(4, 4), (4, 4)]
-    spec, model = _functional({"type": name}, cls, shapes, masking=True, then_softmax=True)
+    spec, model = _functional({"type": name}, cls, shapes, masking=True, then="Softmax")
     assert_parity(spec, model, _inputs(shapes, masked_steps=True))
     spec, model = _functional({"type": name}, cls, shapes, masking=True)
     assert_parity(spec, model, _inputs(shapes, masked_steps=True))
+
+
+def _masked_apart(count: int) -> list[np.ndarray]:
+    """`count` random (4, 4, 4) inputs with masked timesteps (whole steps equal to 0): one
+    of its own in each, one masked in all inputs but input i (sample i, step 1), and one in
+    all (sample 3, step 0), so every input's mask shapes both the values and the output mask."""
+    xs = [random_input((4, 4), seed=i, batch=4) for i in range(count)]
+    for i, x in enumerate(xs):
+        x[(i + 1) % 4, 2] = 0.0
+        x[3, 0] = 0.0
+        for other in range(count):
+            if other != i:
+                x[other, 1] = 0.0
+    return xs
+
+
+MANY_INPUTS = [
+    *[(name, cls, {}, 3, "Softmax") for name, cls in ELEMENTWISE if name != "Subtract"],
+    ("Subtract", L.Subtract, {}, 2, "Softmax"),
+    ("Concatenate", L.Concatenate, {"axis": 1}, 3, "GlobalAveragePooling1D"),
+    ("Concatenate", L.Concatenate, {"axis": -1}, 3, "GlobalAveragePooling1D"),
+    ("Dot", L.Dot, {"axes": 2}, 2, "Softmax"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "cls", "params", "count", "then"),
+    MANY_INPUTS,
+    ids=[f"{n}{p.get('axis', '')}-{c}" for n, _, p, c, _ in MANY_INPUTS],
+)
+def test_masks_across_many_inputs(name: str, cls: Any, params: dict, count: int, then: str) -> None:
+    """Every input masked at different steps: masked values as Keras 3 merges them, and the
+    output mask as the mask-aware layer after it sees it (Dot gives none)."""
+    shapes = [(4, 4)] * count
+    spec, model = _functional(
+        {"type": name, **params}, lambda: cls(**params), shapes, masking=True, then=then
+    )
+    assert_parity(spec, model, _masked_apart(count))
 
 
 CONCAT = [

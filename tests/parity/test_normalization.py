@@ -22,6 +22,7 @@ from tests.parity.harness import (
     keras_sequential,
     keras_side,
     random_input,
+    randomize_weights,
     sequential_spec,
 )
 
@@ -31,14 +32,8 @@ L = keras.layers
 def _randomized(layers: list[keras.layers.Layer], shape: tuple[int, ...]) -> keras.Model:
     """A Keras model whose every weight is random (variances positive), so parity covers
     gamma, beta and the moving statistics rather than their ones/zeros defaults."""
-    rng = np.random.default_rng(7)
     with keras_side():
-        model = keras_sequential(layers, shape)
-        for variable in model.weights:
-            value = rng.standard_normal(variable.shape).astype(np.float32)
-            positive = "variance" in variable.path
-            variable.assign(np.abs(value) + 0.5 if positive else value)
-    return model
+        return randomize_weights(keras_sequential(layers, shape), seed=7)
 
 
 # Inference: (id, kspec layer, Keras layer factory, input shape without batch) ----------------
@@ -325,14 +320,18 @@ def test_shape_errors_are_exact(
     assert diagnostic.message == message
 
 
-def test_normalization_runs_in_bfloat16_and_keeps_the_dtype() -> None:
-    spec = sequential_spec([{"type": "LayerNormalization"}], (8,))
-    spec["inputs"]["x"]["dtype"] = "bfloat16"
-    model = kspec.load(spec)
-    model.init(0)
-    y = model.apply(model.variables, jnp.ones((2, 8)) * jnp.arange(8.0)[None, :])
-    assert y.dtype == jnp.bfloat16
-    np.testing.assert_allclose(np.asarray(jnp.mean(y.astype(jnp.float32), -1)), 0.0, atol=1e-2)
+def test_normalization_runs_in_bfloat16_and_leaves_in_the_compute_dtype() -> None:
+    """A bfloat16 input is normalized in float32 and leaves in the layer's compute dtype, as
+    Keras casts it: float32 under the default policy, bfloat16 under `bfloat16`
+    (tests/parity/test_precision.py compares the policies with Keras)."""
+    for policy, out in (("float32", jnp.float32), ("bfloat16", jnp.bfloat16)):
+        spec = sequential_spec([{"type": "LayerNormalization"}], (8,), dtype_policy=policy)
+        spec["inputs"]["x"]["dtype"] = "bfloat16"
+        model = kspec.load(spec)
+        model.init(0)
+        y = model.apply(model.variables, jnp.ones((2, 8)) * jnp.arange(8.0)[None, :])
+        assert y.dtype == out
+        np.testing.assert_allclose(np.asarray(jnp.mean(y.astype(jnp.float32), -1)), 0.0, atol=1e-2)
 
 
 # The bundled ResNet-style example, end to end ---------------------------------------------------

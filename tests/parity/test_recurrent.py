@@ -15,7 +15,7 @@ import pytest
 
 import kspec
 from kspec.errors import KspecDeprecationWarning, SpecError
-from tests.parity.harness import ATOL, RTOL, keras_side
+from tests.parity.harness import ATOL, RTOL, keras_side, randomize_weights
 
 L = keras.layers
 CELLS = [("SimpleRNN", {}), ("LSTM", {}), ("GRU", {}), ("GRU", {"reset_after": False})]
@@ -38,6 +38,8 @@ def _compare(spec: dict, layer: Any, inputs: list[np.ndarray], masked: bool) -> 
     with keras_side():
         x, *states = inputs
         mask = np.any(x != 0.0, axis=-1) if masked else None
+        layer(x, mask=mask, initial_state=states or None)  # builds it
+        randomize_weights(layer)
         expected = layer(x, mask=mask, initial_state=states or None)
         expected = [
             np.asarray(e) for e in (expected if isinstance(expected, list | tuple) else [expected])

@@ -11,7 +11,14 @@ import pytest
 
 import kspec
 from kspec.errors import SpecError
-from tests.parity.harness import ATOL, RTOL, assert_parity, keras_sequential, keras_side
+from tests.parity.harness import (
+    ATOL,
+    RTOL,
+    assert_parity,
+    keras_sequential,
+    keras_side,
+    randomize_weights,
+)
 from tests.parity.test_recurrent import padded_batch
 
 L = keras.layers
@@ -24,8 +31,11 @@ GRID = [
 
 
 def _run_keras(layer: Any, inputs: list[np.ndarray], mask: np.ndarray | None) -> list[Any]:
+    """The Keras layer's outputs, after a first call builds it and its weights are randomised."""
     with keras_side():
         x, *states = inputs
+        layer(x, mask=mask, initial_state=states or None)
+        randomize_weights(layer)
         out = layer(x, mask=mask, initial_state=states or None)
         return [np.asarray(o) for o in (out if isinstance(out, list | tuple) else [out])]
 

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import yaml
 from jax.extend.core import Primitive
 from jax.interpreters import mlir
 
@@ -134,6 +135,8 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("exports")
     models, dirs, inputs, cases = {}, {}, {}, []
     sources = {p.stem: p for p in EXAMPLES} | {"text_lstm": TEXT_LSTM, "bn_dropout": BN_DROPOUT}
+    sources["mlp_bfloat16"] = {**yaml.safe_load((ROOT / "examples" / "mlp.yaml").read_text()),
+                               "dtype_policy": "bfloat16"}  # fmt: skip
     for name, source in sources.items():
         model = kspec.load(source)
         model.init(1)
@@ -142,7 +145,7 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         kspec.export(model, dirs[name], verify=False, training=name == "bn_dropout")
     dirs["mlp_baked"] = root / "mlp_baked"
     kspec.export(models["mlp"], dirs["mlp_baked"], bake_weights=True, verify=False)
-    for name in [p.stem for p in EXAMPLES] + ["mlp_baked"]:
+    for name in [p.stem for p in EXAMPLES] + ["mlp_baked", "mlp_bfloat16"]:
         model = models[name.removesuffix("_baked")]
         inputs[name] = sample(model, 3, 0, seed=len(cases))
         add_case(cases, root, f"{name}.3", dirs[name], inputs[name])
@@ -182,6 +185,20 @@ def test_example_runs_without_kspec_at_two_batch_sizes(exports: dict, name: str)
     want = outputs_of(model, model.predict(exports["inputs"][name], batch_size=3))
     assert_same(exports["results"][f"{name}.3"], want)
     assert_same(exports["results"][f"{name}.1"], {k: v[:1] for k, v in want.items()})
+
+
+def test_bfloat16_policy_exports_its_compute_and_weight_dtypes(exports: dict) -> None:
+    """`dtype_policy: bfloat16`: bfloat16 weights (raw 2-byte records in weights.npz, which
+    the documented loader views back) and outputs, the same values as `predict`."""
+    model, x = exports["models"]["mlp_bfloat16"], exports["inputs"]["mlp_bfloat16"]
+    signature = json.loads((exports["dirs"]["mlp_bfloat16"] / "signature.json").read_text())
+    assert signature["dtype_policy"] == "bfloat16"
+    assert signature["outputs"] == [{"name": "dense_2", "dtype": "bfloat16", "shape": ["b", 10]}]
+    assert {w["dtype"] for w in signature["weights"]} == {"bfloat16"}
+    want = model.predict(x, batch_size=3)
+    got = exports["results"]["mlp_bfloat16.3"]["outputs/dense_2"].view(jnp.bfloat16)
+    assert want.dtype == jnp.bfloat16
+    np.testing.assert_array_equal(np.asarray(got, np.float32), np.asarray(want, np.float32))
 
 
 def test_null_length_lstm_runs_at_two_lengths_from_one_artifact(exports: dict) -> None:

@@ -416,3 +416,23 @@ def test_the_json_schema_accepts_blocks() -> None:
     assert schema["properties"]["blocks"]["additionalProperties"]["required"] == ["layers"]
     use = schema["properties"]["layers"]["items"]["oneOf"][-1]
     assert use["required"] == ["block"]
+
+
+def test_inputs_by_call_argument_are_renamed_in_blocks() -> None:
+    layers = expand(
+        """\
+kspec: 1
+blocks:
+  attend:
+    inputs: [x, memory]
+    layers:
+      - {type: LayerNormalization, name: norm, inputs: [x]}
+      - {type: MultiHeadAttention, name: mha, num_heads: 2, key_dim: 4,
+         inputs: {query: norm, value: memory, key: "memory:1"}}
+inputs: {seq: [5, 8], ctx: [6, 8]}
+layers:
+  - {block: attend, name: a1, inputs: [seq, ctx]}
+"""
+    )
+    assert layers[1]["name"] == "a1"
+    assert layers[1]["inputs"] == {"query": "a1_norm", "value": "ctx", "key": "ctx:1"}

@@ -255,6 +255,29 @@ def test_callbacks(tmp_path: Path) -> None:
     assert len(nan.epoch) == 1
 
 
+def test_early_stopping_restores_the_best_epochs_weights() -> None:
+    """Two gentle epochs, then a rate that makes the loss climb: EarlyStopping stops after
+    `patience` worse epochs and puts back the weights the best epoch ended with."""
+    model = kspec.load(MLP)
+    model.init(0)
+    model.compile({"type": "sgd", "learning_rate": 0.1}, "categorical_crossentropy")
+    ended: list[list[np.ndarray]] = []
+
+    class Snapshot(Callback):
+        def on_epoch_end(self, epoch: int, logs: dict) -> None:
+            ended.append([np.array(w) for w in model.get_weights()])
+
+    stopper = EarlyStopping(monitor="loss", patience=2, restore_best_weights=True)
+    schedule = LearningRateScheduler(lambda epoch, lr: 0.1 if epoch < 2 else 40.0)
+    history = model.fit(X, Y, epochs=10, verbose=0, callbacks=[schedule, Snapshot(), stopper])
+    losses = history.history["loss"]
+    best = int(np.argmin(losses))
+    assert best == 1 and len(losses) == 4 and stopper.stopped_epoch == 3, losses
+    for restored, expected in zip(model.get_weights(), ended[best], strict=True):
+        np.testing.assert_array_equal(restored, expected)
+    assert not np.array_equal(model.get_weights()[0], ended[-1][0])
+
+
 def test_checkpoint_resume_is_exact(tmp_path: Path) -> None:
     spec = {
         **MLP,

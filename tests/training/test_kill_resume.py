@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 import kspec
-from kspec.runtime.checkpoint import read_metadata
 
 pytestmark = pytest.mark.slow  # subprocesses or whole training runs: `make test` only
 
@@ -81,8 +80,6 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None
     model = kspec.load(tmp_path / "m.yaml")
     model.init(0)
     model.fit(x, y, epochs=EPOCHS, verbose=0)
-    run_model = tmp_path / "run" / "model"
-    trained = kspec.load(read_metadata(run_model)["spec"])
-    trained.load_weights(run_model)
+    trained = kspec.load_model(tmp_path / "run")
     for ours, uninterrupted in zip(trained.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_allclose(ours, uninterrupted, atol=1e-6)
