@@ -28,7 +28,6 @@ from kspec.runtime.keras_io.assign import AssignLog, Locate, assemble
 from kspec.runtime.keras_io.h5read import ByteBudget, legacy_weights, open_h5, text_attr
 from kspec.runtime.keras_io.sources import KerasSource, classify
 from kspec.runtime.model import Model
-from kspec.schemas.canonical import to_yaml
 
 REPORT = "import-report.txt"
 
@@ -184,17 +183,16 @@ def _json_version(config: Any) -> str:
 
 
 def write_directory(imported: Imported, out: Path) -> Path:
-    """The model directory (`spec.yaml`, `checkpoint/`) plus `import-report.txt`, written to a
-    staging sibling and renamed into place: a failure leaves `out` as it was."""
+    """The model directory (`Model.save`: manifest, `spec.yaml`, `checkpoint/`) plus
+    `import-report.txt`, written to a staging sibling and renamed into place: a failure
+    leaves `out` as it was."""
     out = out.absolute()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise KerasImportError(f"{out}: already exists and is not empty; choose a new directory")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.import-{uuid.uuid4().hex[:8]}"
     try:
-        staging.mkdir()
-        (staging / "spec.yaml").write_text(to_yaml(imported.model.spec))
-        imported.model.save_weights(staging / "checkpoint")
+        imported.model.save(staging)
         (staging / REPORT).write_text(imported.report())
         if out.exists():
             out.rmdir()
