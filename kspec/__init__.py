@@ -57,8 +57,8 @@ if TYPE_CHECKING:
     from kspec.runtime.config import model_from_json as model_from_json
     from kspec.runtime.config import model_from_yaml as model_from_yaml
     from kspec.runtime.export import export as export
-    from kspec.runtime.model import Model as Model
     from kspec.runtime.keras_io.importer import from_keras as from_keras
+    from kspec.runtime.model import Model as Model
     from kspec.runtime.model_dir import load_model as load_model
     from kspec.runtime.plugins import register_layer as register_layer
     from kspec.runtime.plugins import unregister_layer as unregister_layer
