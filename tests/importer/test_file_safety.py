@@ -160,6 +160,7 @@ def test_cli_bytecode_lambda_refused_nothing_written(tmp_path: Path) -> None:
     [code, defaults, closure] with `function_type: lambda`, keras 2.2.4 `Lambda.get_config`)."""
     import json
 
+    code = "4wEAAAAAAAAAAQAAAAIAAABTAAAAcwgAAAB8AGQBFABTACkC"  # marshal of `lambda x: x * 2`
     config = {
         "class_name": "Sequential",
         "keras_version": "2.2.4",
@@ -168,7 +169,7 @@ def test_cli_bytecode_lambda_refused_nothing_written(tmp_path: Path) -> None:
             {"class_name": "Dense", "config": {"name": "dense_1", "units": 2,
                                                "batch_input_shape": [None, 3]}},
             {"class_name": "Lambda", "config": {
-                "name": "evil", "function": ["4wEAAAAAAAAAAQAAAAIAAABTAAAAcwgAAAB8AGQBFABTACkC", None, None],
+                "name": "evil", "function": [code, None, None],
                 "function_type": "lambda", "output_shape": None, "arguments": {}}},
         ]},
     }  # fmt: skip
