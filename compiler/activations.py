@@ -47,6 +47,7 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "mish": lambda x: x * jnp.tanh(jax.nn.softplus(x)),
     "sigmoid": jax.nn.sigmoid,
     "hard_sigmoid": lambda x: jax.nn.relu6(x + 3.0) / 6.0,
+    "legacy_hard_sigmoid": lambda x: jnp.clip(0.2 * x + 0.5, 0.0, 1.0),
     "sparse_sigmoid": lambda x: jnp.clip(0.5 * (x + 1.0), 0.0, 1.0),
     "log_sigmoid": jax.nn.log_sigmoid,
     "hard_silu": lambda x: x * jax.nn.relu6(x + 3.0) / 6.0,

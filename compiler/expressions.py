@@ -75,7 +75,6 @@ _ACTIVATION_FUNCTIONS = [
     "softsign",
     "elu",
     "selu",
-    "gelu",
     "silu",
     "swish",
     "mish",
@@ -88,6 +87,8 @@ IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {
     "softmax": jax.nn.softmax,
     "log_softmax": jax.nn.log_softmax,
     "leaky_relu": lambda x, negative_slope=0.2: jax.nn.leaky_relu(x, negative_slope),
+    # keras.ops.gelu's default is the tanh approximation (the `gelu` activation's is exact)
+    "gelu": lambda x, approximate=True: jax.nn.gelu(x, approximate=approximate),
     "erf": jax.scipy.special.erf,
     "l2_normalize": _l2_normalize,
     "cast": _cast,

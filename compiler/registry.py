@@ -14,11 +14,13 @@ from kspec.compiler.layers import (
     convolution,
     core,
     embedding,
+    legacy,
     locally_connected,
     merge,
     noise,
     normalization,
     pooling,
+    preprocessing,
     recurrent,
     reshaping,
     transformer,
@@ -30,7 +32,7 @@ from kspec.schemas.base import LayerSpec
 FAMILIES = [
     core, convolution, pooling, reshaping, locally_connected, merge, activations, normalization,
     noise, embedding, recurrent, wrappers, composition, applications, attention,
-    transformer,
+    transformer, legacy, preprocessing,
 ]  # fmt: skip
 
 Entry = Lowering[Any] | Composite[Any]

@@ -25,8 +25,13 @@ ActivationName = Literal[
 ]  # fmt: skip
 """Every Keras 3 activation that takes no required argument (Keras 3 names and aliases)."""
 
+LegacyActivationName = Literal["legacy_hard_sigmoid"]
+"""Activations of Keras 1/2 whose formula Keras 3 changed: `legacy_hard_sigmoid` is
+`clip(0.2 x + 0.5, 0, 1)`, the `hard_sigmoid` of Keras 1/2 and tf.keras <= 2.15 (the importer
+writes it for their `hard_sigmoid`)."""
+
 ActivationFunction = Annotated[
-    ActivationName | None,
+    ActivationName | LegacyActivationName | None,
     Field(description="Activation applied to the output; `null` or `linear` for none."),
 ]
 

@@ -16,11 +16,13 @@ from kspec.schemas.layers import (
     convolution,
     core,
     embedding,
+    legacy,
     locally_connected,
     merge,
     noise,
     normalization,
     pooling,
+    preprocessing,
     recurrent,
     reshaping,
     transformer,
@@ -30,7 +32,7 @@ from kspec.schemas.layers import (
 FAMILIES = [
     core, convolution, pooling, reshaping, locally_connected, merge, activations, normalization,
     noise, embedding, recurrent, wrappers, composition, applications, attention,
-    transformer,
+    transformer, legacy, preprocessing,
 ]  # fmt: skip
 
 LAYER_TYPES: list[type[LayerSpec]] = [cls for family in FAMILIES for cls in family.LAYERS]

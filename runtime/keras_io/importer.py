@@ -28,6 +28,8 @@ from kspec.runtime.keras_io.assign import AssignLog, Locate, assemble
 from kspec.runtime.keras_io.h5read import ByteBudget, legacy_weights, open_h5, text_attr
 from kspec.runtime.keras_io.sources import KerasSource, classify
 from kspec.runtime.model import Model
+from kspec.schemas.registry import known_type_names
+from kspec.spec.keras import translate
 
 REPORT = "import-report.txt"
 
@@ -149,10 +151,12 @@ def _compiled(
     """The compiled kspec model, each node's Keras layer name, and the translation report."""
     if spec is not None:
         return compile_source(spec, functions), None, []
-    from kspec.spec.keras import translate  # the config translator (keras-config)
-
     translation = translate(
-        config, source=label, custom_objects=custom, functions=list(functions or ())
+        config,
+        source=label,
+        custom_objects=custom,
+        functions=list(functions or ()),
+        known_types=known_type_names(),
     )
     compiled = compile_source(translation.tree, functions)
     names = {node: facts.keras_name for node, facts in translation.layers.items()}

@@ -276,15 +276,21 @@ LAYERS: list[type[LayerSpec]] = [
 ]  # fmt: skip
 
 TYPE_ALIASES: dict[str, str] = {
+    "AtrousConvolution1D": "Conv1D",
+    "AtrousConvolution2D": "Conv2D",
+    "Deconvolution2D": "Conv2DTranspose",
+    "Deconvolution3D": "Conv3DTranspose",
+}
+"""Keras 1 names Keras 2 dropped (deprecated)."""
+
+SYNONYMS: dict[str, str] = {
     "Convolution1D": "Conv1D",
     "Convolution2D": "Conv2D",
     "Convolution3D": "Conv3D",
-    "AtrousConvolution1D": "Conv1D",
-    "AtrousConvolution2D": "Conv2D",
     "SeparableConvolution1D": "SeparableConv1D",
     "SeparableConvolution2D": "SeparableConv2D",
-    "Deconvolution2D": "Conv2DTranspose",
-    "Deconvolution3D": "Conv3DTranspose",
+    "Convolution1DTranspose": "Conv1DTranspose",
     "Convolution2DTranspose": "Conv2DTranspose",
     "Convolution3DTranspose": "Conv3DTranspose",
 }
+"""Keras 3's current long names (`keras.layers.Convolution2D`), accepted silently."""

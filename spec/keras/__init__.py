@@ -79,8 +79,8 @@ def _predicate(known: Callable[[str], bool] | Collection[str]) -> Callable[[str]
 def _parse(config: Any, source: str) -> tuple[Any, SourceMap]:
     if isinstance(config, str):
         return read_json(config, source)
-    if isinstance(config, dict | list):
-        return json.loads(json.dumps(config)), SourceMap(source)
+    if isinstance(config, dict | list):  # parsed already: no lines to point at
+        return json.loads(json.dumps(config)), SourceMap("<dict>")
     raise KerasImportError(
         f"{source}: expected a Keras model config (JSON text, a dict or a list). "
         f"Received: {type(config).__name__}"

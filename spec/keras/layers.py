@@ -29,6 +29,12 @@ DROPPED = {
 }
 """Keys dropped whatever their value, with the reason the report gives."""
 
+CLASS_DROPPED = {
+    ("Embedding", "dropout"): "Keras 1 word dropout, training only; add a Dropout layer to "
+    "train with it",
+}
+"""Keys of one layer type kspec drops (they do not change inference), with the reason."""
+
 ANY = object()
 NEUTRAL: dict[str, Any] = {
     "quantization_config": (None,), "sparse": (False,), "ragged": (False,),
@@ -54,6 +60,10 @@ CUDNN = {
 after the recurrent matmul), as Keras 2's `preprocess_weights_for_loading` treated them."""
 
 WRAPPED_KEYS = ("layer", "backward_layer")
+
+POLICIES = ("float32", "bfloat16", "float16", "mixed_bfloat16", "mixed_float16")
+"""Keras dtype policies kspec layers take as `dtype` (`schemas/precision.py`); float32, the
+default, is left out of the spec."""
 
 
 class Refusal(Exception):
@@ -102,8 +112,15 @@ def _parameters(class_name: str, config: dict[str, Any], name: str, ctx: Context
             continue
         if key in ("input_dim", "input_length") and class_name != "Embedding":
             continue  # a model input (read by the caller), repeated on every Keras 1 layer
-        if key == "dtype":
-            dropped.append(_dtype_note(value))
+        if (class_name, key) in CLASS_DROPPED:
+            dropped.append(f"`{key}={value!r}` ({CLASS_DROPPED[class_name, key]})")
+        elif key == "dtype":
+            policy = dtype_name(value)
+            if policy in POLICIES and policy != "float32":
+                params["dtype"] = policy
+                ctx.report.add("converted", name, f"dtype policy {policy}")
+            else:
+                dropped.append(_dtype_note(policy or repr(value)))
         elif key in DROPPED:
             dropped.append(f"`{key}` ({DROPPED[key]})")
         elif key in NEUTRAL:
@@ -131,8 +148,7 @@ def _value(key: str, value: Any, name: str, ctx: Context) -> Any:
     return value
 
 
-def _dtype_note(value: Any) -> str:
-    policy = dtype_name(value) or repr(value)
+def _dtype_note(policy: str) -> str:
     if policy == "float32":
-        return "`dtype` float32 (kspec computes in float32)"
-    return f"`dtype` policy {policy} (kspec computes this layer in float32 for now)"
+        return "`dtype` float32 (the model's default policy)"
+    return f"`dtype` {policy} (no kspec dtype policy of that name; computed in float32)"

@@ -34,23 +34,23 @@ from kspec.schemas.canonical import json_schema
 from kspec.testing import Case, Invalid, check_layer
 
 
-class Highway(LayerSpec):
+class GatedSkip(LayerSpec):
     """`y = t * tanh(x @ kernel + bias) + (1 - t) * x` with the gate
     `t = sigmoid(x @ gate_kernel + gate_bias)`."""
 
-    type: Literal["Highway"] = "Highway"
+    type: Literal["GatedSkip"] = "GatedSkip"
     gate_bias_init: float = Field(-1.0, description="Initial gate bias (negative: carry x).")
     kernel_initializer: Initializer = Field("glorot_uniform", validate_default=True)
     depth: PositiveInt = Field(1, description="Unused; a required-positive parameter to misuse.")
 
 
-def _shape(spec: Highway, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, "Highway")
-    expect_rank(shapes[0], 2, "Highway")
+def _shape(spec: GatedSkip, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+    expect_inputs(shapes, 1, "GatedSkip")
+    expect_rank(shapes[0], 2, "GatedSkip")
     return [shapes[0]]
 
 
-def _init(spec: Highway, key: Array, shapes: list[Shape]) -> LayerWeights:
+def _init(spec: GatedSkip, key: Array, shapes: list[Shape]) -> LayerWeights:
     n = shapes[0][-1]
     k1, k2 = jax.random.split(key)
     return LayerWeights(
@@ -63,14 +63,14 @@ def _init(spec: Highway, key: Array, shapes: list[Shape]) -> LayerWeights:
     )
 
 
-def _apply(spec: Highway, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
+def _apply(spec: GatedSkip, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
     (x,) = inputs
     t = jax.nn.sigmoid(add_bias(x @ params["gate_kernel"], params["gate_bias"]))
     h = jnp.tanh(add_bias(x @ params["kernel"], params["bias"]))
     return [t * h + (1.0 - t) * x]
 
 
-HIGHWAY = Lowering(Highway, _shape, _apply, _init, mask="propagate")
+GATED_SKIP = Lowering(GatedSkip, _shape, _apply, _init, mask="propagate")
 
 
 def _reference(spec: Any, p: dict[str, np.ndarray], xs: list[np.ndarray]) -> list[np.ndarray]:
@@ -80,21 +80,21 @@ def _reference(spec: Any, p: dict[str, np.ndarray], xs: list[np.ndarray]) -> lis
 
 
 @pytest.fixture
-def highway() -> Iterator[type[Highway]]:
+def gated_skip() -> Iterator[type[GatedSkip]]:
     """Registered for one test only: the registry-wide conformance tests must not see it."""
-    kspec.register_layer(Highway, HIGHWAY)
+    kspec.register_layer(GatedSkip, GATED_SKIP)
     try:
-        yield Highway
+        yield GatedSkip
     finally:
-        kspec.unregister_layer("Highway")
+        kspec.unregister_layer("GatedSkip")
 
 
 SPEC = """\
 kspec: 1
 inputs: {x: [4]}
 layers:
-  - {type: Highway, name: hw}
-  - {type: TimeDistributed, layer: {type: Highway}, inputs: [seq]}
+  - {type: GatedSkip, name: hw}
+  - {type: TimeDistributed, layer: {type: GatedSkip}, inputs: [seq]}
   - {type: Dense, units: 2, inputs: [hw]}
 outputs: [dense]
 """
@@ -104,41 +104,44 @@ def _mlp() -> dict[str, Any]:
     return {
         "kspec": 1,
         "inputs": {"x": {"shape": [4]}},
-        "layers": [{"type": "Highway", "gate_bias_init": -2.0}, {"type": "Dense", "units": 2}],
+        "layers": [{"type": "GatedSkip", "gate_bias_init": -2.0}, {"type": "Dense", "units": 2}],
     }
 
 
-def test_custom_layer_passes_the_conformance_checks(highway: type[Highway]) -> None:
+def test_custom_layer_passes_the_conformance_checks(gated_skip: type[GatedSkip]) -> None:
     check_layer(
-        highway,
+        gated_skip,
         [Case({}, [[4]]), Case({"gate_bias_init": 0.5}, [[3, 5]])],
         invalid=[Invalid({}, [[]], "rank >= 2")],
         reference=_reference,
     )
 
 
-def test_bad_parameters_are_located_errors(highway: type[Highway]) -> None:
+def test_bad_parameters_are_located_errors(gated_skip: type[GatedSkip]) -> None:
     text = (
         "kspec: 1\ninputs: {x: [4]}\nlayers:\n"
-        "  - {type: Highway, depth: 0}\n"
-        "  - {type: Highway, gate_bias: 1.0}\n"
+        "  - {type: GatedSkip, depth: 0}\n"
+        "  - {type: GatedSkip, gate_bias: 1.0}\n"
     )
     with pytest.raises(kspec.SpecError) as info:
         kspec.validate(text)
     lines = [str(d) for d in info.value.diagnostics]
     assert lines == [
-        "<string>:4:28: error: node 'highway': `depth` should be greater than 0. Received: depth=0",
-        "<string>:5:21: error: node 'highway_1': unknown parameter `gate_bias` "
+        "<string>:4:30: error: node 'gated_skip': `depth` should be greater than 0. "
+        "Received: depth=0",
+        "<string>:5:23: error: node 'gated_skip_1': unknown parameter `gate_bias` "
         "(did you mean `gate_bias_init`?)",
     ]
 
 
 def test_unregistered_type_lists_plugins() -> None:
-    with pytest.raises(kspec.SpecError, match="unknown layer type 'Highway'; no layer plugins"):
+    with pytest.raises(kspec.SpecError, match="unknown layer type 'GatedSkip'; no layer plugins"):
         kspec.validate(_mlp())
 
 
-def test_validates_compiles_trains_and_checkpoints(highway: type[Highway], tmp_path: Path) -> None:
+def test_validates_compiles_trains_and_checkpoints(
+    gated_skip: type[GatedSkip], tmp_path: Path
+) -> None:
     model = kspec.load(_mlp())
     model.init(0)
     assert [w.shape for w in model.get_weights()][:4] == [(4, 4), (4,), (4, 4), (4,)]
@@ -162,65 +165,67 @@ def test_validates_compiles_trains_and_checkpoints(highway: type[Highway], tmp_p
     assert copy.spec == model.spec
     lines: list[str] = []
     model.summary(print_fn=lines.append)
-    assert any("Highway" in line for line in lines)
+    assert any("GatedSkip" in line for line in lines)
 
 
-def test_checkpoint_names_the_missing_custom_type(highway: type[Highway], tmp_path: Path) -> None:
+def test_checkpoint_names_the_missing_custom_type(
+    gated_skip: type[GatedSkip], tmp_path: Path
+) -> None:
     model = kspec.load(_mlp())
     model.init(0)
     model.save_weights(tmp_path / "ckpt")
-    kspec.unregister_layer("Highway")
+    kspec.unregister_layer("GatedSkip")
     try:
         with pytest.raises(
-            kspec.CheckpointError, match=r"'Highway' \(from (tests\.)?(compiler\.)?test_custom"
+            kspec.CheckpointError, match=r"'GatedSkip' \(from (tests\.)?(compiler\.)?test_custom"
         ):
             kspec.load_checkpoint(tmp_path / "ckpt")
     finally:
-        kspec.register_layer(Highway, HIGHWAY)
+        kspec.register_layer(GatedSkip, GATED_SKIP)
 
 
-def test_wrapped_and_builder(highway: type[Highway]) -> None:
+def test_wrapped_and_builder(gated_skip: type[GatedSkip]) -> None:
     spec = {
         "kspec": 1,
         "inputs": {"seq": {"shape": [3, 4]}},
-        "layers": [{"type": "TimeDistributed", "layer": {"type": "Highway"}}],
+        "layers": [{"type": "TimeDistributed", "layer": {"type": "GatedSkip"}}],
     }
     model = kspec.load(spec)
     model.init(0)
     assert model.output_shape == (None, 3, 4)
     inputs = kspec.Input((4,))
-    built = kspec.Model(inputs, kspec.layers.Highway(gate_bias_init=0.0)(inputs))
+    built = kspec.Model(inputs, kspec.layers.GatedSkip(gate_bias_init=0.0)(inputs))
     assert built.spec.layers[0].gate_bias_init == 0.0  # type: ignore[union-attr]
 
 
-def test_in_a_sub_model(highway: type[Highway]) -> None:
-    inner = {"inputs": {"x": [4]}, "layers": [{"type": "Highway", "depth": 2}]}
+def test_in_a_sub_model(gated_skip: type[GatedSkip]) -> None:
+    inner = {"inputs": {"x": [4]}, "layers": [{"type": "GatedSkip", "depth": 2}]}
     model = kspec.load(
         {"kspec": 1, "inputs": {"x": [4]}, "layers": [{"type": "Model", "spec": inner}]}
     )
     model.init(0)
     assert model.predict(np.ones((2, 4), "float32")).shape == (2, 4)
-    bad = {"inputs": {"x": [4]}, "layers": [{"type": "Highway", "depth": -1}]}
-    with pytest.raises(kspec.SpecError, match="node 'model/highway': `depth` should be greater"):
+    bad = {"inputs": {"x": [4]}, "layers": [{"type": "GatedSkip", "depth": -1}]}
+    with pytest.raises(kspec.SpecError, match="node 'model/gated_skip': `depth` should be greater"):
         kspec.validate(
             {"kspec": 1, "inputs": {"x": [4]}, "layers": [{"type": "Model", "spec": bad}]}
         )
 
 
-def test_json_schema_has_the_custom_type(highway: type[Highway]) -> None:
+def test_json_schema_has_the_custom_type(gated_skip: type[GatedSkip]) -> None:
     schema = json_schema()
-    assert "Highway" in schema["$defs"]
-    assert {"$ref": "#/$defs/Highway"} in schema["properties"]["layers"]["items"]["oneOf"]
-    assert schema["$defs"]["Highway"]["properties"]["gate_bias_init"]["default"] == -1.0
-    assert "Highway" not in json_schema_without_it()
+    assert "GatedSkip" in schema["$defs"]
+    assert {"$ref": "#/$defs/GatedSkip"} in schema["properties"]["layers"]["items"]["oneOf"]
+    assert schema["$defs"]["GatedSkip"]["properties"]["gate_bias_init"]["default"] == -1.0
+    assert "GatedSkip" not in json_schema_without_it()
 
 
 def json_schema_without_it() -> dict[str, Any]:
-    kspec.unregister_layer("Highway")
+    kspec.unregister_layer("GatedSkip")
     try:
         return json_schema()["$defs"]
     finally:
-        kspec.register_layer(Highway, HIGHWAY)
+        kspec.register_layer(GatedSkip, GATED_SKIP)
 
 
 class Dense(LayerSpec):
@@ -238,8 +243,8 @@ class Misnamed(LayerSpec):
     [
         (Dense, Lowering(Dense, _shape, _apply), "'Dense' is a built-in layer type"),
         (Misnamed, Lowering(Misnamed, _shape, _apply), "named after its type"),
-        (Highway, Lowering(Dense, _shape, _apply), "is for Dense"),
-        (int, HIGHWAY, "must subclass kspec.LayerSpec"),
+        (GatedSkip, Lowering(Dense, _shape, _apply), "is for Dense"),
+        (int, GATED_SKIP, "must subclass kspec.LayerSpec"),
     ],
 )
 def test_registration_is_checked(schema: Any, lowering: Any, error: str) -> None:
@@ -247,8 +252,10 @@ def test_registration_is_checked(schema: Any, lowering: Any, error: str) -> None
         kspec.register_layer(schema, lowering)
 
 
-def test_a_taken_name_is_refused(highway: type[Highway]) -> None:
-    kspec.register_layer(Highway, HIGHWAY)  # the same pair again: nothing happens
-    other = Lowering(Highway, _shape, _apply)
-    with pytest.raises(ValueError, match=r"already registered by (tests\.)?(compiler\.)?test_custom_layers"):
-        kspec.register_layer(Highway, other)
+def test_a_taken_name_is_refused(gated_skip: type[GatedSkip]) -> None:
+    kspec.register_layer(GatedSkip, GATED_SKIP)  # the same pair again: nothing happens
+    other = Lowering(GatedSkip, _shape, _apply)
+    with pytest.raises(
+        ValueError, match=r"already registered by (tests\.)?(compiler\.)?test_custom_layers"
+    ):
+        kspec.register_layer(GatedSkip, other)

@@ -176,10 +176,8 @@ def test_seed_demo_keras1_conv2d_then_flatten() -> None:
         "<string>:4:42: node 'conv2d': Conv2D: `nb_row`, `nb_col` are Keras 1 names; "
         "use `kernel_size: [3, 3]` instead" in messages
     )
-    assert (
-        "<string>:4:12: node 'conv2d': `Convolution2D` is a Keras 1 name; use `Conv2D` instead"
-        in messages
-    )
+    # Convolution2D is also Keras 3's current long name: a synonym, not deprecated
+    assert not any("`Convolution2D`" in m for m in messages)
     conv = model.get_layer("conv2d").spec
     assert (conv.filters, conv.kernel_size, conv.padding, conv.data_format) == (
         64, [3, 3], "same", "channels_first"
@@ -211,6 +209,26 @@ def test_keras1_conv1d_and_deconvolution_names() -> None:
         model = kspec.load({"kspec": 1, "inputs": {"x": [4, 4, 2]}, "layers": [deconv]})
     assert model.output_shape == (None, 6, 6, 3)
     assert any("`output_shape=[None, 6, 6, 3]`" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize(
+    ("synonym", "modern", "shape"),
+    [
+        ("Convolution1D", "Conv1D", [6, 2]),
+        ("Convolution2D", "Conv2D", [6, 6, 2]),
+        ("Convolution3D", "Conv3D", [4, 4, 4, 2]),
+        ("SeparableConvolution1D", "SeparableConv1D", [6, 2]),
+        ("SeparableConvolution2D", "SeparableConv2D", [6, 6, 2]),
+        ("Convolution1DTranspose", "Conv1DTranspose", [6, 2]),
+        ("Convolution2DTranspose", "Conv2DTranspose", [6, 6, 2]),
+        ("Convolution3DTranspose", "Conv3DTranspose", [4, 4, 4, 2]),
+    ],
+)
+def test_keras3_long_names_are_silent_synonyms(synonym: str, modern: str, shape: list) -> None:
+    layer = {"type": synonym, "filters": 3, "kernel_size": 2}
+    spec = kspec.validate({"kspec": 1, "inputs": {"x": shape}, "layers": [layer]})  # no warning
+    assert type(spec.layers[0]).__name__ == modern
+    assert getattr(keras.layers, synonym) is getattr(keras.layers, modern)
 
 
 # Validation rules: located errors with exact text ---------------------------------------------
