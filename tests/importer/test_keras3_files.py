@@ -117,3 +117,17 @@ def test_existing_directory_refused(saved: tuple[Any, Path], tmp_path: Path) -> 
     with pytest.raises(KerasImportError, match="already exists and is not empty"):
         write_directory(imported, tmp_path / "taken")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def test_legacy_h5_op_with_constant(tmp_path: Path) -> None:
+    """Keras 3's `.h5` writes an op node (`x + 3.0`) without `module`; it must not become an
+    `Add` layer that drops the constant (MobileNetV3's hard_sigmoid)."""
+    with keras_side():
+        inp = keras.Input((3,))
+        model = keras.Model(inp, keras.layers.Dense(2)(inp) + 3.0)
+        model.save(tmp_path / "m.h5")
+        x = np.random.default_rng(0).normal(size=(2, 3)).astype("float32")
+        expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(
+        import_keras(tmp_path / "m.h5").model.predict(x), expected, rtol=1e-5, atol=1e-6
+    )
