@@ -27,6 +27,7 @@ _LAZY = {
     "validate": "kspec.runtime.checking",
     "load": "kspec.runtime.api",
     "load_model": "kspec.runtime.model_dir",
+    "from_keras": "kspec.runtime.keras_io.importer",
     "Model": "kspec.runtime.model",
     "Sequential": "kspec.runtime.sequential",
     "Input": "kspec.runtime.builder",
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from kspec.runtime.config import model_from_json as model_from_json
     from kspec.runtime.config import model_from_yaml as model_from_yaml
     from kspec.runtime.export import export as export
+    from kspec.runtime.keras_io.importer import from_keras as from_keras
     from kspec.runtime.model import Model as Model
     from kspec.runtime.model_dir import load_model as load_model
     from kspec.runtime.plugins import register_layer as register_layer

@@ -29,6 +29,7 @@ from kspec.runtime.keras_io.h5read import ByteBudget, legacy_weights, open_h5, t
 from kspec.runtime.keras_io.sources import KerasSource, classify
 from kspec.runtime.model import Model
 from kspec.schemas.registry import known_type_names
+from kspec.spec.keras import translate
 
 REPORT = "import-report.txt"
 
@@ -150,8 +151,6 @@ def _compiled(
     """The compiled kspec model, each node's Keras layer name, and the translation report."""
     if spec is not None:
         return compile_source(spec, functions), None, []
-    from kspec.spec.keras import translate  # the config translator (keras-config)
-
     translation = translate(
         config,
         source=label,

@@ -211,8 +211,7 @@ class Walker:
         self, kind: str, conf: dict[str, Any], item: Any, call: Call | None, path: Path
     ) -> tuple[dict[str, Any], dict[str, LayerFacts]]:
         """The node's fields, and a nested model's facts by node name."""
-        module = item.get("module") if isinstance(item, dict) else None
-        if isinstance(module, str) and module.startswith(OP_MODULES):
+        if is_op(item):
             return ops.keras3_op(kind, conf, call or Call((), {})), {}
         if kind in ("TFOpLambda", "SlicingOpLambda"):
             slicing = kind != "TFOpLambda"
@@ -320,13 +319,27 @@ def _layer_refs(value: Any) -> list[Ref]:
     return refs
 
 
+def is_op(item: Any) -> bool:
+    """A Keras 3 op recorded as a layer (`x + 3.0` -> `Add`): its `module` says so; Keras 3's
+    legacy `.h5` writes no `module`, but an op's config is only its `name` (a layer's has
+    `trainable` and `dtype`)."""
+    if not isinstance(item, dict):
+        return False
+    module, conf = item.get("module"), item.get("config")
+    if isinstance(module, str):
+        return module.startswith(OP_MODULES)
+    return (
+        item.get("class_name") in ops.OP_CLASSES
+        and isinstance(conf, dict)
+        and set(conf) == {"name"}
+        and any(isinstance(node, dict) for node in item.get("inbound_nodes") or [])
+    )
+
+
 def _inputs_of(call: Call, kind: str, item: dict[str, Any]) -> list[Ref]:
     """The tensors a node takes: all of an op's; a layer's positional ones (keyword tensors
     other than masks are refused by the layer's translation)."""
-    module = item.get("module")
-    if kind in ("TFOpLambda", "SlicingOpLambda") or (
-        isinstance(module, str) and module.startswith(OP_MODULES)
-    ):
+    if kind in ("TFOpLambda", "SlicingOpLambda") or is_op(item):
         return list(dict.fromkeys(call.tensors()))
     keywords = {k: v for k, v in call.kwargs.items() if k not in DROPPED_KWARGS}
     if Call((), keywords).tensors():

@@ -65,6 +65,8 @@ KERAS3_OPS: dict[str, Op] = {
     "Negative": Op("-"),
 }  # fmt: skip
 """Keras 3 op classes (`keras/src/ops/numpy.py`, `nn.py`) and their kspec expression."""
+OP_CLASSES = frozenset({*KERAS3_OPS, *OPERATORS, *MERGE_LAYERS, "GetItem"})
+"""Every Keras 3 op class this module translates."""
 
 TF_OPERATORS = {
     "math.add": "+", "__operators__.add": "+", "math.subtract": "-", "math.multiply": "*",

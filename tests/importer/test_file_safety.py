@@ -152,3 +152,33 @@ def test_cli_failure_writes_nothing(tmp_path: Path) -> None:
     assert run.returncode == 1, run.stderr
     assert "weight shapes differ" in run.stderr and "Traceback" not in run.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml", "w.h5"]
+
+
+@pytest.mark.slow
+def test_cli_bytecode_lambda_refused_nothing_written(tmp_path: Path) -> None:
+    """A Keras 2 `to_json()` with a Lambda carrying marshalled bytecode (`function` as
+    [code, defaults, closure] with `function_type: lambda`, keras 2.2.4 `Lambda.get_config`)."""
+    import json
+
+    code = "4wEAAAAAAAAAAQAAAAIAAABTAAAAcwgAAAB8AGQBFABTACkC"  # marshal of `lambda x: x * 2`
+    config = {
+        "class_name": "Sequential",
+        "keras_version": "2.2.4",
+        "backend": "tensorflow",
+        "config": {"name": "s", "layers": [
+            {"class_name": "Dense", "config": {"name": "dense_1", "units": 2,
+                                               "batch_input_shape": [None, 3]}},
+            {"class_name": "Lambda", "config": {
+                "name": "evil", "function": [code, None, None],
+                "function_type": "lambda", "output_shape": None, "arguments": {}}},
+        ]},
+    }  # fmt: skip
+    (tmp_path / "model.json").write_text(json.dumps(config))
+    run = subprocess.run(
+        [sys.executable, "-m", "kspec.runtime.cli", "import", str(tmp_path / "model.json"),
+         "-o", str(tmp_path / "out")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    assert "evil" in run.stderr and "bytecode" in run.stderr and "Traceback" not in run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json"]

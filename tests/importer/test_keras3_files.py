@@ -81,3 +81,53 @@ def test_keras_archive_matches_by_object_path(saved: tuple[Any, Path]) -> None:
     report = imported.report()
     assert "second <- second (2 arrays)" in report
     assert "matching: Keras 3 object paths" in report
+
+
+def test_translated_import_to_directory(tmp_path: Path) -> None:
+    """No spec given: the config is translated, the directory loads with kspec.load_model,
+    and the JSON architecture alone gives a model of the same size with fresh weights."""
+    import kspec
+    from kspec.runtime.keras_io.importer import REPORT, write_directory
+
+    with keras_side():
+        inp = keras.Input((4,))
+        h = keras.layers.BatchNormalization()(keras.layers.Dense(6, activation="relu")(inp))
+        model = keras.Model(inp, keras.layers.Add()([keras.layers.Dense(6)(h), h]))
+        rng = np.random.default_rng(0)
+        model.set_weights([rng.uniform(0.5, 2, w.shape).astype("float32")
+                           for w in model.get_weights()])  # fmt: skip
+        model.save(tmp_path / "m.keras")
+        x = rng.normal(size=(3, 4)).astype("float32")
+        expected = model.predict(x, verbose=0)
+    out = write_directory(import_keras(tmp_path / "m.keras"), tmp_path / "imported")
+    assert "[translation]" in (out / REPORT).read_text()
+    restored = kspec.load_model(out)
+    np.testing.assert_allclose(restored.predict(x), expected, rtol=1e-4, atol=1e-5)
+    assert kspec.from_keras(model.to_json()).count_params() == model.count_params()
+
+
+def test_existing_directory_refused(saved: tuple[Any, Path], tmp_path: Path) -> None:
+    from kspec.errors import KerasImportError
+    from kspec.runtime.keras_io.importer import write_directory
+
+    _, folder = saved
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    imported = import_keras(folder / "m.keras", spec=SPEC)
+    with pytest.raises(KerasImportError, match="already exists and is not empty"):
+        write_directory(imported, tmp_path / "taken")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def test_legacy_h5_op_with_constant(tmp_path: Path) -> None:
+    """Keras 3's `.h5` writes an op node (`x + 3.0`) without `module`; it must not become an
+    `Add` layer that drops the constant (MobileNetV3's hard_sigmoid)."""
+    with keras_side():
+        inp = keras.Input((3,))
+        model = keras.Model(inp, keras.layers.Dense(2)(inp) + 3.0)
+        model.save(tmp_path / "m.h5")
+        x = np.random.default_rng(0).normal(size=(2, 3)).astype("float32")
+        expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(
+        import_keras(tmp_path / "m.h5").model.predict(x), expected, rtol=1e-5, atol=1e-6
+    )
