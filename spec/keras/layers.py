@@ -41,6 +41,7 @@ NEUTRAL: dict[str, Any] = {
     "optional": (False,), "fused": ANY, "renorm": (False,), "renorm_clipping": (None,),
     "renorm_momentum": ANY, "virtual_batch_size": (None,), "adjustment": (None,),
     "time_major": (False,), "output_mask": (None,), "output_mask_type": ANY,
+    "zero_output_for_mask": (False,),
 }  # fmt: skip
 """Keys kspec does not have, dropped when they hold a value meaning kspec's behaviour (ANY: any
 value, given the others) and refused otherwise."""
@@ -129,6 +130,8 @@ def _parameters(class_name: str, config: dict[str, Any], name: str, ctx: Context
             dropped.append(f"`{key}={value!r}` (kspec's behaviour)")
         elif key in WRAPPED_KEYS and is_serialized(value):
             inner = value["config"] if isinstance(value["config"], dict) else {}
+            if class_name == "Bidirectional":  # Keras sets it on the layers it wraps
+                inner = {k: v for k, v in inner.items() if k != "zero_output_for_mask"}
             params[key] = layer_fields(str(value["class_name"]), inner, ctx)
         else:
             params[key] = _value(key, value, name, ctx)

@@ -128,8 +128,12 @@ class Walker:
                 node_names[(name, k)] = name if k == 0 else unique_names([f"{name}_{k}"], names)[0]
         nodes: list[dict[str, Any]] = []
         facts: dict[str, LayerFacts] = {}
+        masks_only = _mask_only_ops(items, config.get("output_layers"))
+        for name in sorted(masks_only):
+            note = "op computing a mask for a `mask` call argument (kspec passes masks itself)"
+            self.ctx.report.add("dropped", name, note)
         for i, kind, conf, item in items:
-            if kind == "InputLayer":
+            if kind == "InputLayer" or _name(conf, f"layer_{i}") in masks_only:
                 continue
             for k, raw in enumerate(item.get("inbound_nodes") or []):
                 node = self._call_node(kind, conf, item, raw, (name := _name(conf, "")), k,
@@ -334,6 +338,38 @@ def is_op(item: Any) -> bool:
         and set(conf) == {"name"}
         and any(isinstance(node, dict) for node in item.get("inbound_nodes") or [])
     )
+
+
+def _mask_only_ops(items: list[tuple[int, str, dict, Any]], output_layers: Any) -> set[str]:
+    """The op nodes whose results feed only `mask` call arguments (directly or through other
+    such ops): Keras 3 records the mask a `Masking` layer hands a Functional's next layer as
+    `NotEqual` and `Any` ops passed as `mask=`. kspec propagates masks itself."""
+    consumers: dict[str, set[tuple[str, bool]]] = {}
+    ops_by_name = {}
+    for i, _kind, conf, item in items:
+        name = _name(conf, f"layer_{i}")
+        if is_op(item):
+            ops_by_name[name] = item
+        for raw in (item.get("inbound_nodes") or []) if isinstance(item, dict) else []:
+            try:
+                call = read_call(raw)
+            except ValueError:
+                continue
+            as_mask = {r.layer for r in Call((), {k: v for k, v in call.kwargs.items()
+                                                  if k == "mask"}).tensors()}  # fmt: skip
+            for ref in call.tensors():
+                consumers.setdefault(ref.layer, set()).add((name, ref.layer in as_mask))
+    outputs = {r.layer for r in _layer_refs(output_layers)}
+    masks_only: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name in ops_by_name.keys() - masks_only - outputs:
+            uses = consumers.get(name, set())
+            if uses and all(as_mask or user in masks_only for user, as_mask in uses):
+                masks_only.add(name)
+                changed = True
+    return masks_only
 
 
 def _inputs_of(call: Call, kind: str, item: dict[str, Any]) -> list[Ref]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import keras
 import pytest
 
 from kspec.errors import KerasImportError
 from tests.importer.keras3_models import assert_import_parity, translated
-from tests.parity.harness import assert_parity, random_input
+from tests.parity.harness import assert_parity, keras_side, random_input
 
 L = keras.layers
 
@@ -46,6 +48,39 @@ def test_shared_layer_calls_become_shared_nodes() -> None:
     translation = assert_import_parity(model, [random_input((5,)), random_input((5,), 1)])
     nodes = translation.tree["layers"]
     assert nodes[1] == {"shares": "shared", "name": "shared_1", "inputs": ["b"]}
+
+
+def test_bidirectional_recurrent_layers_import() -> None:
+    """Keras writes `zero_output_for_mask: true` into the layers Bidirectional wraps (kspec's
+    Bidirectional always behaves so); a plain RNN's default `false` is kspec's behaviour."""
+    with keras_side():
+        x = keras.Input((6, 3), name="x")
+        h = L.Bidirectional(L.LSTM(4, return_sequences=True))(x)
+        model = keras.Model(x, L.GRU(2)(h))
+    translation = assert_import_parity(model, random_input((6, 3)))
+    assert translation.tree["layers"][0]["layer"]["type"] == "LSTM"
+
+
+def test_masking_in_a_functional_model_imports() -> None:
+    """Keras 3 records the mask Masking hands the next layer as `NotEqual`/`Any` ops passed
+    as `mask=`: they are dropped (kspec propagates the mask) and the result is Keras's."""
+    with keras_side():
+        x = keras.Input((6, 3), name="x")
+        h = L.LSTM(4, return_sequences=True)(L.Masking()(x))
+        model = keras.Model(x, L.GlobalAveragePooling1D()(h))
+    assert [c["class_name"] for c in json.loads(model.to_json())["config"]["layers"]][
+        1
+    ] == "NotEqual"
+    inputs = random_input((6, 3))
+    inputs[0, 4:] = 0.0
+    inputs[2, :2] = 0.0
+    translation = assert_import_parity(model, inputs)
+    assert [n["type"] for n in translation.tree["layers"]] == [
+        "Masking",
+        "LSTM",
+        "GlobalAveragePooling1D",
+    ]
+    assert "op computing a mask" in str(translation.report)
 
 
 def test_ops_graph_predicts_as_keras() -> None:
