@@ -130,7 +130,7 @@ def read_variables(directory: str | os.PathLike[str]) -> dict[str, Any]:
     version, metadata = _open(directory)
     if not metadata["files"]:
         return {"params": {}, "state": {}}
-    path = version / "variables"
+    path = (version / "variables").absolute()  # Orbax reads absolute paths only
     try:
         # Closed on every path: a checkpointer left open after a failed read prints asyncio
         # "Event loop is closed" tracebacks at exit.

@@ -66,7 +66,8 @@ def prepare(target: Path, token: str, clean: bool = True) -> Path:
         raise CheckpointError(f"{target}: is a symbolic link; save to a real directory")
     if target.exists() and not target.is_dir():
         raise CheckpointError(f"{target}: exists and is not a directory; not replacing it")
-    if target.is_dir() and not is_checkpoint(target) and _foreign_entries(target):
+    # one process of several checks and cleans: the others may see its save under way
+    if clean and target.is_dir() and not is_checkpoint(target) and _foreign_entries(target):
         raise CheckpointError(
             f"{target}: a non-empty directory that is not a kspec checkpoint; not writing into it"
         )

@@ -31,7 +31,7 @@ LegacyActivationName = Literal["legacy_hard_sigmoid"]
 writes it for their `hard_sigmoid`)."""
 
 ActivationFunction = Annotated[
-    ActivationName | LegacyActivationName | None,
+    Literal[ActivationName, LegacyActivationName] | None,  # one literal: one error message
     Field(description="Activation applied to the output; `null` or `linear` for none."),
 ]
 

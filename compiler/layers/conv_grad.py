@@ -50,6 +50,8 @@ class ConvGeometry:
             jax.ShapeDtypeStruct(x_shape, jnp.float32),
             jax.ShapeDtypeStruct(kernel_shape, jnp.float32),
         )
+        if not all(isinstance(d, int) for d in (*out.shape, *kernel_shape)):
+            return False  # a symbolic dimension (export): its size is unknown, keep XLA's form
         positions = math.prod(out.shape) // kernel_shape[-1]  # N * output positions
         return positions * math.prod(kernel_shape[:-1]) <= MAX_PATCH_ELEMENTS
 

@@ -36,6 +36,8 @@ BASE: dict[str, tuple[list[int], dict[str, Any]]] = {
     "LocallyConnected1D": ([8, 4], {"filters": 2, "kernel_size": 3}),
     "LocallyConnected2D": ([8, 8, 4], {"filters": 2, "kernel_size": 3}),
     **{t: ([6, 4], {"units": 3}) for t in ("SimpleRNN", "LSTM", "GRU")},
+    "MaxoutDense": ([4], {"units": 3}),
+    "Highway": ([4], {}),
 }
 for rank in (1, 2, 3):
     spatial = [9] * rank + [4]

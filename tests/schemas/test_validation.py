@@ -58,6 +58,7 @@ DEFAULTS: list[tuple[dict[str, Any], dict[str, Any]]] = [
     ),
     ({"type": "ActivityRegularization"}, {"l1": 0.0, "l2": 0.0}),
     ({"type": "Masking"}, {"mask_value": 0.0}),
+    ({"type": "Identity"}, {"trainable": True}),
 ]
 
 
