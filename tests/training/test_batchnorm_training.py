@@ -110,7 +110,7 @@ def test_sharded_batch_gets_global_statistics() -> None:
     over the whole batch."""
     env = {
         **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2",
         "JAX_PLATFORMS": "cpu",
     }
     root = Path(__file__).resolve().parents[2]
