@@ -202,13 +202,27 @@ class Model(SpecIOMixin, FreezingMixin, PredictionMixin, LegacyMixin):
         return [w for layer in self.layers for w in layer.get_weights()]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
-        """Set all weights from a list in Keras order (e.g. `keras_model.get_weights()`)."""
+        """Set all weights from a list in Keras order (e.g. `keras_model.get_weights()`).
+
+        A model without variables yet runs no initializer when the list covers every
+        variable (the usual case): random init compiles a program of its own, which the
+        weights given would replace anyway. State that is no Keras weight (a stateful RNN's
+        carried states) is initialised as `init(0)` would."""
         expected = sum(len(layer.weight_names()) for layer in self.layers)
         if len(weights) != expected:
             raise ValueError(
                 f"set_weights expects {expected} arrays (in Keras order). Received: {len(weights)}"
             )
-        variables, position = self.variables, 0
+        if self._variables is None:
+            variables = self._with_weights(self.abstract_variables(), weights)
+            if not any(isinstance(v, jax.ShapeDtypeStruct) for v in jax.tree.leaves(variables)):
+                self.variables = variables
+                return
+        self.variables = self._with_weights(self.variables, weights)
+
+    def _with_weights(self, variables: Variables, weights: Sequence[Any]) -> Variables:
+        """`variables` with every layer's Keras weights replaced by `weights` (Keras order)."""
+        position = 0
         for layer in self.layers:
             count = len(layer.weight_names())
             variables = replace_layer_weights(
@@ -218,7 +232,7 @@ class Model(SpecIOMixin, FreezingMixin, PredictionMixin, LegacyMixin):
                 weights[position : position + count],
             )
             position += count
-        self.variables = variables
+        return variables
 
     def save_weights(self, directory: str | os.PathLike[str]) -> None:
         """Write the variables as an Orbax checkpoint (atomic: a crash leaves no half state);

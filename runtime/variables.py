@@ -51,7 +51,14 @@ def abstract_variables(compiled: CompiledModel, current: Variables | None) -> Va
     """The variables' shapes and dtypes (`jax.ShapeDtypeStruct` leaves), creating none."""
     if current is not None:
         return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), current)
-    return jax.eval_shape(compiled.init, abstract_key())
+    order: dict[str, Any] = {}
+
+    def init(key: jax.Array) -> Variables:
+        variables = compiled.init(key)
+        order["keys"] = _skeleton(variables)
+        return variables
+
+    return _in_order(jax.eval_shape(init, abstract_key()), order["keys"])  # type: ignore[no-any-return]
 
 
 def traced(tree: Any) -> bool:

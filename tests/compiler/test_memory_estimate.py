@@ -15,7 +15,7 @@ from kspec.errors import LimitError
 from kspec.runtime.build import build
 from kspec.runtime.memory_budget import memory_limit
 
-SECONDS = 10.0
+SECONDS = 10.0  # of this process's CPU time: what the input costs, whatever the machine's load
 
 
 def dense(inputs: int, units: int, extra: str = "") -> str:
@@ -35,10 +35,10 @@ def test_estimate_counts_weights_and_every_tensor() -> None:
 
 def test_dense_100000_on_100000_inputs_is_refused_before_allocating() -> None:
     model = kspec.load(dense(100_000, 100_000))
-    started = time.perf_counter()
+    started = time.process_time()
     with memory_limit(2**30), pytest.raises(LimitError) as info:
         model.init(0)
-    assert time.perf_counter() - started < SECONDS
+    assert time.process_time() - started < SECONDS
     assert str(info.value) == (
         "error: the model needs about 37.3 GiB at batch size 1 (parameters 37.3 GiB, "
         "activations 781.2 KiB), more than the --max-memory budget (1.0 GiB); make the layers "

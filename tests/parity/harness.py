@@ -105,7 +105,6 @@ def assert_parity(
     `get_weights` order fails loudly rather than as a numeric mismatch. Returns the kspec model.
     """
     model = kspec.load(spec, functions=functions)
-    model.init(0)
     if randomize:
         randomize_weights(keras_model)
     with keras_side():

@@ -28,7 +28,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow],
     database=None,
 )
-SECONDS = 5.0
+SECONDS = 5.0  # of this process's CPU time: what the input costs, whatever the machine's load
 
 
 def _saved(root: Path) -> Path:
@@ -43,7 +43,7 @@ def _saved(root: Path) -> Path:
 
 
 def _load_or_refuse(target: Path) -> None:
-    started = time.perf_counter()
+    started = time.process_time()
     try:
         version, metadata = store.open_current(target)
     except CheckpointError as exc:
@@ -52,7 +52,7 @@ def _load_or_refuse(target: Path) -> None:
         assert metadata["n"] == 7
         for name, data in payload(7).items():
             assert (version / name).read_bytes() == data[:1000]
-    assert time.perf_counter() - started < SECONDS
+    assert time.process_time() - started < SECONDS
 
 
 @FUZZ
