@@ -77,11 +77,14 @@ def _write_orbax(path: Path, tree: dict[str, Any], target: Path) -> None:
 
 
 def _shared_token() -> str:
-    """A random name part, the same in every process (process 0's)."""
+    """A random name part, the same in every process (process 0's). Broadcast as two uint32
+    words: without `jax_enable_x64` a 64-bit integer arrives cut to a signed 32-bit one, whose
+    sign would make a version name no load accepts."""
     token = store.new_token()
     if jax.process_count() > 1:
-        value = multihost_utils.broadcast_one_to_all(np.int64(int(token[:15], 16)))
-        token = f"{int(value):016x}"
+        words = np.frombuffer(bytes.fromhex(token[:16]), dtype=np.uint32)
+        shared = multihost_utils.broadcast_one_to_all(words)
+        token = np.asarray(shared, dtype=np.uint32).tobytes().hex()
     return token
 
 
