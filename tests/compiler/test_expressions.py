@@ -164,3 +164,17 @@ def test_arguments_are_bound_by_name_in_a_model() -> None:
     }
     model = kspec.load(spec)
     np.testing.assert_allclose(model.predict(X), X * 3.0 - 0.25 - X**2, rtol=1e-5, atol=1e-6)
+
+
+def test_arguments_reach_a_registered_function_as_keywords() -> None:
+    """`function:` with `arguments` calls the Python function with them, by name (Keras'
+    `Lambda(fn, arguments=...)`)."""
+    spec: dict[str, Any] = {
+        "kspec": 1,
+        "inputs": {"x": [5]},
+        "layers": [
+            {"type": "Lambda", "function": "affine", "arguments": {"scale": 3.0, "shift": -0.25}}
+        ],
+    }
+    model = kspec.load(spec, functions={"affine": lambda x, scale, shift: x * scale + shift})
+    np.testing.assert_allclose(model.predict(X), X * 3.0 - 0.25, rtol=1e-6)
