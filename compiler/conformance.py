@@ -191,16 +191,34 @@ def check_invalid(type_name: str, case: Invalid) -> None:
         raise AssertionError(f"compiling {type_name} accepted input shapes {in_shapes}")
 
 
+def _randomized(key: jax.Array, params: dict[str, Any]) -> dict[str, Any]:
+    """`params` with every floating array replaced by standard normal values * 0.5."""
+    leaves, tree = jax.tree.flatten(params)
+    keys = jax.random.split(key, max(len(leaves), 1))
+    return jax.tree.unflatten(
+        tree,
+        [
+            0.5 * jax.random.normal(k, leaf.shape, leaf.dtype)
+            if jnp.issubdtype(leaf.dtype, jnp.floating)
+            else leaf
+            for k, leaf in zip(keys, leaves, strict=False)
+        ],
+    )
+
+
 def check_reference(
     type_name: str, case: Case, reference: Reference, rtol: float = 1e-5, atol: float = 1e-6
 ) -> None:
-    """Inference outputs equal `reference`'s on random weights and inputs."""
+    """Inference outputs equal `reference`'s on random weights and inputs. Every floating
+    parameter is drawn anew (standard normal * 0.5): initializers leave biases at zero, and a
+    dropped bias add would pass a check made at zero."""
     spec, lowering, in_shapes = _lowered(type_name, case)
     key = jax.random.PRNGKey(3)
     weights = lowering.init(spec, key, in_shapes)
     xs = _random_inputs(key, in_shapes)
-    outs = lowering.apply(spec, weights.params, xs, _call(False, None, weights.state))
-    params = {name: np.asarray(w) for name, w in weights.params.items()}
+    params = _randomized(jax.random.PRNGKey(4), weights.params)
+    outs = lowering.apply(spec, params, xs, _call(False, None, weights.state))
+    params = {name: np.asarray(w) for name, w in params.items()}
     expected = reference(spec, params, [np.asarray(x) for x in xs])
     for actual, want in zip(outs, expected, strict=True):
         np.testing.assert_allclose(np.asarray(actual), want, rtol=rtol, atol=atol)

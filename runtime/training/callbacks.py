@@ -46,7 +46,9 @@ class CallbackList:
     @property
     def wants_batches(self) -> bool:
         return any(
-            type(c).on_train_batch_end is not Callback.on_train_batch_end for c in self.callbacks
+            "on_train_batch_end" in vars(c)  # a LambdaCallback's hook is an instance attribute
+            or type(c).on_train_batch_end is not Callback.on_train_batch_end
+            for c in self.callbacks
         )
 
     def __getattr__(self, hook: str) -> Callable[..., None]:

@@ -52,7 +52,7 @@ class LegacyMixin(TrainingMixin):
         return self.run_fit(plan)
 
     def evaluate_generator(self, generator: Any, steps: int | None = None, **keras1: Any) -> Any:
-        _, samples, _ = keras1_generator_args(
+        _, _, samples = keras1_generator_args(  # Keras 1: evaluate_generator(g, val_samples)
             {k: v for k, v in keras1.items() if k in ("val_samples", "max_q_size")}, 1
         )
         if steps is None and samples is None:

@@ -1,8 +1,10 @@
 """Conformance of every layer over the registry: schema <-> lowering, shapes vs `jax.eval_shape`,
-jit vs no-jit, spec round trip, and shape errors that are `ShapeError`s, never raw JAX errors.
+jit vs no-jit, spec round trip, shape errors that are `ShapeError`s, never raw JAX errors, and
+per family a few outputs against a reference (Keras 3, else NumPy).
 
-A new layer family extends `CASES` (valid params and input shapes) and `INVALID` (shapes it must
-reject); `test_every_layer_type_has_cases` fails until it does. The checks themselves live in
+A new layer family extends `CASES` (valid params and input shapes), `INVALID` (shapes it must
+reject) and `REFERENCES` (cases checked by value); `test_every_layer_type_has_cases` and
+`test_every_family_has_reference_rows` fail until it does. The checks themselves live in
 `kspec.compiler.conformance`, which plugin authors run on custom layers through `kspec.testing`.
 """
 
@@ -19,31 +21,41 @@ from kspec.compiler.conformance import (
     check_invalid,
     check_jit,
     check_policy,
+    check_reference,
     check_round_trip,
 )
 from kspec.compiler.registry import LOWERINGS
 from kspec.schemas import LAYER_TYPES
 from tests import conformance
-from tests.conformance.cases import Case, Invalid
+from tests.conformance.cases import Case, Invalid, KerasReference, NumpyReference
+from tests.conformance.keras_reference import check_against_keras
 
 # Keras 1 layer types (`Merge`) warn on every load; the warning itself is tested with the layer.
 pytestmark = pytest.mark.filterwarnings("ignore::kspec.errors.KspecDeprecationWarning")
 
 
-def _collect() -> tuple[dict[str, list[Case]], dict[str, list[Invalid]]]:
-    """Merge the tables of every module in tests/conformance/."""
+Row = KerasReference | NumpyReference
+FAMILIES = {
+    info.name: importlib.import_module(f"tests.conformance.{info.name}")
+    for info in pkgutil.iter_modules(conformance.__path__)
+    if info.name not in ("cases", "keras_reference")
+}
+"""Every table module of tests/conformance/: one layer family each."""
+
+
+def _collect() -> tuple[dict[str, list[Case]], dict[str, list[Invalid]], list[Row]]:
+    """Merge the tables of every family."""
     cases: dict[str, list[Case]] = {}
     invalid: dict[str, list[Invalid]] = {}
-    for module_info in pkgutil.iter_modules(conformance.__path__):
-        if module_info.name == "cases":
-            continue
-        module = importlib.import_module(f"tests.conformance.{module_info.name}")
+    references: list[Row] = []
+    for module in FAMILIES.values():
         cases |= module.CASES
         invalid |= module.INVALID
-    return cases, invalid
+        references += module.REFERENCES
+    return cases, invalid, references
 
 
-CASES, INVALID = _collect()
+CASES, INVALID, REFERENCES = _collect()
 
 
 def _ids(table: dict[str, list[Any]]) -> list[tuple[str, Any]]:
@@ -67,6 +79,13 @@ def test_every_layer_type_has_cases() -> None:
     assert set(CASES) == names, "add conformance cases for each new layer type"
     assert set(INVALID) == names, "add invalid-shape cases (or an empty list) for each type"
     assert all(len(CASES[n]) >= 2 for n in names)
+
+
+def test_every_family_has_reference_rows() -> None:
+    """Each family checks some outputs by value, on cases of its own table (not new ones)."""
+    assert [name for name, module in FAMILIES.items() if not module.REFERENCES] == []
+    for row in REFERENCES:
+        assert row.case in CASES[row.type_name], row
 
 
 # Each case: the checks plugin authors run too (kspec.testing) ---------------------------------
@@ -95,3 +114,19 @@ def test_mixed_bfloat16_dtypes(type_name: str, case: Case) -> None:
 @pytest.mark.parametrize(("type_name", "case"), _ids(INVALID))
 def test_invalid_shapes_raise_shape_error(type_name: str, case: Invalid) -> None:
     check_invalid(type_name, case)
+
+
+def _reference_ids() -> list[Any]:
+    def name(row: Row) -> str:
+        index = row.case.id or CASES[row.type_name].index(row.case)
+        return f"{row.type_name}-{index}-{'keras' if isinstance(row, KerasReference) else 'numpy'}"
+
+    return [pytest.param(row, id=name(row)) for row in REFERENCES]
+
+
+@pytest.mark.parametrize("row", _reference_ids())
+def test_outputs_match_the_reference(row: Row) -> None:
+    if isinstance(row, KerasReference):
+        check_against_keras(row)
+    else:
+        check_reference(row.type_name, row.case, row.reference)

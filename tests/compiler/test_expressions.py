@@ -87,16 +87,20 @@ ROWS = {
 }
 
 
+PREFIXES = ("keras.ops", "ops", "K", "backend")
+"""The module spellings pasted Keras code calls a function through (`K` is Keras 2's backend)."""
+
 KERAS_HOME = {"mish": "keras.activations"}
 """Where Keras keeps a function that `keras.ops` lacks."""
 
 
-def _keras_ops_form(expression: str, homes: dict[str, str] | None = None) -> str:
-    """`f(a, g(b))` -> `keras.ops.f(a, keras.ops.g(b))` for every function called."""
+def _keras_ops_form(
+    expression: str, homes: dict[str, str] | None = None, prefix: str = "keras.ops"
+) -> str:
+    """`f(a, g(b))` -> `keras.ops.f(a, keras.ops.g(b))` (or another `prefix`) for every
+    function called."""
     homes = homes or {}
-    return re.sub(
-        r"\b([a-z_0-9]+)\(", lambda m: f"{homes.get(m[1], 'keras.ops')}.{m[1]}(", expression
-    )
+    return re.sub(r"\b([a-z_0-9]+)\(", lambda m: f"{homes.get(m[1], prefix)}.{m[1]}(", expression)
 
 
 def _keras_value(expression: str) -> np.ndarray:
@@ -114,7 +118,8 @@ def test_function_matches_keras_ops(name: str) -> None:
     expression = ROWS[name]
     assert expression is not None
     expected = _keras_value(expression)
-    for spelling in (expression, _keras_ops_form(expression)):
+    spellings = [expression] + [_keras_ops_form(expression, prefix=p) for p in PREFIXES]
+    for spelling in spellings:
         actual = np.asarray(evaluate(spelling, dict(VARIABLES)))
         assert actual.dtype == expected.dtype, spelling
         np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-6, err_msg=spelling)
@@ -159,3 +164,17 @@ def test_arguments_are_bound_by_name_in_a_model() -> None:
     }
     model = kspec.load(spec)
     np.testing.assert_allclose(model.predict(X), X * 3.0 - 0.25 - X**2, rtol=1e-5, atol=1e-6)
+
+
+def test_arguments_reach_a_registered_function_as_keywords() -> None:
+    """`function:` with `arguments` calls the Python function with them, by name (Keras'
+    `Lambda(fn, arguments=...)`)."""
+    spec: dict[str, Any] = {
+        "kspec": 1,
+        "inputs": {"x": [5]},
+        "layers": [
+            {"type": "Lambda", "function": "affine", "arguments": {"scale": 3.0, "shift": -0.25}}
+        ],
+    }
+    model = kspec.load(spec, functions={"affine": lambda x, scale, shift: x * scale + shift})
+    np.testing.assert_allclose(model.predict(X), X * 3.0 - 0.25, rtol=1e-6)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conformance.cases import Case, Invalid
+from tests.conformance.cases import Case, Invalid, KerasReference
 
 CASES: dict[str, list[Case]] = {
     "ReLU": [
@@ -36,3 +36,9 @@ INVALID: dict[str, list[Invalid]] = {
     "ELU": [],
     "ThresholdedReLU": [],
 }
+
+REFERENCES = [
+    KerasReference("PReLU", CASES["PReLU"][0]),  # a weight of its own, randomised
+    KerasReference("ReLU", CASES["ReLU"][1]),
+    KerasReference("Softmax", CASES["Softmax"][1]),
+]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from tests.conformance.cases import Case, Invalid
+from typing import Any
+
+import numpy as np
+
+from tests.conformance.cases import Case, Invalid, NumpyReference
 
 CASES: dict[str, list[Case]] = {
     "LayerScale": [
@@ -23,3 +27,19 @@ INVALID: dict[str, list[Invalid]] = {
         Invalid({"scale": 1.0}, [[3, 4], [3, 2]], "same shape", id="shapes"),
     ],
 }
+
+# Keras keeps these inside keras.applications, not keras.layers: NumPy references.
+
+
+def _layer_scale(spec: Any, p: dict[str, np.ndarray], xs: list[np.ndarray]) -> list[np.ndarray]:
+    return [xs[0] * p["gamma"]]  # y = x * gamma, per channel
+
+
+def _custom_scale(spec: Any, p: dict[str, np.ndarray], xs: list[np.ndarray]) -> list[np.ndarray]:
+    return [xs[0] + xs[1] * spec.scale]  # InceptionResNetV2: y = x0 + scale * x1
+
+
+REFERENCES = [
+    NumpyReference("LayerScale", CASES["LayerScale"][1], _layer_scale),
+    NumpyReference("CustomScaleLayer", CASES["CustomScaleLayer"][0], _custom_scale),
+]

@@ -3,7 +3,7 @@ order: query, value, key)."""
 
 from __future__ import annotations
 
-from tests.conformance.cases import Case, Invalid
+from tests.conformance.cases import Case, Invalid, KerasReference
 
 CASES: dict[str, list[Case]] = {
     "MultiHeadAttention": [
@@ -99,3 +99,9 @@ INVALID: dict[str, list[Invalid]] = {
         ),
     ],
 }
+
+REFERENCES = [
+    KerasReference("MultiHeadAttention", CASES["MultiHeadAttention"][0], positional=True),
+    KerasReference("Attention", CASES["Attention"][0]),
+    KerasReference("EinsumDense", CASES["EinsumDense"][1]),
+]

@@ -5,7 +5,9 @@ registry's placeholder does not have; tests/test_submodels.py checks shape misma
 
 from __future__ import annotations
 
-from tests.conformance.cases import Case, Invalid
+import keras
+
+from tests.conformance.cases import Case, Invalid, KerasReference
 
 _MLP = {"inputs": {"x": [5]}, "layers": [{"type": "Dense", "units": 3, "activation": "relu"}]}
 _TWO_IN_TWO_OUT = {
@@ -38,3 +40,8 @@ CASES: dict[str, list[Case]] = {
 }
 
 INVALID: dict[str, list[Invalid]] = {"Model": []}
+
+REFERENCES = [
+    KerasReference("Model", CASES["Model"][0], lambda: keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(3, activation="relu")])),
+]  # fmt: skip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conformance.cases import Case, Invalid
+from tests.conformance.cases import Case, Invalid, KerasReference
 
 _CF = {"data_format": "channels_first"}
 
@@ -63,3 +63,5 @@ INVALID: dict[str, list[Invalid]] = {
         ),
     ],
 }
+
+REFERENCES = [KerasReference("ConvLSTM2D", CASES["ConvLSTM2D"][0])]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conformance.cases import Case, Invalid
+from tests.conformance.cases import Case, Invalid, KerasReference
 
 _CF = {"data_format": "channels_first"}
 
@@ -82,3 +82,11 @@ INVALID: dict[str, list[Invalid]] = {
     "Conv2DTranspose": [Invalid({"filters": 2, "kernel_size": 2}, [[3, 2]], "rank 4")],
     "Conv3DTranspose": [Invalid({"filters": 2, "kernel_size": 2}, [[3, 3, 2]], "rank 5")],
 }
+
+REFERENCES = [
+    KerasReference("Conv2D", CASES["Conv2D"][0]),  # the bias add, at random values
+    KerasReference("Conv1D", CASES["Conv1D"][1]),  # causal, dilated
+    KerasReference("SeparableConv2D", CASES["SeparableConv2D"][1]),
+    KerasReference("DepthwiseConv1D", CASES["DepthwiseConv1D"][0]),
+    KerasReference("Conv2DTranspose", CASES["Conv2DTranspose"][0]),
+]

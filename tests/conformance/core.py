@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conformance.cases import Case, Invalid
+from tests.conformance.cases import Case, Invalid, KerasReference
 
 CASES: dict[str, list[Case]] = {
     "Dense": [
@@ -78,3 +78,10 @@ INVALID: dict[str, list[Invalid]] = {
     "ActivityRegularization": [],
     "Masking": [],
 }
+
+REFERENCES = [
+    KerasReference("Dense", CASES["Dense"][0]),
+    KerasReference("Dense", CASES["Dense"][1]),
+    KerasReference("Permute", CASES["Permute"][1]),
+    KerasReference("Flatten", CASES["Flatten"][2]),
+]

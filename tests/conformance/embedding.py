@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conformance.cases import Case, Invalid
+from tests.conformance.cases import Case, Invalid, KerasReference
 
 CASES: dict[str, list[Case]] = {
     "Embedding": [
@@ -30,3 +30,5 @@ INVALID: dict[str, list[Invalid]] = {
         ),
     ],
 }
+
+REFERENCES = [KerasReference("Embedding", CASES["Embedding"][0])]

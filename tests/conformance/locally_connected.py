@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from tests.conformance.cases import Case, Invalid
+from typing import Any
+
+import numpy as np
+
+from tests.conformance.cases import Case, Invalid, NumpyReference
 
 CASES: dict[str, list[Case]] = {
     "LocallyConnected1D": [
@@ -33,3 +37,17 @@ INVALID: dict[str, list[Invalid]] = {
         Invalid({"filters": 2, "kernel_size": 1}, [[4, 4]], "rank 4", id="rank-3"),
     ],
 }
+
+# Gone from Keras 3: a NumPy loop over output positions, each with its own kernel (Keras 2).
+
+
+def _local_1d(spec: Any, p: dict[str, np.ndarray], xs: list[np.ndarray]) -> list[np.ndarray]:
+    (x,) = xs  # (batch, steps, channels), stride 1, valid padding, no activation
+    (k,) = spec.kernel_size if isinstance(spec.kernel_size, tuple) else (spec.kernel_size,)
+    steps = x.shape[1] - k + 1
+    out = [x[:, t : t + k, :].reshape(len(x), -1) @ p["kernel"][t] + p["bias"][t]
+           for t in range(steps)]  # fmt: skip
+    return [np.stack(out, axis=1)]
+
+
+REFERENCES = [NumpyReference("LocallyConnected1D", CASES["LocallyConnected1D"][0], _local_1d)]

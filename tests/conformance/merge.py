@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conformance.cases import Case, Invalid
+from tests.conformance.cases import Case, Invalid, KerasReference
 
 # One shared implementation: Add covers the shape rule, the others one row each more.
 _ELEMENTWISE = {
@@ -62,3 +62,10 @@ INVALID: dict[str, list[Invalid]] = {
         Invalid({"mode": "dot", "dot_axes": 1}, [[3], [4]], "equal sizes", id="dot"),
     ],
 }
+
+REFERENCES = [
+    KerasReference("Subtract", CASES["Subtract"][1]),
+    KerasReference("Concatenate", CASES["Concatenate"][1]),
+    KerasReference("Dot", CASES["Dot"][1]),
+    KerasReference("Average", CASES["Average"][1]),
+]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conformance.cases import Case, Invalid
+from tests.conformance.cases import Case, Invalid, KerasReference
 
 CASES: dict[str, list[Case]] = {
     "GaussianNoise": [
@@ -39,3 +39,8 @@ INVALID: dict[str, list[Invalid]] = {
     "GaussianNoise": [],
     "GaussianDropout": [],
 }
+
+REFERENCES = [  # at inference: the identity, as Keras
+    KerasReference("GaussianNoise", CASES["GaussianNoise"][0]),
+    KerasReference("AlphaDropout", CASES["AlphaDropout"][0]),
+]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conformance.cases import Case, Invalid
+from tests.conformance.cases import Case, Invalid, KerasReference
 
 CASES: dict[str, list[Case]] = {
     "BatchNormalization": [
@@ -44,3 +44,10 @@ INVALID: dict[str, list[Invalid]] = {
     "UnitNormalization": [Invalid({"axis": 2}, [[4]], "Axis 2 is out of bounds")],
     "RMSNormalization": [Invalid({"axis": 1}, [[None, 3]], "needs a known size on axis 1")],
 }
+
+REFERENCES = [  # moving statistics, gamma and beta all random
+    KerasReference("BatchNormalization", CASES["BatchNormalization"][1]),
+    KerasReference("LayerNormalization", CASES["LayerNormalization"][0]),
+    KerasReference("GroupNormalization", CASES["GroupNormalization"][0]),
+    KerasReference("UnitNormalization", CASES["UnitNormalization"][0]),
+]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conformance.cases import Case, Invalid
+from tests.conformance.cases import Case, Invalid, KerasReference
 
 CF = {"data_format": "channels_first"}
 
@@ -44,3 +44,9 @@ INVALID: dict[str, list[Invalid]] = {
         for r in (1, 2, 3)
     },
 }
+
+REFERENCES = [
+    KerasReference("MaxPooling2D", CASES["MaxPooling2D"][0]),
+    KerasReference("AveragePooling1D", CASES["AveragePooling1D"][0]),
+    KerasReference("GlobalAveragePooling3D", CASES["GlobalAveragePooling3D"][0]),
+]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conformance.cases import Case, Invalid
+from tests.conformance.cases import Case, Invalid, KerasReference
 
 CASES: dict[str, list[Case]] = {
     "Rescaling": [
@@ -31,3 +31,9 @@ INVALID: dict[str, list[Invalid]] = {
     "Resizing": [Invalid({"height": 2, "width": 2}, [[4, 4]], "rank 4", id="rank-3")],
     "CenterCrop": [Invalid({"height": 5, "width": 2}, [[4, 4, 1]], "at least as large")],
 }
+
+REFERENCES = [
+    KerasReference("Rescaling", CASES["Rescaling"][0]),
+    KerasReference("Normalization", CASES["Normalization"][2]),
+    KerasReference("CenterCrop", CASES["CenterCrop"][0]),
+]

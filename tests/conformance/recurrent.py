@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conformance.cases import Case, Invalid
+from tests.conformance.cases import Case, Invalid, KerasReference
 
 _GRID = [
     Case({"units": 3}, [[5, 4]]),
@@ -35,3 +35,9 @@ INVALID: dict[str, list[Invalid]] = {
     "LSTM": [*_INVALID, Invalid({"units": 2}, [[3, 4], [3], [2]], "must have shape")],
     "GRU": _INVALID,
 }
+
+REFERENCES = [
+    KerasReference("LSTM", CASES["LSTM"][0]),
+    KerasReference("GRU", CASES["GRU"][0]),
+    KerasReference("SimpleRNN", CASES["SimpleRNN"][0]),
+]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conformance.cases import Case, Invalid
+from tests.conformance.cases import Case, Invalid, KerasReference
 
 CF = {"data_format": "channels_first"}
 
@@ -62,3 +62,9 @@ INVALID: dict[str, list[Invalid]] = {
     "UpSampling2D": [Invalid({}, [[5, 3]], "rank 4", id="rank-3")],
     "UpSampling3D": [Invalid({}, [[5, 3, 2]], "rank 5", id="rank-4")],
 }
+
+REFERENCES = [
+    KerasReference("Cropping2D", CASES["Cropping2D"][0]),
+    KerasReference("ZeroPadding3D", CASES["ZeroPadding3D"][1]),
+    KerasReference("UpSampling2D", CASES["UpSampling2D"][0]),
+]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from tests.conformance.cases import Case, Invalid
+from typing import Any
+
+import numpy as np
+
+from tests.conformance.cases import Case, Invalid, NumpyReference
 
 CASES: dict[str, list[Case]] = {
     "TransformerEncoder": [
@@ -52,3 +56,31 @@ INVALID: dict[str, list[Invalid]] = {
     "ReversibleEmbedding": [],
     "ClassToken": [Invalid({}, [[3, 4, 5]], "expects an input of rank 3", id="rank")],
 }  # fmt: skip
+
+# keras_hub layers (keras_hub is not a test dependency): NumPy references of its formulas.
+
+
+def _position(spec: Any, p: dict[str, np.ndarray], xs: list[np.ndarray]) -> list[np.ndarray]:
+    steps = xs[0].shape[1]
+    return [np.broadcast_to(p["embeddings"][:steps], xs[0].shape)]
+
+
+def _sine(spec: Any, p: dict[str, np.ndarray], xs: list[np.ndarray]) -> list[np.ndarray]:
+    _, steps, width = xs[0].shape  # keras_hub: sin on even features, cos on odd, per position
+    position = np.arange(steps)[:, None]
+    rate = 1.0 / spec.max_wavelength ** (2 * (np.arange(width) // 2) / width)
+    angle = position * rate[None]
+    table = np.where(np.arange(width) % 2 == 0, np.sin(angle), np.cos(angle))
+    return [np.broadcast_to(table, xs[0].shape)]
+
+
+def _class_token(spec: Any, p: dict[str, np.ndarray], xs: list[np.ndarray]) -> list[np.ndarray]:
+    token = np.broadcast_to(p["class_token"], (len(xs[0]), 1, xs[0].shape[2]))
+    return [np.concatenate([token, xs[0]], axis=1)]
+
+
+REFERENCES = [
+    NumpyReference("PositionEmbedding", CASES["PositionEmbedding"][0], _position),
+    NumpyReference("SinePositionEncoding", CASES["SinePositionEncoding"][1], _sine),
+    NumpyReference("ClassToken", CASES["ClassToken"][0], _class_token),
+]

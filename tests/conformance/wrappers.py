@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.conformance.cases import Case, Invalid
+import keras
+
+from tests.conformance.cases import Case, Invalid, KerasReference
 
 _LSTM = {"type": "LSTM", "units": 2}
 
@@ -30,3 +32,10 @@ INVALID: dict[str, list[Invalid]] = {
         Invalid({"layer": _LSTM}, [[4, 3], [2]], "forward and the backward initial states"),
     ],
 }
+
+REFERENCES = [
+    KerasReference("TimeDistributed", CASES["TimeDistributed"][0],
+                   lambda: keras.layers.TimeDistributed(keras.layers.Dense(3))),
+    KerasReference("Bidirectional", CASES["Bidirectional"][0],
+                   lambda: keras.layers.Bidirectional(keras.layers.LSTM(2))),
+]  # fmt: skip

@@ -64,8 +64,12 @@ def test_sequential_from_config_rejects_graphs() -> None:
 
 def test_model_from_yaml_never_runs_code() -> None:
     text = "!!python/object/apply:os.system ['echo pwned']\n"
-    with pytest.raises(kspec.SpecError):
+    with pytest.raises(kspec.SpecError) as info:
         kspec.model_from_yaml(text)
+    assert str(info.value) == (
+        "<string>:1:1: error: unsupported YAML tag !!python/object/apply:os.system; specs hold "
+        "plain data only"
+    )
 
 
 # Generated specs ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ in-process (`cli.main`), as the subprocess CLI tests already cover the entry poi
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -146,6 +147,57 @@ def test_build_writes_a_model_directory(work: Path, capsys: pytest.CaptureFixtur
         np.testing.assert_array_equal(got, want)
     code, out, _ = cli(capsys, "evaluate", work / "built", "--data", work / "d.npz")
     assert code == 0 and out.startswith("loss: ")
+
+
+def test_build_seed_and_batch_size(
+    work: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`--seed` is the seed of `Model.init`; `--batch-size` the batch the apply is compiled
+    and the memory priced for: 1 sample of a 1,000-unit layer fits 1 MiB, 10,000 do not."""
+    args = ("build", work / "m.yaml", "-o", tmp_path / "s3", "--seed", "3", "--batch-size", "8")
+    code, out, _ = cli(capsys, *args)
+    assert code == 0 and "compiled apply for batch 8 in " in out
+    built = kspec.load_model(tmp_path / "s3").get_weights()
+    kernels = built[::2]  # (biases start at zero whatever the seed)
+    for seed, same in ((3, True), (0, False)):
+        fresh = kspec.load(work / "m.yaml")
+        fresh.init(seed)
+        fresh_kernels = fresh.get_weights()[::2]
+        equal = [np.array_equal(a, b) for a, b in zip(kernels, fresh_kernels, strict=True)]
+        assert equal == [same] * 3, seed
+    (tmp_path / "wide.yaml").write_text(
+        "kspec: 1\ninputs: {x: [10]}\nlayers: [{type: Dense, units: 1000}]\n"
+    )
+    wide = ("build", tmp_path / "wide.yaml", "--max-memory", "1M", "-o")
+    assert cli(capsys, *wide, tmp_path / "one", "--batch-size", "1")[0] == 0
+    code, _, err = cli(capsys, *wide, tmp_path / "many", "--batch-size", "10000")
+    assert code == 1 and "at batch size 10000" in err and "--max-memory budget (1.0 MiB)" in err
+    assert not (tmp_path / "many").exists()
+
+
+def test_fit_val_reports_the_validation_arrays(
+    work: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`kspec fit --val` logs `val_*` per epoch: those of the same fit in Python with
+    `validation_data` (and nothing when `--val` is left out, as the module's run shows)."""
+    rng = np.random.default_rng(1)
+    val = {"x": (6, 4), "a": (6, 2), "b": (6, 1)}
+    np.savez(tmp_path / "v.npz", **{k: rng.normal(size=s).astype("f4") for k, s in val.items()})
+    fit = ("fit", work / "m.yaml", "--data", work / "d.npz", "--val", tmp_path / "v.npz")
+    assert cli(capsys, *fit, "--out", tmp_path / "run", "--epochs", "2", "--verbose", "0")[0] == 0
+    with open(tmp_path / "run" / "history.csv") as file:
+        logged = list(csv.DictReader(file))
+    model = kspec.load(work / "m.yaml")
+    model.init(0)
+    with np.load(work / "d.npz") as d, np.load(tmp_path / "v.npz") as v:
+        history = model.fit(d["x"], [d["a"], d["b"]], epochs=2, verbose=0,
+                            validation_data=(v["x"], [v["a"], v["b"]])).history  # fmt: skip
+    val_names = [name for name in history if name.startswith("val_")]
+    assert val_names and set(val_names) <= set(logged[0])
+    for name in val_names:
+        np.testing.assert_allclose([float(r[name]) for r in logged], history[name], rtol=1e-5)
+    with open(work / "run" / "history.csv") as file:
+        assert not any(name.startswith("val_") for name in next(csv.DictReader(file)))
 
 
 def test_refusals(work: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -113,8 +113,9 @@ def test_one_output_still_writes_npy(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_help_says_what_the_files_hold(capsys: pytest.CaptureFixture) -> None:
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as info:
         main(["predict", "--help"])
+    assert info.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     assert ".npy (a one-input model) or .npz with one array per input name" in text
     assert ".npy (a one-output model) or .npz: one array per output name" in text
