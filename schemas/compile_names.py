@@ -27,6 +27,35 @@ NOT_THE_SAME = frozenset({"Accuracy"})
 exact-match accuracy, while the string "accuracy" picks binary or categorical accuracy."""
 
 
+REFUSED: dict[str, str] = {
+    "lossscaleoptimizer": "kspec scales the loss itself: a mixed_float16 model trains behind "
+    "Keras' dynamic loss scale, `compile(auto_scale_loss=False)` turns it off (docs/precision.md)",
+    "multioptimizer": "a kspec model has one optimizer; for one per group of weights pass "
+    "`optax.multi_transform(...)` to `compile(optimizer=...)` in Python",
+    "optimizermap": "a kspec model has one optimizer; for one per group of weights pass "
+    "`optax.multi_transform(...)` to `compile(optimizer=...)` in Python",
+    "muon": "not implemented (Keras' Muon picks weights by layer name and shape heuristics); "
+    "pass `optax.contrib.muon(...)` to `compile(optimizer=...)` in Python",
+    "schedulefreeadamw": "not implemented: it evaluates at weights other than the ones it "
+    "trains (Keras swaps them in), which kspec's fit/evaluate do not do",
+    "mean": "Keras' Mean averages the values passed to it, not (y_true, y_pred); name a loss "
+    "or metric function instead, or pass a callable in Python",
+    "sum": "Keras' Sum adds the values passed to it, not (y_true, y_pred); name a loss or "
+    "metric function instead, or pass a callable in Python",
+    "meanmetricwrapper": "it wraps a function: pass the callable `(y_true, y_pred)` itself as "
+    "a metric in Python",
+}
+"""Keras 3 names kspec refuses, and why (keyed by the name lower-cased, without `_`)."""
+
+
+def refusal(name: Any) -> str | None:
+    """Why kspec refuses Keras name `name` (`"Muon"`, `"LossScaleOptimizer"`), or None."""
+    if not isinstance(name, str):
+        return None
+    reason = REFUSED.get(name.replace("_", "").lower())
+    return f"'{name}' is not available in kspec: {reason}" if reason else None
+
+
 def function_name(name: str, known: frozenset[str] | tuple[str, ...]) -> str:
     """`name`, or the function name a Keras class name stands for when that is known."""
     if name in known or name in NOT_THE_SAME:
@@ -116,7 +145,8 @@ def _metric_problems(field: str, value: Any) -> list[GraphProblem]:
     for where, metric in entries:
         if isinstance(metric, str) and not is_metric_name(metric):
             problems.append(GraphProblem(
-                f"`compile.{field}`: unknown metric '{metric}'{_hint(metric, METRIC_NAMES)}",
+                f"`compile.{field}`: " + (refusal(metric)
+                    or f"unknown metric '{metric}'{_hint(metric, METRIC_NAMES)}"),
                 ("compile", field, *where),
             ))  # fmt: skip
     return problems

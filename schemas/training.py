@@ -26,8 +26,9 @@ def by_kind(plain: Any, mapping: Any) -> Any:
 
 
 OptimizerName = Literal[
-    "sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax", "nadam", "lion"
-]
+    "sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax", "nadam", "lion",
+    "adafactor", "ftrl", "lamb",
+]  # fmt: skip
 _ADAM = ("beta_1", "beta_2", "epsilon")
 OPTIMIZER_PARAMS: dict[str, tuple[str, ...]] = {
     "sgd": ("momentum", "nesterov"),
@@ -39,7 +40,11 @@ OPTIMIZER_PARAMS: dict[str, tuple[str, ...]] = {
     "adamax": _ADAM,
     "nadam": _ADAM,
     "lion": ("beta_1", "beta_2"),
-}
+    "adafactor": ("beta_2_decay", "epsilon_1", "epsilon_2", "clip_threshold", "relative_step"),
+    "ftrl": ("learning_rate_power", "initial_accumulator_value", "l1_regularization_strength",
+             "l2_regularization_strength", "l2_shrinkage_regularization_strength", "beta"),
+    "lamb": _ADAM,
+}  # fmt: skip
 """Parameters each optimizer takes besides learning_rate, weight_decay and the clipping ones."""
 
 LossName = Literal[
@@ -70,7 +75,19 @@ class OptimizerSpec(SpecModel):
     amsgrad: bool | None = Field(None, description="adam / adamw: AMSGrad variant.")
     rho: float | None = Field(None, ge=0, lt=1, description="rmsprop / adadelta decay.")
     centered: bool | None = Field(None, description="rmsprop: centered variant.")
-    initial_accumulator_value: float | None = Field(None, ge=0, description="adagrad start.")
+    initial_accumulator_value: float | None = Field(None, ge=0, description="adagrad/ftrl start.")
+    beta_2_decay: float | None = Field(None, lt=0, description="adafactor: decay exponent.")
+    epsilon_1: PositiveFloat | None = Field(None, description="adafactor: added to g².")
+    epsilon_2: PositiveFloat | None = Field(None, description="adafactor: least weight RMS.")
+    clip_threshold: PositiveFloat | None = Field(None, description="adafactor: update RMS clip.")
+    relative_step: bool | None = Field(None, description="adafactor: lr <= 1/sqrt(step).")
+    learning_rate_power: float | None = Field(None, le=0, description="ftrl: lr decay power.")
+    l1_regularization_strength: float | None = Field(None, ge=0, description="ftrl: L1.")
+    l2_regularization_strength: float | None = Field(None, ge=0, description="ftrl: L2.")
+    l2_shrinkage_regularization_strength: float | None = Field(
+        None, ge=0, description="ftrl: L2 shrinkage (a penalty on the weights in the gradient)."
+    )
+    beta: float | None = Field(None, ge=0, description="ftrl: the beta of the FTRL paper.")
     weight_decay: float | None = Field(None, ge=0, description="Decoupled weight decay.")
     clipnorm: PositiveFloat | None = Field(None, description="Clip each gradient's norm.")
     clipvalue: PositiveFloat | None = Field(None, description="Clip gradient values.")

@@ -1,0 +1,71 @@
+"""Adafactor, Ftrl and Lamb step for step against Keras 3 on weights of rank 1, 2 and 3:
+these rules read the weight itself (Adafactor its RMS and, from rank 2, row and column
+moments; Ftrl solves the new weight; Lamb its norm), so rank and weight decay matter."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import optax
+import pytest
+
+from kspec.runtime.training.optimizers import keras_optimizer
+
+FTRL_ALL = {
+    "l1_regularization_strength": 0.01,
+    "l2_regularization_strength": 0.02,
+    "l2_shrinkage_regularization_strength": 0.01,
+    "beta": 0.1,
+    "learning_rate_power": -0.6,
+}
+CASES = [
+    ("Adafactor", {}),
+    ("Adafactor", {"weight_decay": 0.1, "clipnorm": 0.5, "clip_threshold": 0.5}),
+    ("Adafactor", {"beta_2_decay": -0.5, "epsilon_2": 0.5, "relative_step": False}),
+    ("Ftrl", {}),
+    ("Ftrl", FTRL_ALL),
+    ("Ftrl", {"weight_decay": 0.1, "initial_accumulator_value": 0.5}),
+    ("Lamb", {}),
+    ("Lamb", {"weight_decay": 0.1, "global_clipnorm": 1.0, "beta_1": 0.5}),
+]
+SHAPES = [(5,), (3, 4), (2, 3, 4)]
+
+
+def _steps(shape: tuple[int, ...]) -> tuple[np.ndarray, list[np.ndarray]]:
+    rng = np.random.default_rng(len(shape))
+    w0 = rng.normal(size=shape).astype("float32")
+    return w0, [rng.normal(size=shape).astype("float32") * s for s in (1.0, 0.1, 3.0, 0.5, 1.0)]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize(("name", "options"), CASES, ids=[f"{n}-{o}" for n, o in CASES])
+def test_steps_match_keras(name: str, options: dict, shape: tuple[int, ...]) -> None:
+    options = {"learning_rate": 0.05, **options}
+    w0, grads = _steps(shape)
+    reference = getattr(keras.optimizers, name)(**options)
+    variable = keras.Variable(w0)
+    reference.build([variable])
+    optimizer = keras_optimizer(name, **options)
+    params = {"w": w0}
+    state = optimizer.init(params)
+    for g in grads:
+        reference.apply_gradients([(keras.ops.convert_to_tensor(g), variable)])
+        updates, state = optimizer.update({"w": g}, state, params)
+        params = optax.apply_updates(params, updates)
+        np.testing.assert_allclose(params["w"], variable.value, rtol=1e-6, atol=1e-7)
+    assert np.abs(np.asarray(variable.value) - w0).max() > 1e-3  # the steps moved the weights
+
+
+def test_adafactor_keeps_factored_moments_only() -> None:
+    """A rank-2 weight holds a row and a column moment, not a full one (Keras allocates a
+    full `v` it never reads)."""
+    state = keras_optimizer("adafactor").init({"w": np.zeros((3, 4), np.float32)})
+    shapes = [np.shape(s["w"]) for s in state.inner_state.slots]
+    assert shapes == [(3,), (4,), ()]
+
+
+def test_weight_rules_need_params() -> None:
+    optimizer = keras_optimizer("lamb")
+    state = optimizer.init({"w": np.ones(3, np.float32)})
+    with pytest.raises(ValueError, match=r"this optimizer needs the params passed to `update`"):
+        optimizer.update({"w": np.ones(3, np.float32)}, state)
