@@ -53,7 +53,34 @@ LossName = Literal[
     "huber", "huber_loss", "log_cosh", "logcosh", "hinge", "squared_hinge", "categorical_hinge",
     "kl_divergence", "kld", "kullback_leibler_divergence", "poisson", "cosine_similarity",
     "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
+    "binary_focal_crossentropy", "categorical_focal_crossentropy", "dice", "tversky", "circle",
+    "ctc", "categorical_generalized_cross_entropy",
 ]  # fmt: skip
+LOSS_ALIASES = {
+    "mse": "mean_squared_error",
+    "mae": "mean_absolute_error",
+    "mape": "mean_absolute_percentage_error",
+    "msle": "mean_squared_logarithmic_error",
+    "kld": "kl_divergence",
+    "kullback_leibler_divergence": "kl_divergence",
+    "huber_loss": "huber",
+    "logcosh": "log_cosh",
+}
+"""Short and old loss names, and the loss each stands for."""
+_FOCAL = ("alpha", "gamma", "from_logits", "label_smoothing", "axis")
+LOSS_OPTIONS: dict[str, tuple[str, ...]] = {
+    "categorical_crossentropy": ("from_logits", "label_smoothing"),
+    "binary_crossentropy": ("from_logits", "label_smoothing"),
+    "sparse_categorical_crossentropy": ("from_logits",),
+    "huber": ("delta",),
+    "binary_focal_crossentropy": ("apply_class_balancing", *_FOCAL),
+    "categorical_focal_crossentropy": _FOCAL,
+    "dice": ("axis",),
+    "tversky": ("alpha", "beta", "axis"),
+    "circle": ("gamma", "margin", "remove_diagonal"),
+    "categorical_generalized_cross_entropy": ("q",),
+}
+"""The options each loss takes (by its function name); the others take none."""
 
 
 LearningRate = by_kind(PositiveFloat, Schedule)
@@ -117,6 +144,23 @@ class LossSpec(SpecModel):
     from_logits: bool | None = Field(None, description="Crossentropies: y_pred are logits.")
     label_smoothing: float | None = Field(None, ge=0, le=1, description="Crossentropies.")
     delta: PositiveFloat | None = Field(None, description="huber: where it turns linear.")
+    apply_class_balancing: bool | None = Field(None, description="binary focal: weigh by alpha.")
+    alpha: float | None = Field(None, ge=0, description="focal: class weight; tversky: FP weight.")
+    beta: float | None = Field(None, ge=0, description="tversky: false-negative weight.")
+    gamma: float | None = Field(None, ge=0, description="focal: focusing power; circle: scale.")
+    axis: int | list[int] | None = Field(None, description="Axes reduced (dice/tversky: all).")
+    margin: float | None = Field(None, description="circle: relaxation margin.")
+    remove_diagonal: bool | None = Field(None, description="circle: no self pairs.")
+    q: float | None = Field(None, gt=0, le=1, description="generalized crossentropy exponent.")
+
+    @model_validator(mode="after")
+    def _options_fit_type(self) -> LossSpec:
+        options = LOSS_OPTIONS.get(LOSS_ALIASES.get(self.type, self.type), ())
+        wrong = sorted({k for k, v in self if v is not None} - {"type", *options})
+        if wrong:
+            takes = f"it takes {', '.join(options)}" if options else "it takes none"
+            raise ValueError(f"loss '{self.type}' has no option {', '.join(wrong)}; {takes}")
+        return self
 
 
 AnyLoss = LossName | LossSpec
