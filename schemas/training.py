@@ -167,16 +167,83 @@ AnyLoss = LossName | LossSpec
 AnyOptimizer = by_kind(OptimizerName, OptimizerSpec)
 
 
-class AucSpec(SpecModel):
-    """AUC with options, e.g. `{type: auc, curve: PR}` (Keras' `keras.metrics.AUC`)."""
+_AT = ("num_thresholds", "class_id")
+_IOU = ("ignore_class", "sparse_y_true", "sparse_y_pred", "axis")
+METRIC_OPTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "auc": ((), ("curve", "num_thresholds")),
+    "true_positives": ((), ("thresholds",)),
+    "false_positives": ((), ("thresholds",)),
+    "true_negatives": ((), ("thresholds",)),
+    "false_negatives": ((), ("thresholds",)),
+    "sensitivity_at_specificity": (("specificity",), _AT),
+    "specificity_at_sensitivity": (("sensitivity",), _AT),
+    "precision_at_recall": (("recall",), _AT),
+    "recall_at_precision": (("precision",), _AT),
+    "f1_score": (("average",), ("threshold",)),
+    "fbeta_score": (("average",), ("beta", "threshold")),
+    "iou": (("num_classes", "target_class_ids"), _IOU),
+    "mean_iou": (("num_classes",), _IOU),
+    "one_hot_iou": (("num_classes", "target_class_ids"), ("ignore_class", "sparse_y_pred", "axis")),
+    "one_hot_mean_iou": (("num_classes",), ("ignore_class", "sparse_y_pred", "axis")),
+    "binary_iou": ((), ("target_class_ids", "threshold")),
+    "r2_score": ((), ("class_aggregation", "num_regressors")),
+    "pearson_correlation": ((), ("axis",)),
+    "concordance_correlation": ((), ("axis",)),
+}
+"""Metrics that take options: (required, optional) besides `name`, as Keras' classes. A
+required option has no Keras default, or a default (F1Score's `average=None`: one value per
+class) that kspec's scalar logs cannot hold."""
 
-    type: Literal["auc"] = Field(description="The metric: auc.")
-    curve: Literal["ROC", "PR"] = Field("ROC", description="ROC curve or precision-recall.")
-    num_thresholds: int = Field(200, ge=2, description="Evenly spaced thresholds in [0, 1].")
-    name: str | None = Field(None, description="History key (default: auc).")
+
+ConfigurableMetric = Literal[tuple(METRIC_OPTIONS)]  # type: ignore[valid-type]
 
 
-AnyMetric = by_kind(str, AucSpec)
+class MetricSpec(SpecModel):
+    """A metric with options, e.g. `{type: auc, curve: PR}` or `{type: MeanIoU, num_classes:
+    3}` (Keras' metric classes and their arguments); unset options take Keras' defaults."""
+
+    type: ConfigurableMetric = Field(description="The metric (Keras 3 name).")
+    name: str | None = Field(None, description="History key (default: the type).")
+    curve: Literal["ROC", "PR"] | None = Field(None, description="auc: ROC or precision-recall.")
+    num_thresholds: int | None = Field(None, ge=2, description="Evenly spaced thresholds.")
+    thresholds: float | None = Field(None, ge=0, le=1, description="Counts: the threshold.")
+    specificity: float | None = Field(None, ge=0, le=1, description="The specificity to reach.")
+    sensitivity: float | None = Field(None, ge=0, le=1, description="The sensitivity to reach.")
+    recall: float | None = Field(None, ge=0, le=1, description="The recall to reach.")
+    precision: float | None = Field(None, ge=0, le=1, description="The precision to reach.")
+    class_id: int | None = Field(None, ge=0, description="Score only this class's column.")
+    average: Literal["micro", "macro", "weighted"] | None = Field(
+        None, description="F-scores: over all entries (micro) or per class, then averaged."
+    )
+    beta: PositiveFloat | None = Field(None, description="fbeta_score: recall's weight.")
+    threshold: float | None = Field(None, gt=0, le=1, description="Prediction > it is positive.")
+    num_classes: int | None = Field(None, ge=2, description="IoU: the number of classes.")
+    target_class_ids: list[int] | None = Field(None, description="IoU: the classes averaged.")
+    ignore_class: int | None = Field(None, description="IoU: a label left out.")
+    sparse_y_true: bool | None = Field(None, description="IoU: labels are class ids.")
+    sparse_y_pred: bool | None = Field(None, description="IoU: predictions are class ids.")
+    axis: int | None = Field(None, description="Class axis (IoU), or the reduced axis.")
+    class_aggregation: Literal["uniform_average", "variance_weighted_average"] | None = Field(
+        None, description="r2_score: how the outputs' scores are averaged."
+    )
+    num_regressors: int | None = Field(None, ge=0, description="r2_score: adjusted R².")
+
+    @model_validator(mode="after")
+    def _options_fit_type(self) -> MetricSpec:
+        required, optional = METRIC_OPTIONS[self.type]
+        given = {k for k, v in self if v is not None} - {"type", "name"}
+        wrong, missing = sorted(given - {*required, *optional}), sorted(set(required) - given)
+        if wrong:
+            takes = ", ".join([*required, *optional, "name"])
+            raise ValueError(
+                f"metric '{self.type}' has no option {', '.join(wrong)}; it takes {takes}"
+            )
+        if missing:
+            raise ValueError(f"metric '{self.type}' needs {', '.join(missing)}")
+        return self
+
+
+AnyMetric = by_kind(str, MetricSpec)
 Metrics = by_kind(list[AnyMetric], dict[str, list[AnyMetric]])
 """Metrics for every output (a list) or by output name (a mapping of lists)."""
 
