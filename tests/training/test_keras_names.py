@@ -6,6 +6,7 @@ clear error naming what kspec has; `compile(jit_compile=, steps_per_execution=)`
 from __future__ import annotations
 
 import inspect
+import pathlib
 
 import keras
 import numpy as np
@@ -158,3 +159,15 @@ def test_verbose_takes_keras_values_everywhere(method: str) -> None:
     getattr(model, method)(*args, verbose="auto")
     with pytest.raises(ValueError, match=r"^verbose must be 0, 1, 2 or 'auto'\. Received: "):
         getattr(model, method)(*args, verbose=3)
+
+
+@pytest.mark.parametrize("name", ["x.h5", "x.keras", "x.HDF5"])
+def test_save_weights_never_makes_a_directory_named_like_a_file(
+    name: str, tmp_path: pathlib.Path
+) -> None:
+    """Keras' `.weights.h5` is written as Keras' file (tests/importer/test_export_keras.py);
+    other file-like names are refused, not turned into a checkpoint directory."""
+    model = kspec.load("kspec: 1\ninputs: {x: [2]}\nlayers: [{type: Dense, units: 1}]\n")
+    with pytest.raises(ValueError, match=r"a Keras weights file ends in '\.weights\.h5'"):
+        model.save_weights(tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
