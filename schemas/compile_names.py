@@ -32,7 +32,8 @@ CLASS_NAMES = {
 
 NOT_THE_SAME = frozenset({"Accuracy"})
 """Class names whose snake_case is a name with another meaning: Keras' `Accuracy` class is
-exact-match accuracy, while the string "accuracy" picks binary or categorical accuracy."""
+exact-match accuracy (so it is here), while the string "accuracy" picks binary or categorical
+accuracy from the shapes."""
 
 REFUSED: dict[str, str] = {
     "lossscaleoptimizer": "kspec scales the loss itself: a mixed_float16 model trains behind "
