@@ -4,11 +4,13 @@ moments; Ftrl solves the new weight; Lamb its norm), so rank and weight decay ma
 
 from __future__ import annotations
 
+import jax
 import keras
 import numpy as np
 import optax
 import pytest
 
+import kspec
 from kspec.runtime.training.optimizers import keras_optimizer
 
 FTRL_ALL = {
@@ -69,3 +71,35 @@ def test_weight_rules_need_params() -> None:
     state = optimizer.init({"w": np.ones(3, np.float32)})
     with pytest.raises(ValueError, match=r"this optimizer needs the params passed to `update`"):
         optimizer.update({"w": np.ones(3, np.float32)}, state)
+
+
+@pytest.mark.parametrize("name", ["Adafactor", "Ftrl", "Lamb"])
+def test_fit_with_the_optimizer_matches_keras(name: str) -> None:
+    """Inside the jitted train step (a kernel and a bias: rank 2 and rank 1), two epochs."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(16, 3)).astype("float32")
+    y = rng.normal(size=(16, 2)).astype("float32")
+    reference = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model = kspec.load("kspec: 1\ninputs: {x: [3]}\nlayers: [{type: Dense, units: 2}]\n")
+    model.set_weights(reference.get_weights())
+    reference.compile(optimizer=getattr(keras.optimizers, name)(learning_rate=0.1), loss="mse")
+    model.compile(optimizer={"type": name, "learning_rate": 0.1}, loss="mse")
+    with jax.numpy_rank_promotion("allow"):  # Keras itself relies on rank promotion
+        reference.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    for got, want in zip(model.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_spec_checks_each_optimizers_parameters() -> None:
+    spec = kspec.validate(
+        "kspec: 1\ninputs: {x: [2]}\nlayers: [{type: Dense, units: 1}]\ncompile:\n"
+        "  optimizer: {type: Ftrl, l1_regularization_strength: 0.01, beta: 0.1}\n  loss: mse\n"
+    )
+    assert spec.compile is not None
+    assert spec.compile.optimizer.type == "ftrl"
+    with pytest.raises(kspec.SpecError, match=r"optimizer 'lamb' has no parameter rho; it takes"):
+        kspec.validate(
+            "kspec: 1\ninputs: {x: [2]}\nlayers: [{type: Dense, units: 1}]\n"
+            "compile: {optimizer: {type: Lamb, rho: 0.9}, loss: mse}\n"
+        )
