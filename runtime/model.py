@@ -242,6 +242,11 @@ class Model(SpecIOMixin, FreezingMixin, PredictionMixin, LegacyMixin):
 
             save_weights_file(self, directory)
             return
+        if Path(directory).suffix.lower() in (".h5", ".hdf5", ".keras"):  # never a dir so named
+            raise ValueError(
+                f"save_weights({str(directory)!r}): a Keras weights file ends in '.weights.h5' "
+                "(Keras 3's `load_weights` reads it); any other name is a checkpoint directory"
+            )
         from kspec.runtime.checkpoint import save_variables
 
         save_variables(directory, self.variables, self.spec)

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from kspec.errors import Diagnostic, KspecDeprecationWarning, Location, SpecError
 from kspec.schemas.base import LayerSpec, rename_legacy_keys
 from kspec.schemas.canonicalize import canonicalize, inherited_policy, name_nodes
-from kspec.schemas.compile_names import canonical_compile, compile_problems
+from kspec.schemas.compile_names import canonical_compile, compile_problems, refusal
 from kspec.schemas.custom import plugins_note
 from kspec.schemas.fields import snake_case
 from kspec.schemas.graph import GraphProblem, raw_naming_problems
@@ -345,6 +345,8 @@ def _message(
         return f"unknown parameter `{key}`{_field_hint(layer_path, data, path, cls)}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         return "each layer needs a known `type` (e.g. `type: Dense`) or `shares: <node>`"
+    if kind == "literal_error" and (reason := refusal(error["input"])):
+        return f"`{key}`: {reason}"
     if kind == "literal_error" and len(error.get("ctx", {}).get("expected", "")) > 80:
         choices = [c.strip(" '") for c in error["ctx"]["expected"].replace(" or ", ",").split(",")]
         close = difflib.get_close_matches(str(error["input"]), choices, n=1)
@@ -381,8 +383,7 @@ def _field_hint(layer_path: Path, data: Any, path: Path, cls: type[GraphSpec]) -
 
 
 def _without_echoes(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    """Drop repeats, and `missing X` where the same node has a misspelt key suggesting X: the
-    typo is the one mistake the user made."""
+    """Drop repeats, and `missing X` where a misspelt key of the node suggests X (one typo)."""
     suggested = {
         (d.node, d.message.rsplit("`", 2)[-2])
         for d in diagnostics

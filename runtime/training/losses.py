@@ -14,12 +14,14 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from kspec.runtime.training.losses_special import EPSILON, SPECIAL_LOSSES
 from kspec.schemas.compile_names import LOSSES as LOSS_NAMES
 from kspec.schemas.compile_names import function_name
+from kspec.schemas.training import LOSS_ALIASES as ALIASES
+from kspec.schemas.training import LOSS_OPTIONS as OPTIONS
 
 Array = jax.Array
 LossFn = Callable[[Array, Array], Array]
-EPSILON = 1e-7
 
 
 def _mse(t: Array, p: Array) -> Array:
@@ -140,24 +142,8 @@ LOSSES: dict[str, Callable[..., Array]] = {
     "categorical_crossentropy": categorical_crossentropy,
     "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
     "binary_crossentropy": binary_crossentropy,
+    **SPECIAL_LOSSES,
 }
-ALIASES = {
-    "mse": "mean_squared_error",
-    "mae": "mean_absolute_error",
-    "mape": "mean_absolute_percentage_error",
-    "msle": "mean_squared_logarithmic_error",
-    "kld": "kl_divergence",
-    "kullback_leibler_divergence": "kl_divergence",
-    "huber_loss": "huber",
-    "logcosh": "log_cosh",
-}
-OPTIONS = {
-    "categorical_crossentropy": {"from_logits", "label_smoothing"},
-    "binary_crossentropy": {"from_logits", "label_smoothing"},
-    "sparse_categorical_crossentropy": {"from_logits"},
-    "huber": {"delta"},
-}
-
 
 def canonical_loss_name(name: str) -> str:
     """`mse`, `MeanSquaredError` (the Keras class) and `mean_squared_error` are one loss."""
@@ -179,9 +165,10 @@ def get_loss(identifier: Any) -> LossFn:
     if isinstance(identifier, dict) and "type" in identifier:
         options = dict(identifier)
         name = canonical_loss_name(options.pop("type"))
-        unknown = sorted(set(options) - OPTIONS.get(name, set()))
+        unknown = sorted(set(options) - set(OPTIONS.get(name, ())))
         if unknown:
-            raise ValueError(f"loss '{name}' has no option {', '.join(unknown)}")
+            takes = ", ".join(OPTIONS.get(name, ())) or "none"
+            raise ValueError(f"loss '{name}' has no option {', '.join(unknown)}; it takes {takes}")
         return partial(LOSSES[name], **options)
     raise TypeError(f"loss must be a name, a mapping or a callable. Received: {identifier!r}")
 

@@ -7,7 +7,7 @@ State is a small pytree of sums, so a whole epoch's metrics accumulate inside th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import jax
@@ -15,41 +15,18 @@ import jax.numpy as jnp
 
 from kspec.runtime.training.losses import ALIASES as LOSS_ALIASES
 from kspec.runtime.training.losses import LOSSES
+from kspec.runtime.training.metric_base import Metric, confusion, mean_metric, ratio
+from kspec.runtime.training.metrics_confusion import AT_CONSTRAINT, COUNTS, at_constraint
+from kspec.runtime.training.metrics_confusion import count, fbeta, iou
+from kspec.runtime.training.metrics_regression import concordance_correlation, exact_accuracy
+from kspec.runtime.training.metrics_regression import pearson_correlation, r2_score
+from kspec.runtime.training.metrics_regression import root_mean_squared_error
 from kspec.schemas.compile_names import METRIC_NAMES as SCHEMA_METRIC_NAMES
-from kspec.schemas.compile_names import NOT_THE_SAME, function_name
+from kspec.schemas.compile_names import NOT_THE_SAME, function_name, options_needed, refusal
+from kspec.schemas.training import METRIC_OPTIONS
 
 Array = jax.Array
 EPSILON = 1e-7
-
-
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    init: Callable[[], Any]
-    update: Callable[[Any, Array, Array, Array | None], Any]
-    result: Callable[[Any], Array]
-
-
-def _weights_like(values: Array, sample_weight: Array | None) -> Array:
-    if sample_weight is None:
-        return jnp.ones_like(values)
-    weight = sample_weight.astype(values.dtype)
-    weight = weight.reshape(weight.shape + (1,) * (values.ndim - weight.ndim))
-    return jnp.broadcast_to(weight, values.shape)
-
-
-def mean_metric(name: str, fn: Callable[[Array, Array], Array]) -> Metric:
-    """Keras' `MeanMetricWrapper`: the weighted mean of `fn`'s per-sample values."""
-
-    def update(state: Any, t: Array, p: Array, w: Array | None) -> Any:
-        values = fn(t, p).astype(jnp.float32)
-        weights = _weights_like(values, w)
-        return (state[0] + jnp.sum(values * weights), state[1] + jnp.sum(weights))
-
-    def result(state: Any) -> Array:
-        return jnp.where(state[1] > 0, state[0] / jnp.where(state[1] > 0, state[1], 1.0), 0.0)
-
-    return Metric(name, lambda: (jnp.zeros([]), jnp.zeros([])), update, result)
 
 
 def binary_accuracy(t: Array, p: Array, threshold: float = 0.5) -> Array:
@@ -84,42 +61,24 @@ def sparse_top_k_categorical_accuracy(t: Array, p: Array, k: int = 5) -> Array:
     return _in_top_k(_sparse_labels(t, p), p, k)
 
 
-def _confusion(thresholds: Array, t: Array, p: Array, w: Array | None) -> Array:
-    """[tp, fp, tn, fn] per threshold (prediction > threshold counts as positive)."""
-    weight = _weights_like(p.astype(jnp.float32), w).reshape(1, -1)
-    t = t.reshape(-1).astype(jnp.float32)
-    p = p.reshape(-1).astype(jnp.float32)
-    predicted = (p[None, :] > thresholds[:, None]).astype(jnp.float32)
-    positive = (t > 0.5).astype(jnp.float32)[None, :]
-    tp = jnp.sum(predicted * positive * weight, -1)
-    fp = jnp.sum(predicted * (1 - positive) * weight, -1)
-    tn = jnp.sum((1 - predicted) * (1 - positive) * weight, -1)
-    fn = jnp.sum((1 - predicted) * positive * weight, -1)
-    return jnp.stack([tp, fp, tn, fn])
-
-
-def _ratio(a: Array, b: Array) -> Array:
-    return jnp.where(b > 0, a / jnp.where(b > 0, b, 1.0), 0.0)
-
-
 def precision_recall(name: str, threshold: float = 0.5) -> Metric:
     thresholds = jnp.asarray([threshold], jnp.float32)
 
     def result(state: Array) -> Array:
         tp, fp, _, fn = state[:, 0]
-        return _ratio(tp, tp + fp) if name.lower() == "precision" else _ratio(tp, tp + fn)
+        return ratio(tp, tp + fp) if name.lower() == "precision" else ratio(tp, tp + fn)
 
     return Metric(
         name,
         lambda: jnp.zeros((4, 1)),
-        lambda s, t, p, w: s + _confusion(thresholds, t, p, w),
+        lambda s, t, p, w: s + confusion(thresholds, t, p, w),
         result,
     )
 
 
 def _roc_auc(tp: Array, fp: Array, tn: Array, fn: Array) -> Array:
     """Trapezoids under recall against false-positive rate."""
-    recall, fp_rate = _ratio(tp, tp + fn), _ratio(fp, fp + tn)
+    recall, fp_rate = ratio(tp, tp + fn), ratio(fp, fp + tn)
     return jnp.sum((fp_rate[:-1] - fp_rate[1:]) * (recall[:-1] + recall[1:]) / 2.0)
 
 
@@ -129,11 +88,11 @@ def _pr_auc(tp: Array, fp: Array, tn: Array, fn: Array) -> Array:
     Each bucket adds slope·(ΔTP + intercept·log(P_A / P_B)) / (TP + FN)."""
     dtp = tp[:-1] - tp[1:]
     p = tp + fp
-    slope = _ratio(dtp, jnp.maximum(p[:-1] - p[1:], 0.0))
+    slope = ratio(dtp, jnp.maximum(p[:-1] - p[1:], 0.0))
     intercept = tp[1:] - slope * p[1:]
     both = (p[:-1] > 0) & (p[1:] > 0)
-    p_ratio = jnp.where(both, _ratio(p[:-1], jnp.maximum(p[1:], 0.0)), 1.0)
-    increments = _ratio(slope * (dtp + intercept * jnp.log(p_ratio)), tp[1:] + fn[1:])
+    p_ratio = jnp.where(both, ratio(p[:-1], jnp.maximum(p[1:], 0.0)), 1.0)
+    increments = ratio(slope * (dtp + intercept * jnp.log(p_ratio)), tp[1:] + fn[1:])
     return jnp.sum(increments)
 
 
@@ -154,7 +113,7 @@ def auc(name: str = "auc", num_thresholds: int = 200, curve: str = "ROC") -> Met
     return Metric(
         name,
         lambda: jnp.zeros((4, num_thresholds)),
-        lambda s, t, p, w: s + _confusion(thresholds, t, p, w),
+        lambda s, t, p, w: s + confusion(thresholds, t, p, w),
         lambda s: area(*s),
     )
 
@@ -167,10 +126,13 @@ MEAN_METRICS: dict[str, Callable[[Array, Array], Array]] = {
     "sparse_top_k_categorical_accuracy": sparse_top_k_categorical_accuracy,
     **{name: fn for name, fn in LOSSES.items() if name != "cosine_similarity"},
     "cosine_similarity": lambda t, p: -LOSSES["cosine_similarity"](t, p),
+    "pearson_correlation": pearson_correlation,
+    "concordance_correlation": concordance_correlation,
 }
-METRIC_NAMES = sorted(
-    [*MEAN_METRICS, *LOSS_ALIASES, "accuracy", "acc", "precision", "recall", "auc"]
-)
+METRIC_NAMES = sorted({
+    *MEAN_METRICS, *LOSS_ALIASES, *METRIC_OPTIONS, "accuracy", "acc", "precision", "recall",
+    "root_mean_squared_error",
+})  # fmt: skip
 
 
 def resolve_accuracy(y_true_shape: tuple[int, ...], y_pred_shape: tuple[int, ...]) -> str:
@@ -188,49 +150,84 @@ def get_metric(
 ) -> Metric:
     """A metric from its Keras name (the History key is the name as given), a `Metric`, a
     callable `(y_true, y_pred) -> per-sample values` (averaged, named after the function), or
-    `{"type": "auc", "curve": "PR", "num_thresholds": 200, "name": "pr_auc"}`."""
+    a mapping with options (`{"type": "MeanIoU", "num_classes": 3, "name": "miou"}`)."""
     if isinstance(identifier, Metric):
         return identifier
-    if hasattr(identifier, "model_dump"):  # schemas.training.AucSpec
+    if hasattr(identifier, "model_dump"):  # schemas.training.MetricSpec
         identifier = identifier.model_dump(exclude_none=True)
     if isinstance(identifier, Mapping):
-        return _configured(identifier)
+        options = dict(identifier)
+        kind = options.pop("type", None)
+        if not isinstance(kind, str) or _key(kind) not in METRIC_OPTIONS:
+            raise ValueError(
+                f"metric options are known for types {', '.join(METRIC_OPTIONS)}. "
+                f"Received: {kind!r}"
+            )
+        return _configured(_key(kind), options.pop("name", kind), options, y_pred_shape)
     if callable(identifier):
         return mean_metric(getattr(identifier, "__name__", "metric"), identifier)
     if not isinstance(identifier, str):
         raise TypeError(f"a metric must be a name or a callable. Received: {identifier!r}")
-    if identifier in NOT_THE_SAME:
-        raise ValueError(
-            f"unknown metric '{identifier}': Keras' Accuracy class (exact match) is not "
-            "implemented; 'accuracy' picks binary or categorical accuracy from the shapes"
-        )
-    key = function_name(identifier, SCHEMA_METRIC_NAMES).lower()  # class names too (`AUC`)
+    if identifier in NOT_THE_SAME:  # Keras' `Accuracy` class
+        return mean_metric(identifier, exact_accuracy)
+    key = _key(identifier)
     if key in ("accuracy", "acc"):
         return mean_metric(identifier, MEAN_METRICS[resolve_accuracy(y_true_shape, y_pred_shape)])
     if key in ("precision", "recall"):
         return precision_recall(identifier)
-    if key == "auc":
-        return auc(identifier)
+    if key == "root_mean_squared_error":
+        return root_mean_squared_error(identifier)
+    if key in METRIC_OPTIONS:
+        return _configured(key, identifier, {}, y_pred_shape)
     key = LOSS_ALIASES.get(key, key)
     if key not in MEAN_METRICS:
         raise ValueError(
-            f"unknown metric '{identifier}'. Expected one of: {', '.join(METRIC_NAMES)}"
+            refusal(identifier)
+            or f"unknown metric '{identifier}'. Expected one of: {', '.join(METRIC_NAMES)}"
         )
     return mean_metric(identifier, MEAN_METRICS[key])
 
 
-def _configured(options: Mapping[str, Any]) -> Metric:
-    """A metric with options; only AUC has any so far."""
-    options = dict(options)
-    kind = options.pop("type", None)
-    if not isinstance(kind, str) or kind.lower() != "auc":
-        raise ValueError(f"metric options are only known for type 'auc'. Received: {kind!r}")
-    unknown = sorted(set(options) - {"name", "num_thresholds", "curve"})
+def _key(name: str) -> str:
+    return function_name(name, SCHEMA_METRIC_NAMES).lower()  # class names too (`AUC`)
+
+
+def _configured(
+    key: str, name: str, options: dict[str, Any], y_pred_shape: tuple[int, ...]
+) -> Metric:
+    """Metric `key` with Keras' options (checked as the schema checks a spec's)."""
+    required, optional = METRIC_OPTIONS[key]
+    unknown = sorted(set(options) - {*required, *optional})
     if unknown:
-        raise ValueError(
-            f"AUC has no option {', '.join(unknown)}; it takes curve, num_thresholds, name"
-        )
-    return auc(**options)
+        takes = ", ".join([*required, *optional, "name"])
+        raise ValueError(f"metric '{name}' has no option {', '.join(unknown)}; it takes {takes}")
+    if not set(required) <= set(options):
+        raise ValueError(options_needed(name) or f"metric '{name}' needs {', '.join(required)}")
+    if key == "auc":
+        return auc(name, **options)
+    if key in COUNTS:
+        return count(key, name, **options)
+    if key in AT_CONSTRAINT:
+        return at_constraint(key, name, options.pop(required[0]), **options)
+    if key in ("f1_score", "fbeta_score"):
+        return fbeta(name, y_pred_shape[-1], **options)
+    if key == "r2_score":
+        return r2_score(name, y_pred_shape[-1], **options)
+    if key in ("pearson_correlation", "concordance_correlation"):
+        return mean_metric(name, partial(MEAN_METRICS[key], **options))
+    return _iou(key, name, options)
+
+
+def _iou(key: str, name: str, options: dict[str, Any]) -> Metric:
+    """The IoU family: one implementation, Keras' defaults per class."""
+    if key == "binary_iou":
+        options = {"target_class_ids": (0, 1), "threshold": 0.5, **options}
+        return iou(name, 2, **options)
+    if key.startswith("one_hot"):
+        options = {"sparse_y_pred": False, **options, "sparse_y_true": False}
+    if key.endswith("mean_iou"):
+        options["target_class_ids"] = range(options["num_classes"])
+    return iou(name, **options)
 
 
 __all__ = ["Metric", "auc", "get_metric", "mean_metric"]

@@ -1,16 +1,12 @@
-"""Keras 3 optimizers as optax `GradientTransformation`s, with Keras' exact update rules.
-
-optax's own `adam` puts epsilon inside the bias correction (`m̂ / (sqrt(v̂) + ε)`), Keras
-outside (`a·m / (sqrt(v) + ε)`, `a = lr·sqrt(1-β₂ᵗ)/(1-β₁ᵗ)`); the two differ by more than float
-tolerance early in training, so each Keras rule is written out here, per weight, from
-`keras/src/optimizers/*.py`. The learning rate is an injected hyperparameter
+"""Keras 3 optimizers as optax `GradientTransformation`s, with Keras' exact update rules
+(`optimizer_rules.py`: optax's own adam, lamb and adafactor differ from Keras' beyond float
+tolerance). The learning rate is an injected hyperparameter
 (`optax.inject_hyperparams`), so callbacks can change it between steps without recompiling.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -18,135 +14,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from kspec.runtime.training.optimizer_rules import RULES, Extras, Rule
 from kspec.runtime.training.schedules import get_schedule
+from kspec.schemas.compile_names import refusal
 
 Array = jax.Array
-Slots = tuple[Array, ...]
-# (gradient, slots, step t (1-based, float), learning rate, hyperparameters, nadam u-products)
-StepFn = Callable[[Array, Slots, Array, Array, dict[str, Any], tuple[Array, Array]], Any]
 
-
-@dataclass(frozen=True)
-class Rule:
-    """One Keras optimizer: its defaults, how many per-weight slots its options need, and its
-    update `Δw = step(...)`. Only the slots an option uses exist (no AMSGrad maximum without
-    `amsgrad`): a slot carried through the step unchanged still costs a copy of every weight."""
-
-    defaults: dict[str, Any]
-    slots: Callable[[Mapping[str, Any]], int]
-    step: StepFn
-    slot_init: str | None = None  # hyperparameter holding the slots' initial value
-
-
-def _sgd(g, s, t, lr, hp, u):
-    momentum = hp["momentum"]
-    if momentum == 0:
-        return -lr * g, ()
-    m = s[0] * momentum - g * lr
-    return (m * momentum - g * lr if hp["nesterov"] else m), (m,)
-
-
-def _adam(g, s, t, lr, hp, u):
-    b1, b2 = hp["beta_1"], hp["beta_2"]
-    m, v = s[0] + (g - s[0]) * (1 - b1), s[1] + (jnp.square(g) - s[1]) * (1 - b2)
-    alpha = lr * jnp.sqrt(1 - b2**t) / (1 - b1**t)
-    if hp["amsgrad"]:
-        vhat = jnp.maximum(s[2], v)
-        return -(m * alpha) / (jnp.sqrt(vhat) + hp["epsilon"]), (m, v, vhat)
-    return -(m * alpha) / (jnp.sqrt(v) + hp["epsilon"]), (m, v)
-
-
-def _rmsprop(g, s, t, lr, hp, u):
-    rho, eps = hp["rho"], hp["epsilon"]
-    velocity = rho * s[0] + (1 - rho) * jnp.square(g)
-    slots, denominator = [velocity], velocity + eps
-    if hp["centered"]:
-        average = rho * s[1] + (1 - rho) * g
-        slots, denominator = [velocity, average], velocity - jnp.square(average) + eps
-    increment = lr * g / jnp.sqrt(denominator)
-    if hp["momentum"] > 0:
-        momentum = hp["momentum"] * s[-1] + increment
-        return -momentum, (*slots, momentum)
-    return -increment, tuple(slots)
-
-
-def _adagrad(g, s, t, lr, hp, u):
-    accumulator = s[0] + jnp.square(g)
-    return -lr * g / jnp.sqrt(accumulator + hp["epsilon"]), (accumulator,)
-
-
-def _adadelta(g, s, t, lr, hp, u):
-    rho, eps = hp["rho"], hp["epsilon"]
-    grads = rho * s[0] + (1 - rho) * jnp.square(g)
-    delta = -(jnp.sqrt(s[1] + eps) * g) / jnp.sqrt(grads + eps)
-    deltas = rho * s[1] + (1 - rho) * jnp.square(delta)
-    return lr * delta, (grads, deltas)
-
-
-def _adamax(g, s, t, lr, hp, u):
-    b1 = hp["beta_1"]
-    m = s[0] + (g - s[0]) * (1 - b1)
-    norm = jnp.maximum(hp["beta_2"] * s[1], jnp.abs(g))
-    return -(lr * m) / ((1 - b1**t) * (norm + hp["epsilon"])), (m, norm)
-
-
-def _nadam(g, s, t, lr, hp, u):
-    b1, b2 = hp["beta_1"], hp["beta_2"]
-    u_t = b1 * (1.0 - 0.5 * 0.96**t)
-    u_next = b1 * (1.0 - 0.5 * 0.96 ** (t + 1))
-    product, product_next = u[0], u[0] * u_next
-    m = s[0] + (g - s[0]) * (1 - b1)
-    v = s[1] + (jnp.square(g) - s[1]) * (1 - b2)
-    m_hat = u_next * m / (1 - product_next) + (1 - u_t) * g / (1 - product)
-    v_hat = v / (1 - b2**t)
-    return -(m_hat * lr) / (jnp.sqrt(v_hat) + hp["epsilon"]), (m, v)
-
-
-def _lion(g, s, t, lr, hp, u):
-    b1, b2 = hp["beta_1"], hp["beta_2"]
-    update = -lr * jnp.sign(s[0] * b1 + g * (1.0 - b1))
-    return update, (s[0] * b2 + g * (1.0 - b2),)
-
-
-_ADAM = {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
-
-
-def _fixed(count: int) -> Callable[[Mapping[str, Any]], int]:
-    return lambda hp: count
-
-
-def _adam_slots(hp: Mapping[str, Any]) -> int:
-    return 3 if hp["amsgrad"] else 2  # m, v (, AMSGrad's running max of v)
-
-
-def _rmsprop_slots(hp: Mapping[str, Any]) -> int:
-    return 1 + bool(hp["centered"]) + (hp["momentum"] > 0)  # velocity (, average) (, momentum)
-
-
-RULES: dict[str, Rule] = {
-    "sgd": Rule(
-        {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False},
-        lambda hp: int(hp["momentum"] != 0),
-        _sgd,
-    ),
-    "adam": Rule({**_ADAM, "amsgrad": False}, _adam_slots, _adam),
-    "adamw": Rule({**_ADAM, "amsgrad": False, "weight_decay": 0.004}, _adam_slots, _adam),
-    "rmsprop": Rule(
-        {"learning_rate": 0.001, "rho": 0.9, "momentum": 0.0, "epsilon": 1e-7, "centered": False},
-        _rmsprop_slots,
-        _rmsprop,
-    ),
-    "adagrad": Rule(
-        {"learning_rate": 0.001, "initial_accumulator_value": 0.1, "epsilon": 1e-7},
-        _fixed(1),
-        _adagrad,
-        slot_init="initial_accumulator_value",
-    ),
-    "adadelta": Rule({"learning_rate": 0.001, "rho": 0.95, "epsilon": 1e-7}, _fixed(2), _adadelta),
-    "adamax": Rule(dict(_ADAM), _fixed(2), _adamax),
-    "nadam": Rule(dict(_ADAM), _fixed(2), _nadam),
-    "lion": Rule({"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.99}, _fixed(1), _lion),
-}
 COMMON = {"weight_decay": None, "clipnorm": None, "clipvalue": None, "global_clipnorm": None}
 """Keyword arguments every Keras optimizer takes (`keras.optimizers.Optimizer`)."""
 
@@ -181,9 +54,10 @@ def _keras_transform(learning_rate: Array, *, rule: Rule, hp: dict[str, Any]) ->
     """The update of one Keras step: clip, decay weights (`w -= w·wd·lr`), then the rule."""
 
     def init(params: Any) -> KerasState:
-        fill = hp[rule.slot_init] if rule.slot_init else 0.0
+        leaves, treedef = jax.tree.flatten(params)
+        per_weight = [rule.init_slots(p, hp) for p in leaves]
         slots = tuple(
-            jax.tree.map(lambda p: jnp.full_like(p, fill), params) for _ in range(rule.slots(hp))
+            treedef.unflatten([s[j] for s in per_weight]) for j in range(rule.slots(hp))
         )
         return KerasState(jnp.zeros([], jnp.int32), slots, jnp.ones([], jnp.float32))
 
@@ -195,15 +69,17 @@ def _keras_transform(learning_rate: Array, *, rule: Rule, hp: dict[str, Any]) ->
             u_product = u_product * hp["beta_1"] * (1.0 - 0.5 * 0.96**t)
         leaves, treedef = jax.tree.flatten(grads)
         slot_leaves = [treedef.flatten_up_to(s) for s in state.slots]
+        if params is None and (rule.needs_weight or hp["weight_decay"] is not None):
+            raise ValueError("this optimizer needs the params passed to `update`")
+        weights = [None] * len(leaves) if params is None else treedef.flatten_up_to(params)
         updates, new_slots = [], [[] for _ in state.slots]
         for i, g in enumerate(leaves):
             lr = jnp.asarray(learning_rate, g.dtype)
-            delta, slots = rule.step(g, tuple(s[i] for s in slot_leaves), t, lr, hp, (u_product,))
-            if hp["weight_decay"] is not None:
-                if params is None:
-                    raise ValueError("weight_decay needs the params passed to `update`")
-                delta = delta - treedef.flatten_up_to(params)[i] * hp["weight_decay"] * lr
-            updates.append(delta)
+            decay = 0.0 if hp["weight_decay"] is None else -weights[i] * hp["weight_decay"] * lr
+            weight = None if weights[i] is None else weights[i] + decay  # Keras decays first
+            extras = Extras(u_product, weight)
+            delta, slots = rule.step(g, tuple(s[i] for s in slot_leaves), t, lr, hp, extras)
+            updates.append(delta + decay if hp["weight_decay"] is not None else delta)
             for j, s in enumerate(slots):
                 new_slots[j].append(s)
         slots_out = tuple(treedef.unflatten(s) for s in new_slots)
@@ -221,7 +97,8 @@ def keras_optimizer(name: str, **kwargs: Any) -> optax.GradientTransformation:
     """
     key = name.lower()
     if key not in RULES:
-        raise ValueError(f"unknown optimizer '{name}'. Expected one of: {', '.join(RULES)}")
+        raise ValueError(refusal(name) or f"unknown optimizer '{name}'. Expected one of: "
+                         f"{', '.join(RULES)}")  # fmt: skip
     rule = RULES[key]
     allowed = {**rule.defaults, **COMMON, **{k: v for k, v in rule.defaults.items()}}
     unknown = sorted(set(kwargs) - set(allowed))

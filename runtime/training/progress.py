@@ -59,14 +59,19 @@ class Progress:
         self.console.print(f"{head} - {format_logs(logs)}", markup=False)
 
 
+def verbosity(verbose: Any) -> int:
+    """Keras' `verbose` values (0, 1, 2, "auto" = 1) as an int; anything else is an error."""
+    if verbose not in (0, 1, 2, "auto") or isinstance(verbose, bool):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto'. Received: verbose={verbose!r}")
+    return 1 if verbose == "auto" else int(verbose)
+
+
 class StepsProgress:
     """Progress of `predict` over its batches, as Keras prints it: a bar (verbose=1), one
     line at the end (2: `8/8 - 0.3s - 40ms/step`), nothing (0). `"auto"` means 1."""
 
     def __init__(self, verbose: int | str, steps: int, console: Console | None = None) -> None:
-        if verbose not in (0, 1, 2, "auto") or isinstance(verbose, bool):
-            raise ValueError(f"verbose must be 0, 1, 2 or 'auto'. Received: verbose={verbose!r}")
-        self.verbose, self.steps = 1 if verbose == "auto" else int(verbose), steps
+        self.verbose, self.steps = verbosity(verbose), steps
         self.console = console or Console(highlight=False, soft_wrap=True)
         self._start = time.perf_counter()
         self._bar: RichProgress | None = None

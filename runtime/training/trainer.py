@@ -16,7 +16,7 @@ from kspec.runtime.training import data as D
 from kspec.runtime.training.callbacks import Callback, CallbackList, History
 from kspec.runtime.training.keras_args import check_execution, keras_result, renamed
 from kspec.runtime.training.plan import Batches, FitPlan, is_iterator
-from kspec.runtime.training.progress import Progress
+from kspec.runtime.training.progress import Progress, verbosity
 from kspec.runtime.training.sharding import data_parallel, fresh_copy
 from kspec.runtime.training.step import Recipe, Steps, build_steps, make_recipe, output_names
 
@@ -282,7 +282,7 @@ class TrainingMixin:
             batches,
             epochs,
             initial_epoch,
-            1 if verbose == "auto" else int(verbose),
+            verbosity(verbose),
             tuple(callbacks or ()),
             validation,
         )
@@ -366,8 +366,9 @@ class TrainingMixin:
         return_dict: bool = False,
     ) -> Any:
         """Loss and metrics over the data: a scalar, `[loss, *metrics]`, or a dict."""
+        shown = verbosity(verbose)
         data = x if is_iterator(x) else self._data(x, y, sample_weight)
         logs = self.run_evaluate(self._batches(data, check_batch_size(batch_size), steps))
-        if verbose:
+        if shown:
             Progress(2, 1, None).line("evaluate", logs)
         return keras_result(logs, return_dict)

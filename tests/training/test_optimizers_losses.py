@@ -18,8 +18,13 @@ GRADS = [RNG.normal(size=(3, 4)).astype("float32") * s for s in (1.0, 0.1, 3.0, 
 EXTRAS = [{}, {"weight_decay": 0.1, "clipnorm": 0.5}, {"clipvalue": 0.2}, {"global_clipnorm": 1.0}]
 
 
+def keras_class(name: str) -> type:
+    """Keras' optimizer class for a kspec name (`keras.optimizers.get` lacks `lamb`)."""
+    return next(c for n, c in vars(keras.optimizers).items() if n.lower() == name)
+
+
 def _keras_run(name: str, options: dict) -> np.ndarray:
-    optimizer = keras.optimizers.get({"class_name": name, "config": options})
+    optimizer = keras_class(name)(**options)
     variable = keras.Variable(W0)
     optimizer.build([variable])
     for g in GRADS:
