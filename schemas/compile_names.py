@@ -18,16 +18,28 @@ METRIC_FUNCTIONS = (
     "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
     "root_mean_squared_error", "pearson_correlation", "concordance_correlation",
 )  # fmt: skip
-METRIC_NAMES = frozenset([
-    *METRIC_FUNCTIONS, *get_args(LossName), *METRIC_OPTIONS, "accuracy", "acc", "precision",
-    "recall",
-])  # fmt: skip
+METRIC_NAMES = frozenset(
+    [
+        *METRIC_FUNCTIONS,
+        *get_args(LossName),
+        *METRIC_OPTIONS,
+        "accuracy",
+        "acc",
+        "precision",
+        "recall",
+    ]
+)
 """Every metric name the runtime computes (runtime/training/metrics.py; a test checks both)."""
 
 CLASS_NAMES = {
-    "IoU": "iou", "BinaryIoU": "binary_iou", "MeanIoU": "mean_iou", "OneHotIoU": "one_hot_iou",
-    "OneHotMeanIoU": "one_hot_mean_iou", "FBetaScore": "fbeta_score", "LogCoshError": "log_cosh",
-}  # fmt: skip
+    "IoU": "iou",
+    "BinaryIoU": "binary_iou",
+    "MeanIoU": "mean_iou",
+    "OneHotIoU": "one_hot_iou",
+    "OneHotMeanIoU": "one_hot_mean_iou",
+    "FBetaScore": "fbeta_score",
+    "LogCoshError": "log_cosh",
+}
 """Keras class names whose function name is not their snake_case."""
 
 NOT_THE_SAME = frozenset({"Accuracy"})

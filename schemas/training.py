@@ -41,10 +41,16 @@ OPTIMIZER_PARAMS: dict[str, tuple[str, ...]] = {
     "nadam": _ADAM,
     "lion": ("beta_1", "beta_2"),
     "adafactor": ("beta_2_decay", "epsilon_1", "epsilon_2", "clip_threshold", "relative_step"),
-    "ftrl": ("learning_rate_power", "initial_accumulator_value", "l1_regularization_strength",
-             "l2_regularization_strength", "l2_shrinkage_regularization_strength", "beta"),
+    "ftrl": (
+        "learning_rate_power",
+        "initial_accumulator_value",
+        "l1_regularization_strength",
+        "l2_regularization_strength",
+        "l2_shrinkage_regularization_strength",
+        "beta",
+    ),
     "lamb": _ADAM,
-}  # fmt: skip
+}
 """Parameters each optimizer takes besides learning_rate, weight_decay and the clipping ones."""
 
 LossName = Literal[

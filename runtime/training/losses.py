@@ -145,6 +145,7 @@ LOSSES: dict[str, Callable[..., Array]] = {
     **SPECIAL_LOSSES,
 }
 
+
 def canonical_loss_name(name: str) -> str:
     """`mse`, `MeanSquaredError` (the Keras class) and `mean_squared_error` are one loss."""
     name = function_name(name, LOSS_NAMES)

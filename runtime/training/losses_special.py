@@ -23,10 +23,16 @@ def _axis(axis: Axis) -> int | tuple[int, ...] | None:
 
 
 def binary_focal_crossentropy(
-    t: Array, p: Array, apply_class_balancing: bool = False, alpha: float = 0.25,
-    gamma: float = 2.0, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
-) -> Array:  # fmt: skip
-    """mean((1 - p_t)^γ · bce), p_t the probability of the true class (Lin et al. 2017)."""
+    t: Array,
+    p: Array,
+    apply_class_balancing: bool = False,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Array:
+    """mean((1 - p_t)^gamma · bce), p_t the probability of the true class (Lin et al. 2017)."""
     t = t.astype(p.dtype)
     if label_smoothing:
         t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
@@ -42,10 +48,15 @@ def binary_focal_crossentropy(
 
 
 def categorical_focal_crossentropy(
-    t: Array, p: Array, alpha: float = 0.25, gamma: float = 2.0, from_logits: bool = False,
-    label_smoothing: float = 0.0, axis: int = -1,
-) -> Array:  # fmt: skip
-    """Σ α·(1 - p)^γ · (-t·log p) over the classes."""
+    t: Array,
+    p: Array,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Array:
+    """Σ alpha·(1 - p)^gamma · (-t·log p) over the classes."""
     t = t.astype(p.dtype)
     if label_smoothing:
         t = t * (1.0 - label_smoothing) + label_smoothing / t.shape[-1]
@@ -64,7 +75,7 @@ def dice(t: Array, p: Array, axis: Axis = None) -> Array:
 
 
 def tversky(t: Array, p: Array, alpha: float = 0.5, beta: float = 0.5, axis: Axis = None) -> Array:
-    """1 - TP / (TP + α·FP + β·FN + ε) with soft counts; α = β = 0.5 is Dice."""
+    """1 - TP / (TP + alpha·FP + β·FN + ε) with soft counts; alpha = β = 0.5 is Dice."""
     t, axis = t.astype(p.dtype), _axis(axis)
     intersection = jnp.sum(t * p, axis=axis)
     fp = jnp.sum((1 - p) * t, axis=axis)  # Keras' naming: its "targets" are y_pred

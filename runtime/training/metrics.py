@@ -16,11 +16,21 @@ import jax.numpy as jnp
 from kspec.runtime.training.losses import ALIASES as LOSS_ALIASES
 from kspec.runtime.training.losses import LOSSES
 from kspec.runtime.training.metric_base import Metric, confusion, mean_metric, ratio
-from kspec.runtime.training.metrics_confusion import AT_CONSTRAINT, COUNTS, at_constraint
-from kspec.runtime.training.metrics_confusion import count, fbeta, iou
-from kspec.runtime.training.metrics_regression import concordance_correlation, exact_accuracy
-from kspec.runtime.training.metrics_regression import pearson_correlation, r2_score
-from kspec.runtime.training.metrics_regression import root_mean_squared_error
+from kspec.runtime.training.metrics_confusion import (
+    AT_CONSTRAINT,
+    COUNTS,
+    at_constraint,
+    count,
+    fbeta,
+    iou,
+)
+from kspec.runtime.training.metrics_regression import (
+    concordance_correlation,
+    exact_accuracy,
+    pearson_correlation,
+    r2_score,
+    root_mean_squared_error,
+)
 from kspec.schemas.compile_names import METRIC_NAMES as SCHEMA_METRIC_NAMES
 from kspec.schemas.compile_names import NOT_THE_SAME, function_name, options_needed, refusal
 from kspec.schemas.training import METRIC_OPTIONS
@@ -129,10 +139,18 @@ MEAN_METRICS: dict[str, Callable[[Array, Array], Array]] = {
     "pearson_correlation": pearson_correlation,
     "concordance_correlation": concordance_correlation,
 }
-METRIC_NAMES = sorted({
-    *MEAN_METRICS, *LOSS_ALIASES, *METRIC_OPTIONS, "accuracy", "acc", "precision", "recall",
-    "root_mean_squared_error",
-})  # fmt: skip
+METRIC_NAMES = sorted(
+    {
+        *MEAN_METRICS,
+        *LOSS_ALIASES,
+        *METRIC_OPTIONS,
+        "accuracy",
+        "acc",
+        "precision",
+        "recall",
+        "root_mean_squared_error",
+    }
+)
 
 
 def resolve_accuracy(y_true_shape: tuple[int, ...], y_pred_shape: tuple[int, ...]) -> str:

@@ -22,9 +22,11 @@ def count(kind: str, name: str, thresholds: float = 0.5) -> Metric:
     """`TruePositives` ...: the weighted count where prediction > threshold."""
     index, at = COUNTS.index(kind), jnp.asarray([thresholds], jnp.float32)
     return Metric(
-        name, lambda: jnp.zeros((4, 1)), lambda s, t, p, w: s + confusion(at, t, p, w),
+        name,
+        lambda: jnp.zeros((4, 1)),
+        lambda s, t, p, w: s + confusion(at, t, p, w),
         lambda s: s[index, 0],
-    )  # fmt: skip
+    )
 
 
 AT_CONSTRAINT = {  # name -> (constrained rate, rate maximised), each from (tp, fp, tn, fn)
@@ -105,16 +107,20 @@ def fbeta(
 
 
 def iou(
-    name: str, num_classes: int, target_class_ids: Sequence[int],
-    ignore_class: int | None = None, sparse_y_true: bool = True, sparse_y_pred: bool = True,
-    axis: int = -1, threshold: float | None = None,
-) -> Metric:  # fmt: skip
+    name: str,
+    num_classes: int,
+    target_class_ids: Sequence[int],
+    ignore_class: int | None = None,
+    sparse_y_true: bool = True,
+    sparse_y_pred: bool = True,
+    axis: int = -1,
+    threshold: float | None = None,
+) -> Metric:
     """Mean of TP / (TP + FP + FN) over `target_class_ids`, from a confusion matrix (rows:
     labels, columns: predictions) summed over batches. `threshold` makes it BinaryIoU."""
     if max(target_class_ids) >= num_classes:
         raise ValueError(
-            f"Target class id {max(target_class_ids)} is out of range, which is "
-            f"[0, {num_classes})."
+            f"Target class id {max(target_class_ids)} is out of range, which is [0, {num_classes})."
         )
     ids = jnp.asarray(list(target_class_ids), jnp.int32)
 

@@ -219,21 +219,33 @@ RULES: dict[str, Rule] = {
     "nadam": Rule(dict(_ADAM), _fixed(2), _nadam),
     "lion": Rule({"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.99}, _fixed(1), _lion),
     "adafactor": Rule(
-        {"learning_rate": 0.001, "beta_2_decay": -0.8, "epsilon_1": 1e-30, "epsilon_2": 1e-3,
-         "clip_threshold": 1.0, "relative_step": True},
+        {
+            "learning_rate": 0.001,
+            "beta_2_decay": -0.8,
+            "epsilon_1": 1e-30,
+            "epsilon_2": 1e-3,
+            "clip_threshold": 1.0,
+            "relative_step": True,
+        },
         _fixed(3),
         _adafactor,
         init=_adafactor_slots,
         needs_weight=True,
-    ),  # fmt: skip
+    ),
     "ftrl": Rule(
-        {"learning_rate": 0.001, "learning_rate_power": -0.5, "initial_accumulator_value": 0.1,
-         "l1_regularization_strength": 0.0, "l2_regularization_strength": 0.0,
-         "l2_shrinkage_regularization_strength": 0.0, "beta": 0.0},
+        {
+            "learning_rate": 0.001,
+            "learning_rate_power": -0.5,
+            "initial_accumulator_value": 0.1,
+            "l1_regularization_strength": 0.0,
+            "l2_regularization_strength": 0.0,
+            "l2_shrinkage_regularization_strength": 0.0,
+            "beta": 0.0,
+        },
         _fixed(2),
         _ftrl,
         init=lambda w, hp: (jnp.full_like(w, hp["initial_accumulator_value"]), jnp.zeros_like(w)),
         needs_weight=True,
-    ),  # fmt: skip
+    ),
     "lamb": Rule(dict(_ADAM), _fixed(2), _lamb, needs_weight=True),
 }

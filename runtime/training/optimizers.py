@@ -56,9 +56,7 @@ def _keras_transform(learning_rate: Array, *, rule: Rule, hp: dict[str, Any]) ->
     def init(params: Any) -> KerasState:
         leaves, treedef = jax.tree.flatten(params)
         per_weight = [rule.init_slots(p, hp) for p in leaves]
-        slots = tuple(
-            treedef.unflatten([s[j] for s in per_weight]) for j in range(rule.slots(hp))
-        )
+        slots = tuple(treedef.unflatten([s[j] for s in per_weight]) for j in range(rule.slots(hp)))
         return KerasState(jnp.zeros([], jnp.int32), slots, jnp.ones([], jnp.float32))
 
     def update(grads: Any, state: KerasState, params: Any = None) -> tuple[Any, KerasState]:
@@ -97,8 +95,9 @@ def keras_optimizer(name: str, **kwargs: Any) -> optax.GradientTransformation:
     """
     key = name.lower()
     if key not in RULES:
-        raise ValueError(refusal(name) or f"unknown optimizer '{name}'. Expected one of: "
-                         f"{', '.join(RULES)}")  # fmt: skip
+        raise ValueError(
+            refusal(name) or f"unknown optimizer '{name}'. Expected one of: {', '.join(RULES)}"
+        )
     rule = RULES[key]
     allowed = {**rule.defaults, **COMMON, **{k: v for k, v in rule.defaults.items()}}
     unknown = sorted(set(kwargs) - set(allowed))

@@ -42,6 +42,9 @@ CASES: dict[str, list[Case]] = {
 INVALID: dict[str, list[Invalid]] = {"Model": []}
 
 REFERENCES = [
-    KerasReference("Model", CASES["Model"][0], lambda: keras.Sequential(
-        [keras.Input((5,)), keras.layers.Dense(3, activation="relu")])),
-]  # fmt: skip
+    KerasReference(
+        "Model",
+        CASES["Model"][0],
+        lambda: keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, activation="relu")]),
+    ),
+]

@@ -28,8 +28,10 @@ INVALID: dict[str, list[Invalid]] = {
 
 
 def _maxout(spec: Any, p: dict[str, np.ndarray], xs: list[np.ndarray]) -> list[np.ndarray]:
-    pieces = [xs[0] @ p["kernel"][k] + (p["bias"][k] if spec.use_bias else 0.0)
-              for k in range(spec.nb_feature)]  # fmt: skip
+    pieces = [
+        xs[0] @ p["kernel"][k] + (p["bias"][k] if spec.use_bias else 0.0)
+        for k in range(spec.nb_feature)
+    ]
     return [np.max(pieces, axis=0)]
 
 

@@ -45,8 +45,9 @@ def _local_1d(spec: Any, p: dict[str, np.ndarray], xs: list[np.ndarray]) -> list
     (x,) = xs  # (batch, steps, channels), stride 1, valid padding, no activation
     (k,) = spec.kernel_size if isinstance(spec.kernel_size, tuple) else (spec.kernel_size,)
     steps = x.shape[1] - k + 1
-    out = [x[:, t : t + k, :].reshape(len(x), -1) @ p["kernel"][t] + p["bias"][t]
-           for t in range(steps)]  # fmt: skip
+    out = [
+        x[:, t : t + k, :].reshape(len(x), -1) @ p["kernel"][t] + p["bias"][t] for t in range(steps)
+    ]
     return [np.stack(out, axis=1)]
 
 

@@ -34,8 +34,14 @@ INVALID: dict[str, list[Invalid]] = {
 }
 
 REFERENCES = [
-    KerasReference("TimeDistributed", CASES["TimeDistributed"][0],
-                   lambda: keras.layers.TimeDistributed(keras.layers.Dense(3))),
-    KerasReference("Bidirectional", CASES["Bidirectional"][0],
-                   lambda: keras.layers.Bidirectional(keras.layers.LSTM(2))),
-]  # fmt: skip
+    KerasReference(
+        "TimeDistributed",
+        CASES["TimeDistributed"][0],
+        lambda: keras.layers.TimeDistributed(keras.layers.Dense(3)),
+    ),
+    KerasReference(
+        "Bidirectional",
+        CASES["Bidirectional"][0],
+        lambda: keras.layers.Bidirectional(keras.layers.LSTM(2)),
+    ),
+]

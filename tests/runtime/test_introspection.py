@@ -97,8 +97,13 @@ def test_flops_per_node_from_xla_cost_analysis(capsys: pytest.CaptureFixture[str
     assert node_flops(dense) == {"dense": 2 * 16 * 8}
     relu = kspec.Sequential([kspec.layers.Dense(8, input_dim=16, activation="relu")])
     assert node_flops(relu) == {"dense": 2 * 16 * 8 + 8 + 8}  # + bias adds + max(x, 0)
-    conv = kspec.load({"kspec": 1, "inputs": {"x": [6, 6, 2]},
-                       "layers": [{"type": "Conv2D", "filters": 4, "kernel_size": 3}]})  # fmt: skip
+    conv = kspec.load(
+        {
+            "kspec": 1,
+            "inputs": {"x": [6, 6, 2]},
+            "layers": [{"type": "Conv2D", "filters": 4, "kernel_size": 3}],
+        }
+    )
     outputs = 4 * 4 * 4  # 'valid' 3x3 over 6x6: 4x4 positions, 4 filters
     assert node_flops(conv) == {"conv2d": outputs * 2 * (3 * 3 * 2) + outputs}  # + bias
     assert main(["summary", "--flops", str(SIAMESE)]) == 0

@@ -190,8 +190,13 @@ def test_fit_val_reports_the_validation_arrays(
     model = kspec.load(work / "m.yaml")
     model.init(0)
     with np.load(work / "d.npz") as d, np.load(tmp_path / "v.npz") as v:
-        history = model.fit(d["x"], [d["a"], d["b"]], epochs=2, verbose=0,
-                            validation_data=(v["x"], [v["a"], v["b"]])).history  # fmt: skip
+        history = model.fit(
+            d["x"],
+            [d["a"], d["b"]],
+            epochs=2,
+            verbose=0,
+            validation_data=(v["x"], [v["a"], v["b"]]),
+        ).history
     val_names = [name for name in history if name.startswith("val_")]
     assert val_names and set(val_names) <= set(logged[0])
     for name in val_names:

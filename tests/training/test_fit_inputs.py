@@ -38,8 +38,16 @@ def _model() -> kspec.Model:
 
 def _fit_arrays(model: kspec.Model, epochs: int) -> History:
     """The array run the iterator runs below must equal: 0:30 in order, validated on 30:40."""
-    return model.fit(X[:30], Y[:30], batch_size=10, epochs=epochs, shuffle=False, verbose=0,
-                     validation_data=(X[30:40], Y[30:40]), validation_batch_size=5)  # fmt: skip
+    return model.fit(
+        X[:30],
+        Y[:30],
+        batch_size=10,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        validation_data=(X[30:40], Y[30:40]),
+        validation_batch_size=5,
+    )
 
 
 def _cycle(start: int, stop: int, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -54,15 +62,27 @@ def test_iterator_epochs_end_after_steps_per_epoch_and_validation_steps() -> Non
     arrays = _model()
     expected = _fit_arrays(arrays, epochs=2)
     model = _model()
-    got = model.fit(_cycle(0, 30, 10), steps_per_epoch=3, epochs=2, verbose=0,
-                    validation_data=_cycle(30, 40, 5), validation_steps=2)  # fmt: skip
+    got = model.fit(
+        _cycle(0, 30, 10),
+        steps_per_epoch=3,
+        epochs=2,
+        verbose=0,
+        validation_data=_cycle(30, 40, 5),
+        validation_steps=2,
+    )
     assert got.history.keys() == expected.history.keys() == {"loss", "val_loss"}
     for name in ("loss", "val_loss"):
         np.testing.assert_allclose(got.history[name], expected.history[name], rtol=1e-6)
     for ours, theirs in zip(model.get_weights(), arrays.get_weights(), strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-7)
-    three_steps = _model().fit(_cycle(0, 30, 10), steps_per_epoch=3, epochs=1, verbose=0,
-                               validation_data=_cycle(30, 45, 5), validation_steps=3)  # fmt: skip
+    three_steps = _model().fit(
+        _cycle(0, 30, 10),
+        steps_per_epoch=3,
+        epochs=1,
+        verbose=0,
+        validation_data=_cycle(30, 45, 5),
+        validation_steps=3,
+    )
     assert three_steps.history["val_loss"] != pytest.approx(expected.history["val_loss"][0])
 
 
@@ -77,8 +97,14 @@ def test_keras1_nb_val_samples_counts_samples_not_batches() -> None:
     expected = _fit_arrays(_model(), epochs=1)
     model = _model()
     with pytest.warns(KspecDeprecationWarning) as caught:
-        got = model.fit_generator(_cycle(0, 30, 10), steps_per_epoch=3, epochs=1, verbose=0,
-                                  validation_data=_cycle(30, 45, 5), nb_val_samples=10)  # fmt: skip
+        got = model.fit_generator(
+            _cycle(0, 30, 10),
+            steps_per_epoch=3,
+            epochs=1,
+            verbose=0,
+            validation_data=_cycle(30, 45, 5),
+            nb_val_samples=10,
+        )
     assert [str(w.message) for w in caught] == [
         "`nb_val_samples` is a Keras 1 name; use `validation_steps` instead (it counts "
         "batches, not samples)"
@@ -113,11 +139,18 @@ def test_lambda_callback_hooks_get_keras_arguments() -> None:
         on_epoch_end=lambda epoch, logs: epoch_losses.append(logs["loss"]),
         on_train_end=lambda logs: calls.append(("train_end", logs)),
     )
-    history = _model().fit(X[:30], Y[:30], batch_size=10, epochs=2, shuffle=False, verbose=0,
-                           callbacks=[callback])  # fmt: skip
+    history = _model().fit(
+        X[:30], Y[:30], batch_size=10, epochs=2, shuffle=False, verbose=0, callbacks=[callback]
+    )
     epoch = [("batch_begin", 0), ("batch_begin", 1), ("batch_begin", 2)]
-    assert calls == [("train_begin", {}), ("epoch_begin", 0), *epoch, ("epoch_begin", 1),
-                     *epoch, ("train_end", {})]  # fmt: skip
+    assert calls == [
+        ("train_begin", {}),
+        ("epoch_begin", 0),
+        *epoch,
+        ("epoch_begin", 1),
+        *epoch,
+        ("train_end", {}),
+    ]
     assert epoch_losses == history.history["loss"]
     assert len(batch_losses) == 6
     assert batch_losses[2] == pytest.approx(epoch_losses[0]) and batch_losses[5] == pytest.approx(

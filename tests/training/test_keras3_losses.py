@@ -26,12 +26,20 @@ WEIGHTS = RNG.random(6).astype("float32")
 
 CASES = [
     ("BinaryFocalCrossentropy", {}, BINARY, PROBS),
-    ("BinaryFocalCrossentropy", {"apply_class_balancing": True, "alpha": 0.3, "gamma": 1.5,
-                                 "label_smoothing": 0.1}, BINARY, PROBS),
+    (
+        "BinaryFocalCrossentropy",
+        {"apply_class_balancing": True, "alpha": 0.3, "gamma": 1.5, "label_smoothing": 0.1},
+        BINARY,
+        PROBS,
+    ),
     ("BinaryFocalCrossentropy", {"from_logits": True}, BINARY, LOGITS),
     ("CategoricalFocalCrossentropy", {}, ONE_HOT, PROBS),
-    ("CategoricalFocalCrossentropy", {"from_logits": True, "label_smoothing": 0.2, "gamma": 3.0,
-                                      "alpha": 0.5}, ONE_HOT, LOGITS),
+    (
+        "CategoricalFocalCrossentropy",
+        {"from_logits": True, "label_smoothing": 0.2, "gamma": 3.0, "alpha": 0.5},
+        ONE_HOT,
+        LOGITS,
+    ),
     ("Dice", {}, BINARY, PROBS),
     ("Dice", {"axis": [1]}, BINARY, PROBS),
     ("Tversky", {}, BINARY, PROBS),
@@ -41,7 +49,7 @@ CASES = [
     ("CategoricalGeneralizedCrossEntropy", {}, LABELS, PROBS),
     ("CategoricalGeneralizedCrossEntropy", {"q": 0.8}, LABELS, PROBS),
     ("CTC", {}, CTC_LABELS, CTC_LOGITS),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
@@ -59,10 +67,13 @@ def test_loss_matches_keras(
 
 
 def test_function_names_are_the_same_losses() -> None:
-    for function, cls in [("binary_focal_crossentropy", "BinaryFocalCrossentropy"),
-                          ("dice", "Dice"), ("ctc", "CTC"), ("circle", "Circle"),
-                          ("categorical_generalized_cross_entropy",
-                           "CategoricalGeneralizedCrossEntropy")]:  # fmt: skip
+    for function, cls in [
+        ("binary_focal_crossentropy", "BinaryFocalCrossentropy"),
+        ("dice", "Dice"),
+        ("ctc", "CTC"),
+        ("circle", "Circle"),
+        ("categorical_generalized_cross_entropy", "CategoricalGeneralizedCrossEntropy"),
+    ]:
         assert get_loss(function) is get_loss(cls)
 
 

@@ -101,9 +101,10 @@ def test_every_keras_function_name_is_known(module: object) -> None:
     """`keras.losses.dice`, `keras.metrics.pearson_correlation` ...: each public function
     is a loss or metric name here."""
     functions = [
-        name for name, value in vars(module).items()
+        name
+        for name, value in vars(module).items()
         if inspect.isfunction(value) and name not in ("get", "serialize", "deserialize")
-    ]  # fmt: skip
+    ]
     assert len(functions) > 20
     missing = [n for n in functions if n not in SCHEMA_METRIC_NAMES and n not in LOSS_NAMES]
     assert missing == []

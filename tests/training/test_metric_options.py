@@ -37,7 +37,9 @@ def test_auc_curves_match_keras_over_batches(curve: str, num_thresholds: int) ->
 def test_auc_options_are_checked() -> None:
     with pytest.raises(ValueError, match="AUC curve must be one of ROC, PR"):
         get_metric({"type": "auc", "curve": "PRGAIN"}, (1,), (1,))
-    with pytest.raises(ValueError, match=r"^metric .auc. has no option thresholds; it takes curve, "):
+    with pytest.raises(
+        ValueError, match=r"^metric .auc. has no option thresholds; it takes curve, "
+    ):
         get_metric({"type": "auc", "thresholds": [0.5]}, (1,), (1,))
 
 
