@@ -21,7 +21,7 @@ from kspec.compiler.conformance import (
     check_policy,
     check_round_trip,
 )
-from kspec.compiler.registry import all_lowerings
+from kspec.compiler.registry import all_lowerings, registered
 from kspec.schemas import layer_types
 from tests import conformance
 from tests.conformance.cases import Case, Invalid
@@ -61,6 +61,8 @@ def test_every_schema_has_exactly_one_lowering() -> None:
     lowerings = all_lowerings()
     assert set(lowerings) == set(layer_types())
     assert all(lowering.spec_type is cls for cls, lowering in lowerings.items())
+    # found where `registered` looks: the compiler module named as the schema's family
+    assert all(registered(cls) is lowerings[cls] for cls in layer_types())
 
 
 def test_every_layer_type_has_cases() -> None:
