@@ -21,7 +21,7 @@ from pydantic_core import CoreSchema, PydanticKnownError, core_schema
 
 from kspec.schemas.base import LayerSpec, SpecModel
 from kspec.schemas.custom import CUSTOM_LAYERS
-from kspec.schemas.registry import known_type_names, layer_class, layer_types
+from kspec.schemas.registry import FAMILY_OF, layer_class, layer_types
 
 
 class SharedNode(SpecModel):
@@ -67,7 +67,7 @@ class _LayerNode:
             raise PydanticKnownError("union_tag_not_found", {"discriminator": _DISCRIMINATOR})
         schema = SharedNode if self.shared and kind == "shares" else layer_class(kind)
         if schema is None:
-            tags = [*known_type_names(), *(["shares"] if self.shared else [])]
+            tags = [*FAMILY_OF, *CUSTOM_LAYERS, *(["shares"] if self.shared else [])]
             raise PydanticKnownError(
                 "union_tag_invalid",
                 {
