@@ -21,4 +21,3 @@ from kspec.compiler.model import Aux as Aux
 from kspec.compiler.model import CompiledModel as CompiledModel
 from kspec.compiler.model import Variables as Variables
 from kspec.compiler.options import LoweringOptions as LoweringOptions
-from kspec.compiler.registry import LOWERINGS as LOWERINGS

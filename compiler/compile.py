@@ -27,6 +27,7 @@ from kspec.schemas.base import LayerSpec
 from kspec.schemas.graph import Ref, parse_ref
 from kspec.schemas.model import GraphSpec
 from kspec.spec import SourceMap
+from kspec.spec.source_map import Path
 
 
 def compile_model(
@@ -48,7 +49,7 @@ def compile_model(
 
     def lower(layer: LayerSpec, index: int, location: Location | None) -> Lowering[Any] | None:
         try:
-            return Lookup(env, source_map.subtree(("layers", index)))(layer)
+            return Lookup(env, source_map, ("layers", index))(layer)
         except SpecError as exc:  # mistakes inside a sub-model, with qualified node names
             failed.add(layer.name or "")
             problems.extend(
@@ -80,11 +81,13 @@ def compile_model(
 class Lookup:
     """The lowering of any layer spec: a registered lowering, or a composite's, bound here to
     the lowerings of what it holds. Implements `lowering.Resolve`, the lookup handed to
-    wrappers and sub-models. `source_map` is the node's part of the spec, where a sub-model's
-    own mistakes are located (None inside a wrapper: they point at the wrapper)."""
+    wrappers and sub-models. `source_map` at `path` is the node's part of the spec, where a
+    sub-model's own mistakes are located (None inside a wrapper: they point at the wrapper);
+    it is re-rooted only for a sub-model, as that costs a pass over the whole map."""
 
     env: BuildEnv = field(default_factory=BuildEnv)
     source_map: SourceMap | None = None
+    path: Path = ()
     depth: int = 0
     """How many composite layers hold the spec being lowered (1: the node's own layer)."""
 
@@ -95,8 +98,9 @@ class Lookup:
         return entry
 
     def compile(self, spec: GraphSpec) -> CompiledModel:
-        own = self.source_map is not None and self.depth == 1
-        where = self.source_map.subtree(("spec",)) if own else None  # type: ignore[union-attr]
+        where = None  # inside a wrapper, mistakes point at the wrapper
+        if self.source_map is not None and self.depth == 1:
+            where = self.source_map.subtree((*self.path, "spec"))
         return compile_model(spec, where, self.env.functions, self.env.lowering)
 
 

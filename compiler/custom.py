@@ -1,5 +1,5 @@
 """Lowerings of custom layer types, registered at run time next to their schemas (see
-`schemas/custom.py`). The built-in table, `registry.LOWERINGS`, stays a fixed list; lookups
+`schemas/custom.py`). The built-in lowerings (`registry.py`) are a fixed set; lookups
 that must also find custom layers go through `registry.registered`."""
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from kspec.errors import Location
 from kspec.schemas.base import LayerSpec
 from kspec.schemas.graph import Ref, node_refs, parse_ref
 from kspec.schemas.model import GraphSpec
-from kspec.schemas.registry import SharedNode
+from kspec.schemas.nodes import SharedNode
 from kspec.spec import SourceMap
 
 T = TypeVar("T")

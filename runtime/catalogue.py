@@ -19,7 +19,7 @@ from kspec.schemas.base import LayerSpec
 from kspec.schemas.custom import CUSTOM_LAYERS, plugins_note
 from kspec.schemas.layers.composition import Model
 from kspec.schemas.layers.merge import Merge
-from kspec.schemas.registry import LAYER_TYPES, TYPE_ALIASES, TYPE_SYNONYMS
+from kspec.schemas.registry import TYPE_ALIASES, TYPE_SYNONYMS, layer_types
 
 _CONV = ("filters", "kernel_size")
 _POOL = ("pool_size", "strides", "padding")
@@ -145,10 +145,10 @@ def _custom_class(schema: type[LayerSpec]) -> type[Layer]:
 
 
 def _builtin_classes() -> dict[str, type[Layer]]:
-    expected = len(LAYER_TYPES) + len(TYPE_ALIASES) + len(TYPE_SYNONYMS)
+    expected = len(layer_types()) + len(TYPE_ALIASES) + len(TYPE_SYNONYMS)
     if LAYER_CLASSES and len(LAYER_CLASSES) == expected:
         return LAYER_CLASSES
-    for schema in LAYER_TYPES:
+    for schema in layer_types():
         LAYER_CLASSES[schema.__name__] = _builder_class(schema)
     for old, new in TYPE_ALIASES.items():
         base = LAYER_CLASSES[new]

@@ -126,7 +126,7 @@ def cmd_explain(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     from kspec.schemas.custom import CUSTOM_LAYERS, ORIGINS, plugins_note
     from kspec.schemas.registry import (
-        LAYERS_BY_TYPE,
+        FAMILY_OF,
         TYPE_ALIASES,
         TYPE_SYNONYMS,
         known_type_names,
@@ -143,7 +143,7 @@ def cmd_explain(args: argparse.Namespace, out: Console, err: Console) -> int:
             highlight=False,
             markup=False,
         )
-        known = sorted([*LAYERS_BY_TYPE, *CUSTOM_LAYERS])
+        known = sorted([*FAMILY_OF, *CUSTOM_LAYERS])
         err.print(f"known types: {', '.join(known)}; {plugins_note()}", highlight=False)
         return EXIT_ERROR
     if name in CUSTOM_LAYERS:

@@ -5,7 +5,7 @@ programs. Enabled through JAX's own environment variables before JAX is imported
 `kspec validate`, which never imports JAX, pays nothing), in a per-user directory:
 `$KSPEC_CACHE_DIR/jax`, else `$XDG_CACHE_HOME/kspec/jax`, else `~/.cache/kspec/jax`.
 `--no-compile-cache` or `KSPEC_NO_COMPILE_CACHE=1` turns it off; a `JAX_COMPILATION_CACHE_DIR`
-the user set wins. See docs/cli.md.
+the user set wins. See docs/cli-tools.md.
 """
 
 from __future__ import annotations

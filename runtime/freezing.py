@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from kspec.compiler import CompiledModel, Variables, compile_model
-from kspec.schemas.registry import SharedNode
+from kspec.schemas.nodes import SharedNode
 
 if TYPE_CHECKING:
     from kspec.schemas.base import LayerSpec

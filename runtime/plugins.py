@@ -36,7 +36,7 @@ from kspec.schemas.custom import (
     installed_plugins,
     remove_custom_layer,
 )
-from kspec.schemas.registry import LAYERS_BY_TYPE, TYPE_ALIASES, TYPE_SYNONYMS
+from kspec.schemas.registry import FAMILY_OF, TYPE_ALIASES, TYPE_SYNONYMS
 
 _loaded = False
 
@@ -76,7 +76,7 @@ def _checked(schema: type[LayerSpec], lowering: Lowering[Any]) -> str:
             f"the lowering given for {name} is for {lowering.spec_type.__name__}; "
             f"build it with Lowering(spec_type={name}, ...)"
         )
-    if name in LAYERS_BY_TYPE or name in TYPE_ALIASES or name in TYPE_SYNONYMS:
+    if name in FAMILY_OF or name in TYPE_ALIASES or name in TYPE_SYNONYMS:
         raise ValueError(f"'{name}' is a built-in layer type; give the custom layer its own name")
     existing = CUSTOM_LAYERS.get(name)
     same = existing is schema and CUSTOM_LOWERINGS.get(schema) is lowering

@@ -13,7 +13,7 @@ from kspec.runtime.functional import compile_functional, compile_source
 from kspec.runtime.model import Model
 from kspec.runtime.model_calls import MergeOfModels, ModelLayer, as_layer
 from kspec.schemas.graph import Ref
-from kspec.schemas.registry import SharedNode
+from kspec.schemas.nodes import SharedNode
 from kspec.spec import SourceMap
 from kspec.spec.sugar import desugar
 

@@ -104,6 +104,10 @@ def _merge_legacy_keys(
 class LayerSpec(SpecModel):
     """Fields every layer node has, whatever its type."""
 
+    # A layer schema is built when the first node of its type is validated, not when its class
+    # is defined: building all of them is most of the cost of importing kspec.
+    model_config = ConfigDict(defer_build=True)
+
     keras1_aliases: ClassVar[dict[str, Alias]] = {}
     """Keras 1 parameter names accepted for this layer's modern ones (with a warning)."""
     keras1_merges: ClassVar[dict[str, tuple[str, ...]]] = {}

@@ -18,8 +18,9 @@ from typing import Any, TypeVar, get_args
 from kspec.schemas.base import LayerSpec
 from kspec.schemas.graph import GraphProblem, check_graph, topological_order, wire
 from kspec.schemas.model import GraphSpec
+from kspec.schemas.nodes import SharedNode
 from kspec.schemas.precision import DTypePolicyName, policy_name
-from kspec.schemas.registry import TYPE_ALIASES, TYPE_SYNONYMS, SharedNode
+from kspec.schemas.registry import TYPE_ALIASES, TYPE_SYNONYMS
 from kspec.spec.merge_models import model_node_name
 from kspec.spec.names import NodeKind, default_names
 

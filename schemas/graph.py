@@ -13,7 +13,7 @@ from typing import Any
 
 from kspec.schemas.base import LayerSpec
 from kspec.schemas.model import GraphSpec
-from kspec.schemas.registry import SharedNode
+from kspec.schemas.nodes import SharedNode
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from pydantic import Field, PositiveInt, PrivateAttr
 
 from kspec.schemas.base import SpecModel
 from kspec.schemas.fields import DataFormat, DType
-from kspec.schemas.layers import composition, wrappers
+from kspec.schemas.layers import composition
+from kspec.schemas.nodes import AnyLayer
 from kspec.schemas.precision import ModelDTypePolicy
-from kspec.schemas.registry import AnyLayer, InnerLayer
 from kspec.schemas.training import CompileSpec
 
 FORMAT_VERSION = 1
@@ -70,8 +70,6 @@ class ModelSpec(GraphSpec):
     )
 
 
-# The catalogue refers to itself: wrappers wrap any layer, and a sub-model holds a graph of
-# layers. Those forward references resolve now that every class exists.
-_CATALOGUE_NAMES = {"InnerLayer": InnerLayer, "GraphSpec": GraphSpec}
-for _cls in (*wrappers.LAYERS, composition.Model, GraphSpec, ModelSpec):
-    _cls.model_rebuild(_types_namespace=_CATALOGUE_NAMES)
+# A sub-model holds a graph: `composition.Model`'s forward reference resolves now that
+# `GraphSpec` exists (its schema is built here, which builds no layer schema).
+composition.Model.model_rebuild(_types_namespace={"GraphSpec": GraphSpec})

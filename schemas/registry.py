@@ -1,109 +1,121 @@
-"""The layer catalogue: every layer schema, in one explicit list (no import side effects)."""
+"""The layer catalogue: every built-in layer type by family, and the other names Keras gives
+some of them, in one explicit index (a test checks it against the family modules).
+
+A family's module is imported, and its schemas built, the first time a spec names one of its
+types: `kspec validate` of a Dense-and-Conv spec never builds the recurrent or attention
+schemas. `layer_types()` imports the whole catalogue, for what needs every type (JSON Schema,
+the builder's classes, tests).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+import importlib
+from functools import cache
 
-from pydantic import BaseModel, Discriminator, Field, Tag
+from kspec.schemas.base import LayerSpec
+from kspec.schemas.custom import CUSTOM_LAYERS
 
-from kspec.schemas.base import LayerSpec, SpecModel
-from kspec.schemas.custom import CUSTOM_LAYERS, CustomLayers
-from kspec.schemas.layers import (
-    activations,
-    applications,
-    attention,
-    composition,
-    convolution,
-    core,
-    embedding,
-    legacy,
-    locally_connected,
-    merge,
-    noise,
-    normalization,
-    pooling,
-    preprocessing,
-    recurrent,
-    reshaping,
-    transformer,
-    wrappers,
-)
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "core": (
+        "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Permute", "RepeatVector",
+        "Lambda", "ActivityRegularization", "Masking", "Identity",
+    ),
+    "convolution": (
+        "Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D",
+        "DepthwiseConv2D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
+    ),
+    "pooling": (
+        "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
+        "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
+        "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
+    ),
+    "reshaping": (
+        "Cropping1D", "Cropping2D", "Cropping3D", "ZeroPadding1D", "ZeroPadding2D",
+        "ZeroPadding3D", "UpSampling1D", "UpSampling2D", "UpSampling3D",
+    ),
+    "locally_connected": ("LocallyConnected1D", "LocallyConnected2D"),
+    "merge": (
+        "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
+        "Merge",
+    ),
+    "activations": ("ReLU", "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU", "Softmax"),
+    "normalization": (
+        "BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
+        "RMSNormalization",
+    ),
+    "noise": (
+        "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D",
+        "SpatialDropout2D", "SpatialDropout3D",
+    ),
+    "embedding": ("Embedding",),
+    "recurrent": ("SimpleRNN", "LSTM", "GRU", "ConvLSTM2D"),
+    "wrappers": ("TimeDistributed", "Bidirectional"),
+    "composition": ("Model",),
+    "applications": ("LayerScale", "CustomScaleLayer"),
+    "attention": (
+        "MultiHeadAttention", "GroupQueryAttention", "Attention", "AdditiveAttention",
+        "EinsumDense",
+    ),
+    "transformer": (
+        "TransformerEncoder", "TransformerDecoder", "PositionEmbedding", "SinePositionEncoding",
+        "RotaryEmbedding", "ReversibleEmbedding", "ClassToken",
+    ),
+    "legacy": ("MaxoutDense", "Highway"),
+    "preprocessing": ("Rescaling", "Normalization", "Resizing", "CenterCrop"),
+}  # fmt: skip
+"""Each family module (`schemas/layers/<family>.py`, lowered by `compiler/layers/<family>.py`)
+and the layer types it defines, in catalogue order (the JSON Schema lists them so)."""
 
-FAMILIES = [
-    core, convolution, pooling, reshaping, locally_connected, merge, activations, normalization,
-    noise, embedding, recurrent, wrappers, composition, applications, attention,
-    transformer, legacy, preprocessing,
-]  # fmt: skip
-
-LAYER_TYPES: list[type[LayerSpec]] = [cls for family in FAMILIES for cls in family.LAYERS]
-"""Every built-in layer schema; the compiler holds one lowering for each (a test checks).
-Custom types registered at run time live in `custom.CUSTOM_LAYERS`; `layer_class` finds both."""
+FAMILY_OF: dict[str, str] = {name: family for family, names in FAMILIES.items() for name in names}
+"""The family of every built-in layer type."""
 
 TYPE_ALIASES: dict[str, str] = {
-    old: new for family in FAMILIES for old, new in family.TYPE_ALIASES.items()
+    "AtrousConvolution1D": "Conv1D",
+    "AtrousConvolution2D": "Conv2D",
+    "Deconvolution2D": "Conv2DTranspose",
+    "Deconvolution3D": "Conv3DTranspose",
 }
 """Keras 1 layer type names accepted for their modern type, with a deprecation warning."""
 
 TYPE_SYNONYMS: dict[str, str] = {
-    short: name for family in FAMILIES for short, name in getattr(family, "SYNONYMS", {}).items()
+    **{f"Convolution{r}D": f"Conv{r}D" for r in (1, 2, 3)},
+    **{f"SeparableConvolution{r}D": f"SeparableConv{r}D" for r in (1, 2)},
+    **{f"Convolution{r}DTranspose": f"Conv{r}DTranspose" for r in (1, 2, 3)},
+    **{f"MaxPool{r}D": f"MaxPooling{r}D" for r in (1, 2, 3)},
+    **{f"AvgPool{r}D": f"AveragePooling{r}D" for r in (1, 2, 3)},
+    **{f"GlobalMaxPool{r}D": f"GlobalMaxPooling{r}D" for r in (1, 2, 3)},
+    **{f"GlobalAvgPool{r}D": f"GlobalAveragePooling{r}D" for r in (1, 2, 3)},
+    "GroupedQueryAttention": "GroupQueryAttention",
 }
-"""Other current Keras names of a type (`MaxPool2D` for `MaxPooling2D`), accepted silently."""
+"""Other current Keras names of a type (`MaxPool2D` for `MaxPooling2D`,
+`keras.layers.Convolution2D`), accepted silently."""
 
-LAYERS_BY_TYPE: dict[str, type[LayerSpec]] = {cls.__name__: cls for cls in LAYER_TYPES}
+
+def family_module_name(family: str) -> str:
+    """The module holding a family's schemas."""
+    return f"kspec.schemas.layers.{family}"
 
 
 def layer_class(type_name: object) -> type[LayerSpec] | None:
-    """The schema of a layer type: built-in or registered custom, None if unknown (or not a
-    name at all)."""
+    """The schema of a layer type: built-in (its family imported now if it was not yet) or
+    registered custom; None if unknown (or not a name at all)."""
     if not isinstance(type_name, str):
         return None
-    return LAYERS_BY_TYPE.get(type_name) or CUSTOM_LAYERS.get(type_name)
+    family = FAMILY_OF.get(type_name)
+    if family is None:
+        return CUSTOM_LAYERS.get(type_name)
+    cls: type[LayerSpec] = getattr(importlib.import_module(family_module_name(family)), type_name)
+    return cls
+
+
+@cache
+def layer_types() -> tuple[type[LayerSpec], ...]:
+    """Every built-in layer schema, in catalogue order (imports every family); the compiler
+    holds one lowering for each (a test checks). Custom types registered at run time live in
+    `custom.CUSTOM_LAYERS`; `layer_class` finds both."""
+    return tuple(cls for name in FAMILY_OF if (cls := layer_class(name)) is not None)
 
 
 def known_type_names() -> list[str]:
     """Every name a spec may use as `type` now (for "did you mean" suggestions)."""
-    return [*LAYERS_BY_TYPE, *CUSTOM_LAYERS, *TYPE_ALIASES, *TYPE_SYNONYMS]
-
-
-class SharedNode(SpecModel):
-    """A node that applies the layer (and weights) of another node to other inputs."""
-
-    shares: str = Field(description="Name of the node whose layer and weights are reused.")
-    name: str | None = Field(None, description="Node name; default: `<shares>_<n>`.", min_length=1)
-    inputs: list[str] | dict[str, str] | None = Field(
-        None,
-        min_length=1,
-        description="Inputs, as for the shared layer; default: the previous node.",
-    )
-
-
-def node_kind(value: Any) -> str | None:
-    """The tag of a layer item: its `type`, or `shares` for a shared node."""
-    if isinstance(value, SharedNode):
-        return "shares"
-    if isinstance(value, BaseModel):
-        return getattr(value, "type", None)
-    if isinstance(value, dict):
-        return "shares" if "shares" in value and "type" not in value else value.get("type")
-    return None
-
-
-AnyLayer = Annotated[
-    Union[  # noqa: UP007 - built from a list
-        tuple(Annotated[cls, Tag(cls.__name__)] for cls in LAYER_TYPES)
-        + (Annotated[SharedNode, Tag("shares")],)
-    ],
-    Discriminator(node_kind),
-    CustomLayers,
-    Field(description="A layer node: `type` plus that layer's parameters, or `shares`."),
-]
-
-InnerLayer = Annotated[
-    Union[  # noqa: UP007 - built from a list
-        tuple(Annotated[cls, Tag(cls.__name__)] for cls in LAYER_TYPES)
-    ],
-    Discriminator(node_kind),
-    CustomLayers,
-    Field(description="A layer wrapped by another (`type` plus its parameters)."),
-]
-"""The nested `layer:` of wrappers: any layer type (a shared node cannot be wrapped)."""
+    return [*FAMILY_OF, *CUSTOM_LAYERS, *TYPE_ALIASES, *TYPE_SYNONYMS]

@@ -19,14 +19,8 @@ from kspec.schemas.fields import snake_case
 from kspec.schemas.graph import GraphProblem, raw_naming_problems
 from kspec.schemas.integers import out_of_range_integers
 from kspec.schemas.model import GraphSpec, ModelSpec
-from kspec.schemas.registry import (
-    TYPE_ALIASES,
-    TYPE_SYNONYMS,
-    SharedNode,
-    known_type_names,
-    layer_class,
-    node_kind,
-)
+from kspec.schemas.nodes import SharedNode, node_kind
+from kspec.schemas.registry import TYPE_ALIASES, TYPE_SYNONYMS, known_type_names, layer_class
 from kspec.spec import Document, SourceMap
 from kspec.spec.source_map import Path
 

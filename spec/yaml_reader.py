@@ -12,6 +12,7 @@ We compose the YAML node graph with PyYAML's safe machinery and build values our
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -53,16 +54,10 @@ _CoreSchemaResolver.add_implicit_resolver(
 )
 
 
-class _Loader(Reader, Scanner, Parser, Composer, _CoreSchemaResolver):
+class _Composer(Composer):
     """Composes nodes only; never constructs Python objects, so no tag can run code."""
 
-    def __init__(self, stream: str) -> None:
-        Reader.__init__(self, stream)
-        Scanner.__init__(self)
-        Parser.__init__(self)
-        Composer.__init__(self)
-        _CoreSchemaResolver.__init__(self)
-        self.file, self.depth = "<string>", 0
+    file, depth = "<string>", 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         """PyYAML's composer recurses per level: refuse a deep one where it gets too deep."""
@@ -78,6 +73,62 @@ class _Loader(Reader, Scanner, Parser, Composer, _CoreSchemaResolver):
             return super().compose_node(parent, index)  # type: ignore[no-any-return]
         finally:
             self.depth -= 1
+
+
+class _Loader(Reader, Scanner, Parser, _Composer, _CoreSchemaResolver):
+    """PyYAML's pure-Python reader, scanner and parser: the reference, whose messages (and
+    marks) every YAML error is reported with."""
+
+    def __init__(self, stream: str) -> None:
+        Reader.__init__(self, stream)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        Composer.__init__(self)
+        _CoreSchemaResolver.__init__(self)
+
+
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser
+
+    class _FastLoader(_Composer, CParser, _CoreSchemaResolver):  # type: ignore[misc]
+        """The same composer over libyaml's parser, whose events carry the same marks (but
+        one: see `compose_scalar_node`); several times faster than PyYAML's own scanner."""
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            _CoreSchemaResolver.__init__(self)
+            self.text = stream
+
+        def compose_scalar_node(self, anchor: str | None) -> yaml.ScalarNode:
+            """An empty value in a flow collection (`{units: , ...}`) is where PyYAML puts
+            it, just after its `:`, rather than at the next token as libyaml does."""
+            node: yaml.ScalarNode = super().compose_scalar_node(anchor)
+            mark = node.start_mark
+            if node.value or node.style or mark is None:  # plain: style "" here, None in PyYAML
+                return node
+            before = self.text[: mark.index].rstrip(" ")
+            if before.endswith(":"):
+                back = mark.index - len(before)
+                node.start_mark = yaml.Mark(
+                    mark.name, mark.index - back, mark.line, mark.column - back, None, None
+                )
+            return node
+
+
+_PYYAML_ONLY = re.compile("[\t?!%&\r\x85\u2028\u2029\ufeff]")
+"""Text that libyaml and PyYAML may read differently, read by PyYAML alone: tabs, `?` keys,
+tags, directives and anchors, which libyaml accepts (or places) otherwise in some spots;
+other line breaks and byte order marks."""
+
+
+def _fast_readable(text: str) -> bool:
+    """Whether libyaml may read `text`: it is there, and reads it as PyYAML would."""
+    return (
+        yaml.__with_libyaml__
+        and not _PYYAML_ONLY.search(text)
+        and not Reader.NON_PRINTABLE.search(text)
+    )
 
 
 def _location(file: str, mark: yaml.Mark | None) -> Location:
@@ -215,9 +266,25 @@ def read_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
 
 
 def _read(text: str, file: str, spent: Budget) -> tuple[Any, SourceMap]:
-    loader: _Loader | None = None
+    """libyaml's reading of clean text, else PyYAML's; any error (limits aside, which are
+    the same for both) is PyYAML's, whose messages and marks are the reference."""
+    if _fast_readable(text):
+        values, size = spent.values, spent.bytes
+        try:
+            return _parse(text, file, spent, _FastLoader)
+        except LimitError:
+            raise
+        except Exception:  # read it again below, for PyYAML's words and places
+            spent.values, spent.bytes = values, size
+    return _parse(text, file, spent, _Loader)
+
+
+def _parse(
+    text: str, file: str, spent: Budget, loader_class: Callable[[str], _Composer]
+) -> tuple[Any, SourceMap]:
+    loader: _Composer | None = None
     try:
-        loader = _Loader(text)  # the reader rejects control characters here already
+        loader = loader_class(text)  # PyYAML's reader rejects control characters here already
         loader.file = file
         node = loader.get_single_node()
     except yaml.reader.ReaderError as exc:

@@ -32,7 +32,7 @@ from kspec.compiler.lowering import (
 from kspec.compiler.precision import SUBMODEL
 from kspec.errors import ShapeError
 from kspec.schemas.layers.composition import Model
-from kspec.schemas.registry import SharedNode
+from kspec.schemas.nodes import SharedNode
 
 if TYPE_CHECKING:
     from kspec.compiler.compile import CompiledModel, Variables

@@ -9,54 +9,12 @@ epoch, last 3 kept) and `history.csv`.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import stat
-import zipfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kspec.errors import DataError, printable
 from kspec.runtime.arguments import positive_int, seed
-
-
-def _load(path: str) -> Any:
-    """`np.load` of a regular file only: a FIFO would block, `/dev/zero` stream forever."""
-    try:
-        regular = stat.S_ISREG(os.stat(path).st_mode)
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read arrays ({exc.strerror})") from None
-    if not regular:
-        raise DataError(f"{path}: not a regular file; give an .npy or .npz file")
-    try:
-        return np.load(path)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path}: cannot read arrays ({exc})") from None
-
-
-def _npz(path: str, names: list[str], what: str) -> dict[str, np.ndarray]:
-    data = _load(path)
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise DataError(f"{path}: expected an .npz file of named arrays, found a single array")
-    try:
-        with data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # a damaged member
-        raise DataError(f"{path}: cannot read arrays ({exc})") from None
-    missing = [n for n in names if n not in arrays]
-    if missing:
-        raise DataError(
-            f"{path}: no array for {what} {', '.join(missing)} "
-            f"(the file has: {', '.join(sorted(arrays)) or 'nothing'})"
-        )
-    return arrays
-
-
-def _xy(model: Any, path: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    arrays = _npz(path, [*model.input_names, *model.output_names], "input/output")
-    return {n: arrays[n] for n in model.input_names}, {n: arrays[n] for n in model.output_names}
 
 
 def _model(args: argparse.Namespace, training: bool = False) -> Any:
@@ -115,6 +73,7 @@ def _check_resumable(model: Any, run: Path) -> None:
 
 
 def fit(args: argparse.Namespace, out: Any) -> None:
+    from kspec.runtime.training import array_files
     from kspec.runtime.training.callbacks import CSVLogger
     from kspec.runtime.training.checkpoints import ModelCheckpoint, restore_latest
 
@@ -123,8 +82,8 @@ def fit(args: argparse.Namespace, out: Any) -> None:
     model = _model(args, training=True)
     if model.spec.compile is None:
         raise DataError(f"{args.model}: the spec has no `compile:` section (optimizer, loss)")
-    x, y = _xy(model, args.data)
-    val = _xy(model, args.val) if args.val else None
+    x, y = array_files.inputs_and_targets(model, args.data)
+    val = array_files.inputs_and_targets(model, args.val) if args.val else None
     initial_epoch = 0
     if args.resume:
         _check_resumable(model, run)
@@ -154,28 +113,18 @@ def fit(args: argparse.Namespace, out: Any) -> None:
 
 
 def evaluate(args: argparse.Namespace, out: Any) -> None:
+    from kspec.runtime.training import array_files
+
     model = _model(args)
-    x, y = _xy(model, args.data)
+    x, y = array_files.inputs_and_targets(model, args.data)
     logs = model.evaluate(x, y, batch_size=args.batch_size, return_dict=True)
     out.print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
 
 
-def _inputs(model: Any, path: str) -> dict[str, np.ndarray]:
-    """`--input`: one array (.npy) for a one-input model, else an .npz by input name."""
-    names = model.input_names
-    data = _load(path)
-    if isinstance(data, np.lib.npyio.NpzFile):
-        return {n: a for n, a in _npz(path, names, "input").items() if n in names}
-    if len(names) > 1:
-        raise DataError(
-            f"{path}: one array for a model with {len(names)} inputs ({', '.join(names)}); "
-            "give an .npz with one array per input name"
-        )
-    return {names[0]: data}
-
-
 def predict(args: argparse.Namespace, out: Any) -> None:
     """Every output is written: one as .npy (or .npz), several as .npz by output name."""
+    from kspec.runtime.training import array_files
+
     output = Path(args.output)
     if output.suffix not in (".npy", ".npz"):
         raise DataError(f"-o {output}: expected a file ending in .npy or .npz")
@@ -186,12 +135,9 @@ def predict(args: argparse.Namespace, out: Any) -> None:
             f"-o {output}: the model has {len(names)} outputs ({', '.join(names)}) and an .npy "
             f"holds one array; write them all to an .npz (-o {output.with_suffix('.npz')})"
         )
-    y = model.predict(_inputs(model, args.input), batch_size=args.batch_size)
+    y = model.predict(array_files.model_inputs(model, args.input), batch_size=args.batch_size)
     arrays = dict(zip(names, y if isinstance(y, list) else [y], strict=True))
-    if output.suffix == ".npy":
-        np.save(output, arrays[names[0]])
-    else:
-        np.savez(output, **arrays)
+    array_files.write_outputs(output, arrays)
     shapes = ", ".join(f"{n} {a.shape}" for n, a in arrays.items())
     out.print(f"wrote {output}: {shapes}")
 

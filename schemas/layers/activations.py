@@ -72,7 +72,3 @@ class Softmax(LayerSpec):
 
     type: Literal["Softmax"] = "Softmax"
     axis: int | list[int] = Field(-1, description="Axis, or axes, to normalise over.")
-
-
-LAYERS: list[type[LayerSpec]] = [ReLU, LeakyReLU, PReLU, ELU, ThresholdedReLU, Softmax]
-TYPE_ALIASES: dict[str, str] = {}

@@ -26,7 +26,3 @@ class CustomScaleLayer(LayerSpec):
 
     type: Literal["CustomScaleLayer"] = "CustomScaleLayer"
     scale: float = Field(description="Factor on the second input (the residual branch).")
-
-
-LAYERS: list[type[LayerSpec]] = [LayerScale, CustomScaleLayer]
-TYPE_ALIASES: dict[str, str] = {}

@@ -201,10 +201,3 @@ class EinsumDense(LayerSpec):
     def output_dims(self) -> list[int | None]:
         shape = self.output_shape
         return [shape] if isinstance(shape, int) else list(shape)
-
-
-LAYERS: list[type[LayerSpec]] = [
-    MultiHeadAttention, GroupQueryAttention, Attention, AdditiveAttention, EinsumDense,
-]  # fmt: skip
-TYPE_ALIASES: dict[str, str] = {}
-SYNONYMS: dict[str, str] = {"GroupedQueryAttention": "GroupQueryAttention"}

@@ -27,7 +27,3 @@ class Model(LayerSpec):
         description="The sub-model: `inputs`, `layers`, `outputs` as in a top-level spec "
         "(or `include: path.yaml` instead, resolved relative to the including file)."
     )
-
-
-LAYERS: list[type[LayerSpec]] = [Model]
-TYPE_ALIASES: dict[str, str] = {}

@@ -268,29 +268,3 @@ class Conv3DTranspose(ConvTranspose):
     rank: ClassVar[int] = 3
     keras1_merges: ClassVar[dict[str, tuple[str, ...]]] = _MERGES[3]
     type: Literal["Conv3DTranspose"] = "Conv3DTranspose"
-
-
-LAYERS: list[type[LayerSpec]] = [
-    Conv1D, Conv2D, Conv3D, SeparableConv1D, SeparableConv2D, DepthwiseConv1D, DepthwiseConv2D,
-    Conv1DTranspose, Conv2DTranspose, Conv3DTranspose,
-]  # fmt: skip
-
-TYPE_ALIASES: dict[str, str] = {
-    "AtrousConvolution1D": "Conv1D",
-    "AtrousConvolution2D": "Conv2D",
-    "Deconvolution2D": "Conv2DTranspose",
-    "Deconvolution3D": "Conv3DTranspose",
-}
-"""Keras 1 names Keras 2 dropped (deprecated)."""
-
-SYNONYMS: dict[str, str] = {
-    "Convolution1D": "Conv1D",
-    "Convolution2D": "Conv2D",
-    "Convolution3D": "Conv3D",
-    "SeparableConvolution1D": "SeparableConv1D",
-    "SeparableConvolution2D": "SeparableConv2D",
-    "Convolution1DTranspose": "Conv1DTranspose",
-    "Convolution2DTranspose": "Conv2DTranspose",
-    "Convolution3DTranspose": "Conv3DTranspose",
-}
-"""Keras 3's current long names (`keras.layers.Convolution2D`), accepted silently."""

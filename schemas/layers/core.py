@@ -189,11 +189,3 @@ class Identity(LayerSpec):
     """`y = x`; a mask on the input passes through (a placeholder, or a named tap point)."""
 
     type: Literal["Identity"] = "Identity"
-
-
-LAYERS: list[type[LayerSpec]] = [
-    Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector, Lambda,
-    ActivityRegularization, Masking, Identity,
-]  # fmt: skip
-
-TYPE_ALIASES: dict[str, str] = {}

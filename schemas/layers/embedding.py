@@ -69,7 +69,3 @@ class Embedding(LayerSpec):
             self.lora_rank, self.embeddings_constraint, "embedding", "embeddings_constraint"
         )
         return self
-
-
-LAYERS: list[type[LayerSpec]] = [Embedding]
-TYPE_ALIASES: dict[str, str] = {}

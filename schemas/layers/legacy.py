@@ -60,7 +60,3 @@ class Highway(_LegacyDense):
     transform_bias: float = Field(
         -2.0, description="Initial value of `carry_bias` (the transform gate's bias)."
     )
-
-
-LAYERS: list[type[LayerSpec]] = [MaxoutDense, Highway]
-TYPE_ALIASES: dict[str, str] = {}

@@ -93,7 +93,3 @@ class LocallyConnected2D(LocallyConnected):
         "dim_ordering": DIM_ORDERING,
     }
     rank: ClassVar[int] = 2
-
-
-LAYERS: list[type[LayerSpec]] = [LocallyConnected1D, LocallyConnected2D]
-TYPE_ALIASES: dict[str, str] = {}

@@ -121,9 +121,3 @@ MODERN = {
     "cos": "Dot",
 }
 """The modern layer type each Keras 1 `Merge` mode lowers to."""
-
-
-LAYERS: list[type[LayerSpec]] = [
-    Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot, Merge,
-]  # fmt: skip
-TYPE_ALIASES: dict[str, str] = {}

@@ -83,10 +83,3 @@ class SpatialDropout3D(SpatialDropout):
     type: Literal["SpatialDropout3D"] = "SpatialDropout3D"
     rank: ClassVar[int] = 3
     data_format: DataFormatField = None
-
-
-LAYERS: list[type[LayerSpec]] = [
-    GaussianNoise, GaussianDropout, AlphaDropout, SpatialDropout1D, SpatialDropout2D,
-    SpatialDropout3D,
-]  # fmt: skip
-TYPE_ALIASES: dict[str, str] = {}

@@ -139,11 +139,3 @@ class RMSNormalization(LayerSpec):
     @classmethod
     def _distinct_axes(cls, axis: AxisList) -> AxisList:
         return _check_axes(axis)
-
-
-LAYERS: list[type[LayerSpec]] = [
-    BatchNormalization, LayerNormalization, GroupNormalization, UnitNormalization,
-    RMSNormalization,
-]  # fmt: skip
-
-TYPE_ALIASES: dict[str, str] = {}

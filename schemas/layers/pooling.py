@@ -165,19 +165,3 @@ class GlobalAveragePooling3D(GlobalPooling):
     type: Literal["GlobalAveragePooling3D"] = "GlobalAveragePooling3D"
     rank: ClassVar[int] = 3
     reduce: ClassVar[Literal["max", "average"]] = "average"
-
-
-LAYERS: list[type[LayerSpec]] = [
-    MaxPooling1D, MaxPooling2D, MaxPooling3D, AveragePooling1D, AveragePooling2D,
-    AveragePooling3D, GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D,
-    GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D,
-]  # fmt: skip
-
-TYPE_ALIASES: dict[str, str] = {}
-
-SYNONYMS: dict[str, str] = {
-    **{f"MaxPool{r}D": f"MaxPooling{r}D" for r in (1, 2, 3)},
-    **{f"AvgPool{r}D": f"AveragePooling{r}D" for r in (1, 2, 3)},
-    **{f"GlobalMaxPool{r}D": f"GlobalMaxPooling{r}D" for r in (1, 2, 3)},
-    **{f"GlobalAvgPool{r}D": f"GlobalAveragePooling{r}D" for r in (1, 2, 3)},
-}

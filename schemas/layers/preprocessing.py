@@ -75,7 +75,3 @@ class CenterCrop(LayerSpec):
     height: PositiveInt = Field(description="Output height.")
     width: PositiveInt = Field(description="Output width.")
     data_format: DataFormatField = None
-
-
-LAYERS: list[type[LayerSpec]] = [Rescaling, Normalization, Resizing, CenterCrop]
-TYPE_ALIASES: dict[str, str] = {}

@@ -183,7 +183,3 @@ class ConvLSTM2D(RecurrentOptions):
                 f"Received: strides={self.strides} and dilation_rate={self.dilation_rate}"
             )
         return self
-
-
-LAYERS: list[type[LayerSpec]] = [SimpleRNN, LSTM, GRU, ConvLSTM2D]
-TYPE_ALIASES: dict[str, str] = {}

@@ -210,11 +210,3 @@ class UpSampling3D(LayerSpec):
     def _check_size(self) -> UpSampling3D:
         check_per_axis("size", self.size, 3)
         return self
-
-
-LAYERS: list[type[LayerSpec]] = [
-    Cropping1D, Cropping2D, Cropping3D, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D,
-    UpSampling1D, UpSampling2D, UpSampling3D,
-]  # fmt: skip
-
-TYPE_ALIASES: dict[str, str] = {}

@@ -119,10 +119,3 @@ class ClassToken(LayerSpec):
 
     type: Literal["ClassToken"] = "ClassToken"
     initializer: Initializer = Field("random_normal", validate_default=True)
-
-
-LAYERS: list[type[LayerSpec]] = [
-    TransformerEncoder, TransformerDecoder, PositionEmbedding, SinePositionEncoding,
-    RotaryEmbedding, ReversibleEmbedding, ClassToken,
-]  # fmt: skip
-TYPE_ALIASES: dict[str, str] = {}

@@ -1,20 +1,17 @@
 """Wrapper layers: TimeDistributed and Bidirectional take another layer as a nested `layer:`.
 
 The nested field's type, `InnerLayer` (any layer type, not a shared node), is defined in
-`schemas/registry.py` from the full catalogue, which includes these classes; the registry
-resolves the forward reference with `model_rebuild` once it exists.
+`schemas/nodes.py`: a wrapped layer is validated by the schema its `type` names.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
 from kspec.schemas.base import LayerSpec
-
-if TYPE_CHECKING:
-    from kspec.schemas.registry import InnerLayer
+from kspec.schemas.nodes import InnerLayer
 
 
 def _check_inner(layer: LayerSpec, field: str) -> None:
@@ -91,7 +88,3 @@ class Bidirectional(LayerSpec):
             return self.layer, self.backward_layer
         flipped = not self.layer.go_backwards  # type: ignore[attr-defined]
         return self.layer, self.layer.model_copy(update={"go_backwards": flipped})
-
-
-LAYERS: list[type[LayerSpec]] = [TimeDistributed, Bidirectional]
-TYPE_ALIASES: dict[str, str] = {}

@@ -15,10 +15,10 @@ import pytest
 
 import kspec
 from kspec.compiler.lowering import Composite, Lowering
-from kspec.compiler.registry import LOWERINGS
+from kspec.compiler.registry import registered as lowering_of
 from kspec.errors import SpecError
 from kspec.extend import Array, BuildEnv, LayerCall, LayerSpec, LayerWeights, Shape, Weights
-from kspec.schemas import LAYER_TYPES, LAYERS_BY_TYPE
+from kspec.schemas import layer_class, layer_types
 from tests.compiler.test_conformance import CASES
 
 
@@ -40,16 +40,16 @@ def _rule_fields(cls: type[LayerSpec]) -> set[str]:
     }
 
 
-@pytest.mark.parametrize("cls", LAYER_TYPES, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", layer_types(), ids=lambda c: c.__name__)
 def test_every_weight_rule_field_is_declared(cls: type[LayerSpec]) -> None:
-    entry = LOWERINGS[cls]
+    entry = lowering_of(cls)
     if isinstance(entry, Composite):  # its rules are the held layers' own
         assert not _rule_fields(cls)
         return
     assert set(entry.governs) == _rule_fields(cls)
 
 
-RULED = [t for t in CASES if t in LAYERS_BY_TYPE and _rule_fields(LAYERS_BY_TYPE[t])]
+RULED = [t for t in CASES if (cls := layer_class(t)) is not None and _rule_fields(cls)]
 
 
 @pytest.mark.parametrize("type_name", RULED)

@@ -149,8 +149,8 @@ def test_layer_config_round_trip_and_deserialize() -> None:
 
 
 def test_every_registered_type_has_a_constructor() -> None:
-    from kspec.schemas.registry import LAYER_TYPES
+    from kspec.schemas.registry import layer_types
 
-    for schema in LAYER_TYPES:
+    for schema in layer_types():
         cls = getattr(kspec.layers, schema.__name__)
         assert cls.schema is schema

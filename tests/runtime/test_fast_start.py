@@ -1,6 +1,6 @@
-"""A fast start (issue 13, item 4): `kspec validate` never imports JAX, optax or Orbax nor
-scans plugins; init is one jitted program; a restore runs no initializer; the CLI keeps
-compiled programs on disk between runs."""
+"""A fast start (issue 13, item 4): `kspec validate` never imports JAX, optax, Orbax or numpy,
+nor the layer families a spec does not use, nor scans plugins; init is one jitted program; a
+restore runs no initializer; the CLI keeps compiled programs on disk between runs."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ layers:
 """
 
 
-def test_validate_imports_no_jax_optax_orbax_and_scans_no_plugins(tmp_path: Path) -> None:
+def test_validate_imports_no_jax_optax_orbax_numpy_and_scans_no_plugins(tmp_path: Path) -> None:
     spec = tmp_path / "model.yaml"
     spec.write_text(SPEC)
     code = textwrap.dedent(
@@ -45,10 +45,16 @@ def test_validate_imports_no_jax_optax_orbax_and_scans_no_plugins(tmp_path: Path
         status = main(["validate", {str(spec)!r}])
         import kspec.schemas.custom as custom
         heavy = sorted(
-            m for m in ("jax", "jaxlib", "optax", "orbax", "rich.table", "rich.pretty")
+            m for m in ("jax", "jaxlib", "optax", "orbax", "numpy", "rich.table", "rich.pretty")
             if m in sys.modules
         )
+        # only the families the spec uses: convolution, normalization, core
+        unused = sorted(
+            m for m in sys.modules
+            if m.rpartition(".")[2] in ("recurrent", "attention", "transformer", "merge")
+        )
         print("heavy:", heavy, "scanned:", custom._PLUGINS is not None, "status:", status)
+        print("unused families:", unused)
         """
     )
     result = subprocess.run(
@@ -57,6 +63,7 @@ def test_validate_imports_no_jax_optax_orbax_and_scans_no_plugins(tmp_path: Path
     assert result.returncode == 0, result.stderr
     assert "model.yaml: ok (6 nodes; outputs (None, 2))" in result.stdout
     assert "heavy: [] scanned: False status: 0" in result.stdout, result.stdout
+    assert "unused families: []" in result.stdout, result.stdout
 
 
 def test_validate_of_an_unknown_type_still_names_the_plugins(tmp_path: Path) -> None:

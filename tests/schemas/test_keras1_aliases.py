@@ -16,7 +16,7 @@ import pytest
 import kspec
 from kspec.errors import KspecDeprecationWarning
 from kspec.schemas.fields import snake_case
-from kspec.schemas.registry import LAYERS_BY_TYPE
+from kspec.schemas.registry import layer_types
 
 # What each layer type needs besides the parameter under test (input shape, parameters).
 BASE: dict[str, tuple[list[int], dict[str, Any]]] = {
@@ -116,7 +116,8 @@ DROPPED = {"output_shape": [9, 9, 2], "mode": 0}
 
 def _rows() -> list[tuple[str, str, str | None]]:
     rows = []
-    for type_name, cls in sorted(LAYERS_BY_TYPE.items()):
+    for cls in sorted(layer_types(), key=lambda c: c.__name__):
+        type_name = cls.__name__
         for old, alias in cls.keras1_aliases.items():
             rows.append((type_name, old, alias if isinstance(alias, str) else alias[0]))
     return rows
