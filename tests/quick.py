@@ -4,8 +4,8 @@
 One declaration of what it holds, applied as the `quick` marker at collection. It keeps every
 stage's cheap tests whole, runs each parity test of each layer family once (its first
 parametrized row: every lowering meets Keras at least once), and names the few outcome tests
-the planted bugs of the test audit need (docs/testing.md). Whole-model examples, subprocesses,
-fuzzing and the long rows of the grids stay in `make test`, which runs everything.
+the planted bugs of the test audit need (docs/testing.md lists them). Whole-model examples,
+subprocesses, fuzzing and the long rows of the grids stay in `make test`, which runs everything.
 """
 
 from __future__ import annotations

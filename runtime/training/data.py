@@ -125,6 +125,20 @@ def batches(data: Arrays, batch_size: int, order: np.ndarray | None = None) -> I
         yield data.take(index)
 
 
+def executions(batches: Iterator[Arrays], size: int) -> Iterator[tuple[int, list[Arrays]]]:
+    """Keras' `steps_per_execution`: an epoch's batches `size` at a time (the last group may
+    be shorter), each with the index of its first step (Keras' `begin_step`)."""
+    group: list[Arrays] = []
+    begin = 0
+    for batch in batches:
+        group.append(batch)
+        if len(group) == size:
+            yield begin, group
+            begin, group = begin + size, []
+    if group:
+        yield begin, group
+
+
 def from_generator_item(
     item: Any, input_names: Sequence[str], output_names: Sequence[str]
 ) -> Arrays:

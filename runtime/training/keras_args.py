@@ -52,14 +52,19 @@ def keras1_generator_args(keras1: dict[str, Any], epochs: int) -> tuple[int, Any
 
 def check_execution(jit_compile: bool | str, steps_per_execution: int) -> None:
     """Keras' `compile(jit_compile=, steps_per_execution=)`: the values kspec honours (a
-    kspec step is always one jitted XLA program, run once per call), else a clear error."""
+    kspec step is always one jitted XLA program; executions group whole steps), else a clear
+    error."""
     if not (jit_compile is True or (isinstance(jit_compile, str) and jit_compile == "auto")):
         raise ValueError(
             "kspec always compiles the train step with XLA (jax.jit): jit_compile must be "
             f"True or 'auto'. Received: jit_compile={jit_compile!r}"
         )
-    if isinstance(steps_per_execution, bool) or steps_per_execution != 1:
+    if (
+        isinstance(steps_per_execution, bool)
+        or not isinstance(steps_per_execution, int)
+        or steps_per_execution < 1
+    ):
         raise ValueError(
-            "kspec runs one train step per jitted call: steps_per_execution must be 1. "
+            "steps_per_execution must be a positive integer (the train steps per execution). "
             f"Received: steps_per_execution={steps_per_execution!r}"
         )

@@ -34,6 +34,7 @@ class TrainingMixin:
     _compile_args: dict[str, Any] | None = None
     _iterations: int = 0
     _seed: int = 0
+    _steps_per_execution: int = 1
 
     # Setup ---------------------------------------------------------------------------------
 
@@ -53,8 +54,9 @@ class TrainingMixin:
         """Fix the optimizer (name, `{"type": ..., ...}` or optax), losses, metrics.
 
         As in Keras, `jit_compile` ("auto" or True: every step is one XLA program, always so
-        here) and `steps_per_execution` (1: one step per call) are accepted; the values
-        kspec has no way to honour (`jit_compile=False`, several steps per call) are errors.
+        here; `False` is an error) and `steps_per_execution` are accepted: `fit` runs that
+        many steps per execution, and its batch callbacks and progress fire once per
+        execution, at Keras 3's `begin_step` / `end_step` indices.
 
         `weighted_metrics` are metrics weighted by `sample_weight` / `class_weight` (plain
         `metrics` ignore them, as in Keras 3). `sharding` splits big layers' weights over a
@@ -85,6 +87,7 @@ class TrainingMixin:
             "sharding": sharding,
         }
         self._steps, self._opt_state, self._iterations, self._seed = None, None, 0, seed
+        self._steps_per_execution = steps_per_execution
 
     @property
     def output_names(self) -> list[str]:
@@ -309,17 +312,21 @@ class TrainingMixin:
             cbs.on_epoch_begin(epoch, {})
             progress.epoch_begin(epoch)
             states, results = None, None
-            for index, batch in enumerate(self._epoch(plan.batches, epoch)):
-                cbs.on_train_batch_begin(index, {})
-                steps = self._ready([v.shape for v in batch.y])
-                if not owned:  # the arrays fit donates are its own copies
-                    self.variables, self._opt_state = fresh_copy((self.variables, self._opt_state))
-                    owned = True
-                states = states or fresh_copy(steps.fresh)
-                states, results = self._train_batch(steps, batch, states, donate=True)
+            size = self._steps_per_execution
+            for begin, group in D.executions(self._epoch(plan.batches, epoch), size):
+                cbs.on_train_batch_begin(begin, {})
+                for batch in group:
+                    steps = self._ready([v.shape for v in batch.y])
+                    if not owned:  # the arrays fit donates are its own copies
+                        self.variables, self._opt_state = fresh_copy(
+                            (self.variables, self._opt_state)
+                        )
+                        owned = True
+                    states = states or fresh_copy(steps.fresh)
+                    states, results = self._train_batch(steps, batch, states, donate=True)
                 logs = steps.logs(results) if progress.wants_batches or cbs.wants_batches else {}
-                progress.batch_end(index, logs)
-                cbs.on_train_batch_end(index, logs)
+                progress.batch_end(begin + len(group) - 1, logs)
+                cbs.on_train_batch_end(begin + size - 1, logs)  # Keras' end_step, as given
                 if self.stop_training:
                     break
             if results is None:

@@ -1,12 +1,13 @@
 """Keras habits (issue 13, item 6): every loss, metric and optimizer Keras 3 lists is
 accepted by its function name and its class name with Keras' numbers, or refused with a
-clear error naming what kspec has; `compile(jit_compile=, steps_per_execution=)`;
-`predict(verbose=)`."""
+clear error naming what kspec has; `compile(jit_compile=, steps_per_execution=)` (grouped
+steps at Keras' callback indices); `predict(verbose=)`."""
 
 from __future__ import annotations
 
 import inspect
 import pathlib
+from typing import Any
 
 import keras
 import numpy as np
@@ -21,6 +22,7 @@ from kspec.schemas.compile_names import LOSSES as LOSS_NAMES
 from kspec.schemas.compile_names import METRIC_NAMES as SCHEMA_METRIC_NAMES
 from kspec.schemas.compile_names import options_needed, refusal
 from kspec.spec.names import snake_case
+from tests.parity.harness import keras_side
 
 RNG = np.random.default_rng(3)
 Y_TRUE = RNG.random((6, 4)).astype("float32")
@@ -116,8 +118,50 @@ def test_compile_accepts_keras_execution_options_or_says_why_not() -> None:
     model.compile("adam", "mse", jit_compile="auto")
     with pytest.raises(ValueError, match=r"jit_compile must be True or 'auto'"):
         model.compile("adam", "mse", jit_compile=False)
-    with pytest.raises(ValueError, match=r"steps_per_execution must be 1\. Received: "):
-        model.compile("adam", "mse", steps_per_execution=4)
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(
+            ValueError,
+            match=rf"steps_per_execution must be a positive integer \(the train steps per "
+            rf"execution\)\. Received: steps_per_execution={bad!r}$",
+        ):
+            model.compile("adam", "mse", steps_per_execution=bad)
+
+
+def test_steps_per_execution_groups_steps_as_keras_does() -> None:
+    """7 batches, 3 steps per execution: Keras 3 calls the batch hooks once per execution at
+    (begin_step, end_step) = (0, 2), (3, 5), (6, 8) -- 8 although the epoch has 7 batches --
+    and trains exactly as one step per execution does."""
+    x = RNG.normal(size=(28, 3)).astype("float32")
+    y = RNG.normal(size=(28, 2)).astype("float32")
+    spec = "kspec: 1\ninputs: {x: [3]}\nlayers: [{type: Dense, units: 2}]\n"
+
+    def recorder(module: Any, calls: list[tuple[str, int]]) -> Any:
+        return module.LambdaCallback(
+            on_train_batch_begin=lambda batch, logs: calls.append(("begin", batch)),
+            on_train_batch_end=lambda batch, logs: calls.append(("end", batch)),
+        )
+
+    keras_calls: list[tuple[str, int]] = []
+    fit = {"batch_size": 4, "epochs": 2, "shuffle": False, "verbose": 0}
+    with keras_side():
+        reference = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        start = reference.get_weights()
+        reference.compile("sgd", "mse", steps_per_execution=3)
+        reference.fit(x, y, callbacks=[recorder(keras.callbacks, keras_calls)], **fit)
+    runs = []
+    for size in (3, 1):
+        model, calls = kspec.load(spec), []
+        model.set_weights(start)
+        model.compile("sgd", "mse", steps_per_execution=size)
+        model.fit(x, y, callbacks=[recorder(kspec.callbacks, calls)], **fit)
+        runs.append((model.get_weights(), calls))
+    (grouped, grouped_calls), (single, single_calls) = runs
+    executions = [("begin", 0), ("end", 2), ("begin", 3), ("end", 5), ("begin", 6), ("end", 8)]
+    assert grouped_calls == keras_calls == executions * 2
+    assert single_calls == [(hook, i) for i in range(7) for hook in ("begin", "end")] * 2
+    for ours, one_step, theirs in zip(grouped, single, reference.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, one_step)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)
 
 
 def test_predict_verbose_prints_as_keras(capsys: pytest.CaptureFixture[str]) -> None:
