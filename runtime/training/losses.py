@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from kspec.runtime.training.losses_special import EPSILON, SPECIAL_LOSSES
+from kspec.runtime.training.losses_special import EPSILON, SPECIAL_LOSSES, smooth_labels
 from kspec.schemas.compile_names import LOSSES as LOSS_NAMES
 from kspec.schemas.compile_names import function_name
 from kspec.schemas.training import LOSS_ALIASES as ALIASES
@@ -100,8 +100,7 @@ def _log_probabilities(p: Array, from_logits: bool) -> Array:
 def categorical_crossentropy(
     t: Array, p: Array, from_logits: bool = False, label_smoothing: float = 0.0
 ) -> Array:
-    if label_smoothing:
-        t = t * (1.0 - label_smoothing) + label_smoothing / t.shape[-1]
+    t = smooth_labels(t, label_smoothing, t.shape[-1])
     return -jnp.sum(t * _log_probabilities(p, from_logits), axis=-1)
 
 
@@ -116,8 +115,7 @@ def binary_crossentropy(
     t: Array, p: Array, from_logits: bool = False, label_smoothing: float = 0.0
 ) -> Array:
     t = t.astype(p.dtype)
-    if label_smoothing:
-        t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    t = smooth_labels(t, label_smoothing, 2)
     if from_logits:
         values = jnp.maximum(p, 0) - p * t + jnp.log1p(jnp.exp(-jnp.abs(p)))
     else:

@@ -18,6 +18,11 @@ EPSILON = 1e-7
 """Keras' `backend.epsilon()`, used by every clip and denominator here and in losses.py."""
 
 
+def smooth_labels(t: Array, label_smoothing: float, classes: int) -> Array:
+    """Keras' label smoothing: each target pulled towards 1/classes (binary: classes=2)."""
+    return t * (1.0 - label_smoothing) + label_smoothing / classes if label_smoothing else t
+
+
 def _axis(axis: Axis) -> int | tuple[int, ...] | None:
     return tuple(axis) if isinstance(axis, Sequence) else axis
 
@@ -34,8 +39,7 @@ def binary_focal_crossentropy(
 ) -> Array:
     """mean((1 - p_t)^gamma · bce), p_t the probability of the true class (Lin et al. 2017)."""
     t = t.astype(p.dtype)
-    if label_smoothing:
-        t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    t = smooth_labels(t, label_smoothing, 2)
     if from_logits:
         p = jax.nn.sigmoid(p)
     clipped = jnp.clip(p, EPSILON, 1.0 - EPSILON)
@@ -58,8 +62,7 @@ def categorical_focal_crossentropy(
 ) -> Array:
     """Σ alpha·(1 - p)^gamma · (-t·log p) over the classes."""
     t = t.astype(p.dtype)
-    if label_smoothing:
-        t = t * (1.0 - label_smoothing) + label_smoothing / t.shape[-1]
+    t = smooth_labels(t, label_smoothing, t.shape[-1])
     if from_logits:
         p = jax.nn.softmax(p, axis=axis)
     output = jnp.clip(p / jnp.sum(p, axis=axis, keepdims=True), EPSILON, 1.0 - EPSILON)
