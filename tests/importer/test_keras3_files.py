@@ -13,6 +13,8 @@ import pytest
 from kspec.runtime.keras_io.importer import import_keras
 from tests.parity.harness import keras_side
 
+pytestmark = pytest.mark.xdist_group("keras3_files")  # one worker builds the module fixture
+
 SPEC = """
 kspec: 1
 name: mixed

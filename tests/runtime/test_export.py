@@ -32,6 +32,8 @@ from kspec.runtime.export_cli import load_source
 from kspec.runtime.export_shapes import arg_specs
 from kspec.runtime.export_verify import verify_export
 
+pytestmark = pytest.mark.xdist_group("export")  # one worker builds the module fixture
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 DOC = ROOT / "docs" / "export.md"

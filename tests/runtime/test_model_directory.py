@@ -15,6 +15,8 @@ import pytest
 import kspec
 from kspec.runtime.cli import main
 
+pytestmark = pytest.mark.xdist_group("model_directory")  # one worker builds the module fixture
+
 SPEC = """\
 kspec: 1
 name: two_heads

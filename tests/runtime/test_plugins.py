@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # subprocesses or whole training runs: `make test` only
+# slow: subprocesses or whole training runs (`make test` only); one worker runs the module,
+# so its fixture is built once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("plugins")]
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "examples" / "plugins" / "kspec-mylayers"

@@ -11,6 +11,8 @@ import pytest
 import kspec
 from kspec.runtime.cli import main
 
+pytestmark = pytest.mark.xdist_group("cli_predict")  # one worker builds the module fixture
+
 TWO_IN_TWO_OUT = """\
 kspec: 1
 name: pair

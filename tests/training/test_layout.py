@@ -13,7 +13,9 @@ import kspec
 from tests.training.forced_devices import run
 from tests.training.sharded_run import MLP
 
-pytestmark = pytest.mark.slow  # subprocesses or whole training runs: `make test` only
+# slow: subprocesses or whole training runs (`make test` only); one worker runs the module,
+# so its fixture is built once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("layout")]
 
 RUN = Path(__file__).with_name("layout_run.py")
 

@@ -14,7 +14,9 @@ import pytest
 
 from tests.training.forced_devices import run, run_hosts
 
-pytestmark = pytest.mark.slow  # subprocesses or whole training runs: `make test` only
+# slow: subprocesses or whole training runs (`make test` only); one worker runs the module,
+# so its fixture is built once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("multi_host")]
 
 RUN = Path(__file__).with_name("multi_host_run.py")
 HOSTS = 2

@@ -10,7 +10,9 @@ import pytest
 
 from tests.training.forced_devices import run
 
-pytestmark = pytest.mark.slow  # subprocesses or whole training runs: `make test` only
+# slow: subprocesses or whole training runs (`make test` only); one worker runs the module,
+# so its fixture is built once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sharding")]
 
 RUN = Path(__file__).with_name("sharded_run.py")
 
