@@ -75,3 +75,19 @@ def test_calling_a_model_with_variables_points_to_apply() -> None:
     model = kspec.load(SPEC)
     with pytest.raises(TypeError, match=r"for given variables call model\.apply\(variables, x\)"):
         model(model.variables, np.zeros((1, 3), np.float32))
+
+
+def test_a_program_that_configures_another_prng_works() -> None:
+    """Embedding code may set `jax_default_prng_impl` (rbg keys have shape (4,), threefry's
+    (2,)): shapes, init, training-mode apply and fit take the program's keys."""
+    spec = SPEC.replace("layers: [", "layers: [{type: Dropout, rate: 0.5}, ")
+    with jax.default_prng_impl("rbg"):
+        model = kspec.load(spec)
+        assert model.init(0)["params"]["dense"]["kernel"].shape == (3, 2)
+        x = np.ones((4, 3), np.float32)
+        a = model.apply(model.variables, x, training=True, rng=jax.random.PRNGKey(1))
+        b = model.apply(model.variables, x, training=True, rng=jax.random.PRNGKey(2))
+        assert a.shape == (4, 4) and not np.allclose(a, b)
+        model.compile(optimizer="sgd", loss="mse")
+        history = model.fit(x, np.zeros((4, 4), np.float32), epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
