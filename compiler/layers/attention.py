@@ -2,7 +2,8 @@
 `kspec.compiler.attention`; this module holds each layer's shapes, weights and wiring.
 
 Weight names, shapes and order are Keras 3's: MultiHeadAttention and GroupQueryAttention hold
-EinsumDense sublayers `query`, `key`, `value`, `attention_output`, each `kernel` then `bias`.
+EinsumDense sublayers `query`, `key`, `gate` (with `use_gate`), `value`, `attention_output`,
+each `kernel` then `bias`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from kspec.errors import ShapeError
 from kspec.schemas.fields import GlorotUniform
 from kspec.schemas.layers import attention as s
 
-_PROJECTIONS = ("query", "key", "value", "attention_output")
+_PROJECTIONS = ("query", "key", "gate", "value", "attention_output")
 
 
 def projection_rules(*layers: str) -> dict[str, tuple[str, ...]]:
@@ -85,11 +86,27 @@ def _check_mask(layer: str, mask: Shape | None, scores: Shape, axes: tuple[int, 
         )
 
 
-def _causal_needs_sequences(spec: Any, query: Shape, axes: tuple[int, ...]) -> None:
-    if spec.use_causal_mask and (len(query) != 3 or axes != (1,)):
+def _bands_need_sequences(spec: Any, query: Shape, axes: tuple[int, ...]) -> None:
+    """Keras builds causal and sliding-window masks `[1, T, S]` from axis 1: they mean
+    something only for sequences attended over time."""
+    options = [name for name in ("use_causal_mask", "sliding_window") if getattr(spec, name)]
+    if options and (len(query) != 3 or axes != (1,)):
         raise ShapeError(
-            f"use_causal_mask needs sequences (batch, time, features) attended over time. "
+            f"{options[0]} needs sequences (batch, time, features) attended over time. "
             f"Received: query_shape={format_shape(query)}"
+        )
+
+
+def _flash_fits(spec: s.MultiHeadAttention, query: Shape, axes: tuple[int, ...]) -> None:
+    """`flash_attention: true` forces `jax.nn.dot_product_attention`: one attention axis of
+    rank-3 inputs and equal key and value head sizes."""
+    fits = len(query) == 3 and axes == (1,) and spec.head_value_dim == spec.key_dim
+    if spec.flash_attention and not fits:
+        raise ShapeError(
+            "flash_attention=True needs the fused kernel: (batch, time, features) inputs "
+            "attended over time, value_dim equal to key_dim. Received: query_shape="
+            f"{format_shape(query)}, attention_axes={list(axes)}, key_dim={spec.key_dim}, "
+            f"value_dim={spec.head_value_dim}"
         )
 
 
@@ -109,7 +126,8 @@ def _mha_axes(spec: s.MultiHeadAttention, rank: int) -> tuple[int, ...]:
 def _mha_shape(spec: s.MultiHeadAttention, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     query, _, key, mask = _qkv_shapes("MultiHeadAttention", shapes)
     axes = _mha_axes(spec, len(query))
-    _causal_needs_sequences(spec, query, axes)
+    _bands_need_sequences(spec, query, axes)
+    _flash_fits(spec, query, axes)
     heads, dim = spec.num_heads, spec.key_dim
     scores = att.scores_shape((*query[:-1], heads, dim), (*key[:-1], heads, dim), axes)
     _check_mask("MultiHeadAttention", mask, scores, axes)
@@ -121,10 +139,23 @@ def _mha_init(spec: s.MultiHeadAttention, key: Array, shapes: list[Shape]) -> La
     query, value, key_shape, _ = padded(shapes)
     key_shape = key_shape or value
     out = spec.output_dims or (query[-1],)
-    kernels = head_shapes(
-        query[-1], value[-1], key_shape[-1], spec.num_heads, spec.key_dim, spec.head_value_dim, out
-    )
+    heads, value_dim = spec.num_heads, spec.head_value_dim
+    kernels = head_shapes(query[-1], value[-1], key_shape[-1], heads, spec.key_dim, value_dim, out)
+    if spec.use_gate:
+        kernels = gated(kernels, ((query[-1], heads, value_dim), (heads, value_dim)))
     return LayerWeights(params=projection_weights(spec, key, kernels))
+
+
+def gated(shapes: dict[str, Any], gate: tuple[tuple[int, ...], tuple[int, ...]]) -> dict:
+    """The projections with Keras' `gate` (kernel and bias shapes) after `key`: Keras builds
+    it there, and `get_weights` follows build order."""
+    names = list(shapes)
+    at = names.index("key") + 1
+    return {
+        **{n: shapes[n] for n in names[:at]},
+        "gate": gate,
+        **{n: shapes[n] for n in names[at:]},
+    }
 
 
 def projection_weights(
@@ -167,13 +198,15 @@ def _mha_apply(
     """y = out(concat_h softmax(q_h k_h^T / sqrt(key_dim)) v_h), masks as Keras combines them."""
     query = inputs[0]
     axes = _mha_axes(spec, query.ndim)
+    scores = spec.return_attention_scores
     fused = att.fusable(
-        query.ndim, spec.key_dim, spec.head_value_dim, spec.dropout, spec.return_attention_scores
+        query.ndim, spec.key_dim, spec.head_value_dim, spec.dropout, scores, spec.flash_attention
     )
     plan = att.AttentionPlan(
-        axes, spec.key_dim, fused, spec.use_causal_mask, spec.dropout, spec.seed
-    )
-    return multi_head(plan, params, inputs, call, spec.return_attention_scores)
+        axes, spec.key_dim, fused, spec.use_causal_mask, spec.dropout, spec.seed,
+        spec.sliding_window,
+    )  # fmt: skip
+    return multi_head(plan, params, inputs, call, scores, gate=spec.use_gate)
 
 
 def multi_head(
@@ -183,9 +216,11 @@ def multi_head(
     call: LayerCall,
     scores: bool = False,
     prefix: str = "",
+    gate: bool = False,
 ) -> list[Array]:
-    """Project query, key (default: value) and value, attend, project back. The weights are
-    `<prefix>query/kernel`, ...; masks are the inputs' Keras masks plus `attention_mask`."""
+    """Project query, key (default: value) and value, attend, project back (after multiplying
+    by `sigmoid(gate(query))` with `gate`). The weights are `<prefix>query/kernel`, ...;
+    masks are the inputs' Keras masks plus `attention_mask`."""
     query, value, key, attention_mask = padded(inputs)
     assert query is not None and value is not None
     query_mask, value_mask, key_mask = (call.masks + [None] * 3)[:3]
@@ -196,6 +231,8 @@ def multi_head(
     v = att.project(value, p["value/kernel"], p["value/bias"])
     rng = call.rng if call.training and plan.dropout > 0.0 else None
     out, probs = att.attend(plan, q, k, v, mask, training=call.training, rng=rng)
+    if gate:
+        out = out * jax.nn.sigmoid(att.project(query, p["gate/kernel"], p["gate/bias"]))
     y = att.project_out(out, p["attention_output/kernel"], p["attention_output/bias"])
     return [y, probs] if scores else [y]
 
@@ -224,7 +261,7 @@ def _gqa_shape(spec: s.GroupQueryAttention, shapes: list[Shape], env: BuildEnv) 
             "GroupQueryAttention: the last dimension of `query` and `value` must be equal. "
             f"Received: query_shape={format_shape(query)}, value_shape={format_shape(value)}"
         )
-    _causal_needs_sequences(spec, query, (1,))
+    _bands_need_sequences(spec, query, (1,))
     scores = (query[0], spec.num_query_heads, query[1], key[1])
     _check_mask("GroupQueryAttention", mask, scores, (1,))
     return [query, scores] if spec.return_attention_scores else [query]
@@ -240,6 +277,8 @@ def _gqa_init(spec: s.GroupQueryAttention, key: Array, shapes: list[Shape]) -> L
         "value": ((value[-1], nkv, h), (nkv, h)),
         "attention_output": ((nq, h, query[-1]), (query[-1],)),
     }
+    if spec.use_gate:
+        kernels = gated(kernels, ((query[-1], nq, h), (nq, h)))
     return LayerWeights(params=projection_weights(spec, key, kernels))
 
 
@@ -248,11 +287,12 @@ def _gqa_apply(
 ) -> list[Array]:
     """MultiHeadAttention whose key/value heads are each shared by a group of query heads."""
     scores = spec.return_attention_scores
-    fused = att.fusable(3, spec.head_dim, spec.head_dim, spec.dropout, scores)
+    fused = att.fusable(3, spec.head_dim, spec.head_dim, spec.dropout, scores, spec.flash_attention)
     plan = att.AttentionPlan(
-        (1,), spec.head_dim, fused, spec.use_causal_mask, spec.dropout, spec.seed
-    )
-    return multi_head(plan, params, inputs, call, scores)
+        (1,), spec.head_dim, fused, spec.use_causal_mask, spec.dropout, spec.seed,
+        spec.sliding_window,
+    )  # fmt: skip
+    return multi_head(plan, params, inputs, call, scores, gate=spec.use_gate)
 
 
 # Attention and AdditiveAttention -------------------------------------------------------------
