@@ -14,6 +14,12 @@ from kspec.compiler import attention as att
 from kspec.compiler.deferred import jax, jnp
 from kspec.compiler.initializers import initialize
 from kspec.compiler.layers.einsum_dense import LOWERINGS as EINSUM_LOWERINGS
+from kspec.compiler.layers.projections import (
+    gated,
+    head_shapes,
+    projection_rules,
+    projection_weights,
+)
 from kspec.compiler.lowering import (
     Array,
     BuildEnv,
@@ -30,16 +36,6 @@ from kspec.schemas.fields import GlorotUniform
 from kspec.schemas.layers import attention as s
 
 _PROJECTIONS = ("query", "key", "gate", "value", "attention_output")
-
-
-def projection_rules(*layers: str) -> dict[str, tuple[str, ...]]:
-    """`governs` of layers made of EinsumDense sublayers (Keras passes one regularizer and
-    constraint to all of them): `kernel_*` on every `<layer>/kernel`, `bias_*` on biases."""
-    return {
-        f"{part}_{kind}": tuple(f"{layer}/{part}" for layer in layers)
-        for part in ("kernel", "bias")
-        for kind in ("regularizer", "constraint")
-    }
 
 
 def padded(values: list[Any], count: int = 4) -> list[Any]:
@@ -135,6 +131,25 @@ def _mha_shape(spec: s.MultiHeadAttention, shapes: list[Shape], env: BuildEnv) -
     return [out, scores] if spec.return_attention_scores else [out]
 
 
+def _keras_masks_fit(
+    spec: s.MultiHeadAttention, shapes: list[Shape | None], masked: list[bool | None]
+) -> None:
+    """Keras turns the query's mask into `[B, ..., T, 1]` and the value's and key's into
+    `[B, ..., 1, S]`: the scores' layout only when attention runs over the last axis before
+    the features (Keras' Softmax refuses the mask, or misreads it, otherwise)."""
+    query = shapes[0]
+    assert query is not None
+    axes = _mha_axes(spec, len(query))
+    carriers = [name for name, flag in zip(("query", "value", "key"), masked, strict=False) if flag]
+    if carriers and axes != (len(query) - 2,):
+        raise ShapeError(
+            f"MultiHeadAttention: the Keras mask of `{carriers[0]}` applies to attention over "
+            f"the last axis before the features only. Received: query_shape="
+            f"{format_shape(query)}, attention_axes={list(axes)}; pass an `attention_mask` "
+            "shaped like the scores without the heads axis instead"
+        )
+
+
 def _mha_init(spec: s.MultiHeadAttention, key: Array, shapes: list[Shape]) -> LayerWeights:
     query, value, key_shape, _ = padded(shapes)
     key_shape = key_shape or value
@@ -144,52 +159,6 @@ def _mha_init(spec: s.MultiHeadAttention, key: Array, shapes: list[Shape]) -> La
     if spec.use_gate:
         kernels = gated(kernels, ((query[-1], heads, value_dim), (heads, value_dim)))
     return LayerWeights(params=projection_weights(spec, key, kernels))
-
-
-def gated(shapes: dict[str, Any], gate: tuple[tuple[int, ...], tuple[int, ...]]) -> dict:
-    """The projections with Keras' `gate` (kernel and bias shapes) after `key`: Keras builds
-    it there, and `get_weights` follows build order."""
-    names = list(shapes)
-    at = names.index("key") + 1
-    return {
-        **{n: shapes[n] for n in names[:at]},
-        "gate": gate,
-        **{n: shapes[n] for n in names[at:]},
-    }
-
-
-def projection_weights(
-    spec: Any,
-    key: Array,
-    shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]],
-    prefix: str = "",
-    use_bias: bool | None = None,
-) -> Weights:
-    """`<prefix><sublayer>/kernel` (and `.../bias` with `use_bias`), in Keras' order, from the
-    spec's `kernel_initializer` and `bias_initializer`."""
-    params: Weights = {}
-    with_bias = spec.use_bias if use_bias is None else use_bias
-    for name, k in zip(shapes, jax.random.split(key, len(shapes)), strict=True):
-        kernel_shape, bias_shape = shapes[name]
-        kernel_key, bias_key = jax.random.split(k)
-        kernel = initialize(spec.kernel_initializer, kernel_key, kernel_shape)
-        params[f"{prefix}{name}/kernel"] = kernel
-        if with_bias:
-            bias = initialize(spec.bias_initializer, bias_key, bias_shape)
-            params[f"{prefix}{name}/bias"] = bias
-    return params
-
-
-def head_shapes(
-    query: int, value: int, key: int, heads: int, key_dim: int, value_dim: int, out: tuple
-) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
-    """Kernel and bias shapes of MultiHeadAttention's four projections, in Keras' order."""
-    return {
-        "query": ((query, heads, key_dim), (heads, key_dim)),
-        "key": ((key, heads, key_dim), (heads, key_dim)),
-        "value": ((value, heads, value_dim), (heads, value_dim)),
-        "attention_output": ((heads, value_dim, *out), out),
-    }
 
 
 def _mha_apply(
@@ -381,7 +350,7 @@ def _lowering(spec_type: type, shape: Any, apply: Any, init: Any, **kw: Any) -> 
 LOWERINGS: list[Lowering[Any]] = [
     _lowering(
         s.MultiHeadAttention, _mha_shape, _mha_apply, _mha_init,
-        governs=projection_rules(*_PROJECTIONS),
+        governs=projection_rules(*_PROJECTIONS), check_masks=_keras_masks_fit,
     ),
     _lowering(
         s.GroupQueryAttention, _gqa_shape, _gqa_apply, _gqa_init,
