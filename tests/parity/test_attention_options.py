@@ -203,3 +203,39 @@ def test_refusals_are_located(tmp_path: Path, layer: str, shape: str, message: s
     text = _located(tmp_path, layer, shape)
     assert message in text
     assert "model.yaml:4:" in text
+
+
+@pytest.mark.parametrize("kind", ["MultiHeadAttention", "GroupQueryAttention"])
+@pytest.mark.parametrize("scores", [False, True], ids=["fused", "einsum-scores"])
+def test_window_with_attention_mask_padding_and_causal(kind: str, scores: bool) -> None:
+    """Every mask source at once, as Keras ANDs them: padding (query and value), causal,
+    the band and an `attention_mask` input."""
+    heads, dims = {k: (h, d) for k, h, d in KINDS}[kind]
+    ids = RNG.integers(1, 7, (3, 6)).astype(np.int32)
+    ids[1, 4:] = 0
+    allowed = RNG.integers(0, 2, (3, 6, 6)).astype(np.int32)
+    allowed[:, np.arange(6), np.arange(6)] = 1  # each query keeps itself
+    layer = _kspec_layer(kind, heads, dims, sliding_window=3, use_causal_mask=True,
+                         return_attention_scores=scores)  # fmt: skip
+    spec = {
+        "kspec": 1,
+        "inputs": {
+            "ids": {"shape": [6], "dtype": "int32"},
+            "m": {"shape": [6, 6], "dtype": "int32"},
+        },
+        "layers": [
+            {"type": "Embedding", "input_dim": 7, "output_dim": 6, "mask_zero": True,
+             "inputs": ["ids"]},
+            {**layer, "name": "att",
+             "inputs": {"query": "embedding", "value": "embedding", "attention_mask": "m"}},
+        ],
+        "outputs": ["att:0", "att:1"] if scores else ["att"],
+    }  # fmt: skip
+    with keras_side():
+        x, m = keras.Input((6,), dtype="int32"), keras.Input((6, 6), dtype="int32")
+        e = L.Embedding(7, 6, mask_zero=True)(x)
+        out = _keras_layer(kind, heads, dims, sliding_window=3)(
+            e, e, attention_mask=m, use_causal_mask=True, return_attention_scores=scores
+        )
+        keras_model = keras.Model([x, m], list(out) if scores else out)
+    assert_random_parity(spec, keras_model, [ids, allowed])
