@@ -36,15 +36,29 @@ class AttentionPlan:
     causal: bool = False
     dropout: float = 0.0
     seed: int | None = None
+    window: int | None = None
+    """Keras' `sliding_window`: key positions j with |i - j| < window only."""
 
     @property
     def scale(self) -> float:
         return 1.0 / math.sqrt(float(self.key_dim))
 
 
-def fusable(query_rank: int, key_dim: int, value_dim: int, dropout: float, scores: bool) -> bool:
+def fusable(
+    query_rank: int,
+    key_dim: int,
+    value_dim: int,
+    dropout: float,
+    scores: bool,
+    flash: bool | None = None,
+) -> bool:
     """Keras' condition for `ops.dot_product_attention` (rank-3 inputs, no dropout, no scores),
-    plus equal key and value head sizes, which `jax.nn.dot_product_attention` requires."""
+    plus equal key and value head sizes, which `jax.nn.dot_product_attention` requires.
+
+    `flash` (the layer's `flash_attention`) overrides it: False never fuses, True always
+    fuses (the schema and shape rule have refused what the fused kernel cannot compute)."""
+    if flash is not None:
+        return flash
     return query_rank == 3 and dropout == 0.0 and not scores and key_dim == value_dim
 
 
@@ -109,8 +123,21 @@ def causal_mask(query_length: int, key_length: int) -> Array:
     return (rows >= cols)[None]
 
 
+def window_mask(query_length: int, key_length: int, window: int) -> Array:
+    """`[1, T, S]`, True where |query position - key position| < window (Keras'
+    `_compute_sliding_window_mask`: a symmetric band)."""
+    rows = jnp.arange(query_length)[:, None]
+    cols = jnp.arange(key_length)[None, :]
+    return (jnp.abs(rows - cols) < window)[None]
+
+
 def _lift(mask: Array, rank: int) -> Array:
     return mask.reshape((1,) * (rank - mask.ndim) + mask.shape)
+
+
+def _and(mask: Array | None, band: Array) -> Array:
+    """`mask & band` for a `[1, T, S]` band (causal or sliding window) on sequences."""
+    return band if mask is None else _lift(mask, 3) & band
 
 
 def attend(
@@ -129,16 +156,25 @@ def attend(
     if plan.fused:
         if mask is not None:
             mask = _expand(mask, 4, plan.axes)
+        band = None if plan.window is None else (plan.window - 1, plan.window - 1)
         out = jax.nn.dot_product_attention(
-            query, key, value, mask=mask, scale=plan.scale, is_causal=plan.causal
+            query,
+            key,
+            value,
+            mask=mask,
+            scale=plan.scale,
+            is_causal=plan.causal,
+            local_window_size=band,
         )
         return out, None
     repeats = query.shape[-2] // key.shape[-2]
     if repeats > 1:
         key, value = jnp.repeat(key, repeats, axis=-2), jnp.repeat(value, repeats, axis=-2)
+    positions = (query.shape[1], key.shape[1])
     if plan.causal:
-        causal = causal_mask(query.shape[1], key.shape[1])
-        mask = causal if mask is None else _lift(mask, 3) & causal
+        mask = _and(mask, causal_mask(*positions))
+    if plan.window is not None:
+        mask = _and(mask, window_mask(*positions, plan.window))
     dot, combine, rank = _equations(query.ndim, plan.axes)
     scores = jnp.einsum(dot, key, query * jnp.asarray(plan.scale, query.dtype))
     if mask is not None:

@@ -145,6 +145,9 @@ class Lowering(Generic[S]):
     masks_output: Callable[[S, list[bool]], list[bool]] | None = None
     """Static twin of `compute_mask`: which outputs carry a mask, given which inputs do.
     Default: output 0 is masked when input 0 is and the policy is `propagate`; else none."""
+    check_masks: Callable[[S, list[Shape | None], list[bool | None]], None] | None = None
+    """Raises `ShapeError` where the inputs' Keras masks (which inputs carry one, arranged by
+    call argument like the shapes) cannot apply at these shapes; run with shape inference."""
     governs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Which weights each `*_regularizer` / `*_constraint` field of the schema applies to:
     `{"recurrent_regularizer": ("recurrent_kernel",), ...}` (a test checks every such field

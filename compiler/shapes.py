@@ -30,6 +30,9 @@ def infer_shapes(
         try:
             in_shapes = node.arrange([_lookup(shapes, r, graph) for r in node.inputs])
             out_shapes = node.lowering.infer_shape(node.spec, in_shapes, env)  # type: ignore[arg-type]
+            if node.lowering.check_masks is not None:
+                in_masked = node.arrange([r in masked for r in node.inputs])
+                node.lowering.check_masks(node.spec, in_shapes, in_masked)
         except ShapeError as exc:
             failed.add(node.name)
             message = exc.diagnostics[0].message

@@ -2,7 +2,8 @@
 `kspec.compiler.attention`; this module holds each layer's shapes, weights and wiring.
 
 Weight names, shapes and order are Keras 3's: MultiHeadAttention and GroupQueryAttention hold
-EinsumDense sublayers `query`, `key`, `value`, `attention_output`, each `kernel` then `bias`.
+EinsumDense sublayers `query`, `key`, `gate` (with `use_gate`), `value`, `attention_output`,
+each `kernel` then `bias`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ from kspec.compiler import attention as att
 from kspec.compiler.deferred import jax, jnp
 from kspec.compiler.initializers import initialize
 from kspec.compiler.layers.einsum_dense import LOWERINGS as EINSUM_LOWERINGS
+from kspec.compiler.layers.projections import (
+    gated,
+    head_shapes,
+    projection_rules,
+    projection_weights,
+)
 from kspec.compiler.lowering import (
     Array,
     BuildEnv,
@@ -28,17 +35,7 @@ from kspec.errors import ShapeError
 from kspec.schemas.fields import GlorotUniform
 from kspec.schemas.layers import attention as s
 
-_PROJECTIONS = ("query", "key", "value", "attention_output")
-
-
-def projection_rules(*layers: str) -> dict[str, tuple[str, ...]]:
-    """`governs` of layers made of EinsumDense sublayers (Keras passes one regularizer and
-    constraint to all of them): `kernel_*` on every `<layer>/kernel`, `bias_*` on biases."""
-    return {
-        f"{part}_{kind}": tuple(f"{layer}/{part}" for layer in layers)
-        for part in ("kernel", "bias")
-        for kind in ("regularizer", "constraint")
-    }
+_PROJECTIONS = ("query", "key", "gate", "value", "attention_output")
 
 
 def padded(values: list[Any], count: int = 4) -> list[Any]:
@@ -85,11 +82,27 @@ def _check_mask(layer: str, mask: Shape | None, scores: Shape, axes: tuple[int, 
         )
 
 
-def _causal_needs_sequences(spec: Any, query: Shape, axes: tuple[int, ...]) -> None:
-    if spec.use_causal_mask and (len(query) != 3 or axes != (1,)):
+def _bands_need_sequences(spec: Any, query: Shape, axes: tuple[int, ...]) -> None:
+    """Keras builds causal and sliding-window masks `[1, T, S]` from axis 1: they mean
+    something only for sequences attended over time."""
+    options = [name for name in ("use_causal_mask", "sliding_window") if getattr(spec, name)]
+    if options and (len(query) != 3 or axes != (1,)):
         raise ShapeError(
-            f"use_causal_mask needs sequences (batch, time, features) attended over time. "
+            f"{options[0]} needs sequences (batch, time, features) attended over time. "
             f"Received: query_shape={format_shape(query)}"
+        )
+
+
+def _flash_fits(spec: s.MultiHeadAttention, query: Shape, axes: tuple[int, ...]) -> None:
+    """`flash_attention: true` forces `jax.nn.dot_product_attention`: one attention axis of
+    rank-3 inputs and equal key and value head sizes."""
+    fits = len(query) == 3 and axes == (1,) and spec.head_value_dim == spec.key_dim
+    if spec.flash_attention and not fits:
+        raise ShapeError(
+            "flash_attention=True needs the fused kernel: (batch, time, features) inputs "
+            "attended over time, value_dim equal to key_dim. Received: query_shape="
+            f"{format_shape(query)}, attention_axes={list(axes)}, key_dim={spec.key_dim}, "
+            f"value_dim={spec.head_value_dim}"
         )
 
 
@@ -109,7 +122,8 @@ def _mha_axes(spec: s.MultiHeadAttention, rank: int) -> tuple[int, ...]:
 def _mha_shape(spec: s.MultiHeadAttention, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     query, _, key, mask = _qkv_shapes("MultiHeadAttention", shapes)
     axes = _mha_axes(spec, len(query))
-    _causal_needs_sequences(spec, query, axes)
+    _bands_need_sequences(spec, query, axes)
+    _flash_fits(spec, query, axes)
     heads, dim = spec.num_heads, spec.key_dim
     scores = att.scores_shape((*query[:-1], heads, dim), (*key[:-1], heads, dim), axes)
     _check_mask("MultiHeadAttention", mask, scores, axes)
@@ -117,48 +131,34 @@ def _mha_shape(spec: s.MultiHeadAttention, shapes: list[Shape], env: BuildEnv) -
     return [out, scores] if spec.return_attention_scores else [out]
 
 
+def _keras_masks_fit(
+    spec: s.MultiHeadAttention, shapes: list[Shape | None], masked: list[bool | None]
+) -> None:
+    """Keras turns the query's mask into `[B, ..., T, 1]` and the value's and key's into
+    `[B, ..., 1, S]`: the scores' layout only when attention runs over the last axis before
+    the features (Keras' Softmax refuses the mask, or misreads it, otherwise)."""
+    query = shapes[0]
+    assert query is not None
+    axes = _mha_axes(spec, len(query))
+    carriers = [name for name, flag in zip(("query", "value", "key"), masked, strict=False) if flag]
+    if carriers and axes != (len(query) - 2,):
+        raise ShapeError(
+            f"MultiHeadAttention: the Keras mask of `{carriers[0]}` applies to attention over "
+            f"the last axis before the features only. Received: query_shape="
+            f"{format_shape(query)}, attention_axes={list(axes)}; pass an `attention_mask` "
+            "shaped like the scores without the heads axis instead"
+        )
+
+
 def _mha_init(spec: s.MultiHeadAttention, key: Array, shapes: list[Shape]) -> LayerWeights:
     query, value, key_shape, _ = padded(shapes)
     key_shape = key_shape or value
     out = spec.output_dims or (query[-1],)
-    kernels = head_shapes(
-        query[-1], value[-1], key_shape[-1], spec.num_heads, spec.key_dim, spec.head_value_dim, out
-    )
+    heads, value_dim = spec.num_heads, spec.head_value_dim
+    kernels = head_shapes(query[-1], value[-1], key_shape[-1], heads, spec.key_dim, value_dim, out)
+    if spec.use_gate:
+        kernels = gated(kernels, ((query[-1], heads, value_dim), (heads, value_dim)))
     return LayerWeights(params=projection_weights(spec, key, kernels))
-
-
-def projection_weights(
-    spec: Any,
-    key: Array,
-    shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]],
-    prefix: str = "",
-    use_bias: bool | None = None,
-) -> Weights:
-    """`<prefix><sublayer>/kernel` (and `.../bias` with `use_bias`), in Keras' order, from the
-    spec's `kernel_initializer` and `bias_initializer`."""
-    params: Weights = {}
-    with_bias = spec.use_bias if use_bias is None else use_bias
-    for name, k in zip(shapes, jax.random.split(key, len(shapes)), strict=True):
-        kernel_shape, bias_shape = shapes[name]
-        kernel_key, bias_key = jax.random.split(k)
-        kernel = initialize(spec.kernel_initializer, kernel_key, kernel_shape)
-        params[f"{prefix}{name}/kernel"] = kernel
-        if with_bias:
-            bias = initialize(spec.bias_initializer, bias_key, bias_shape)
-            params[f"{prefix}{name}/bias"] = bias
-    return params
-
-
-def head_shapes(
-    query: int, value: int, key: int, heads: int, key_dim: int, value_dim: int, out: tuple
-) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
-    """Kernel and bias shapes of MultiHeadAttention's four projections, in Keras' order."""
-    return {
-        "query": ((query, heads, key_dim), (heads, key_dim)),
-        "key": ((key, heads, key_dim), (heads, key_dim)),
-        "value": ((value, heads, value_dim), (heads, value_dim)),
-        "attention_output": ((heads, value_dim, *out), out),
-    }
 
 
 def _mha_apply(
@@ -167,13 +167,15 @@ def _mha_apply(
     """y = out(concat_h softmax(q_h k_h^T / sqrt(key_dim)) v_h), masks as Keras combines them."""
     query = inputs[0]
     axes = _mha_axes(spec, query.ndim)
+    scores = spec.return_attention_scores
     fused = att.fusable(
-        query.ndim, spec.key_dim, spec.head_value_dim, spec.dropout, spec.return_attention_scores
+        query.ndim, spec.key_dim, spec.head_value_dim, spec.dropout, scores, spec.flash_attention
     )
     plan = att.AttentionPlan(
-        axes, spec.key_dim, fused, spec.use_causal_mask, spec.dropout, spec.seed
-    )
-    return multi_head(plan, params, inputs, call, spec.return_attention_scores)
+        axes, spec.key_dim, fused, spec.use_causal_mask, spec.dropout, spec.seed,
+        spec.sliding_window,
+    )  # fmt: skip
+    return multi_head(plan, params, inputs, call, scores, gate=spec.use_gate)
 
 
 def multi_head(
@@ -183,9 +185,11 @@ def multi_head(
     call: LayerCall,
     scores: bool = False,
     prefix: str = "",
+    gate: bool = False,
 ) -> list[Array]:
-    """Project query, key (default: value) and value, attend, project back. The weights are
-    `<prefix>query/kernel`, ...; masks are the inputs' Keras masks plus `attention_mask`."""
+    """Project query, key (default: value) and value, attend, project back (after multiplying
+    by `sigmoid(gate(query))` with `gate`). The weights are `<prefix>query/kernel`, ...;
+    masks are the inputs' Keras masks plus `attention_mask`."""
     query, value, key, attention_mask = padded(inputs)
     assert query is not None and value is not None
     query_mask, value_mask, key_mask = (call.masks + [None] * 3)[:3]
@@ -196,6 +200,8 @@ def multi_head(
     v = att.project(value, p["value/kernel"], p["value/bias"])
     rng = call.rng if call.training and plan.dropout > 0.0 else None
     out, probs = att.attend(plan, q, k, v, mask, training=call.training, rng=rng)
+    if gate:
+        out = out * jax.nn.sigmoid(att.project(query, p["gate/kernel"], p["gate/bias"]))
     y = att.project_out(out, p["attention_output/kernel"], p["attention_output/bias"])
     return [y, probs] if scores else [y]
 
@@ -224,7 +230,7 @@ def _gqa_shape(spec: s.GroupQueryAttention, shapes: list[Shape], env: BuildEnv) 
             "GroupQueryAttention: the last dimension of `query` and `value` must be equal. "
             f"Received: query_shape={format_shape(query)}, value_shape={format_shape(value)}"
         )
-    _causal_needs_sequences(spec, query, (1,))
+    _bands_need_sequences(spec, query, (1,))
     scores = (query[0], spec.num_query_heads, query[1], key[1])
     _check_mask("GroupQueryAttention", mask, scores, (1,))
     return [query, scores] if spec.return_attention_scores else [query]
@@ -240,6 +246,8 @@ def _gqa_init(spec: s.GroupQueryAttention, key: Array, shapes: list[Shape]) -> L
         "value": ((value[-1], nkv, h), (nkv, h)),
         "attention_output": ((nq, h, query[-1]), (query[-1],)),
     }
+    if spec.use_gate:
+        kernels = gated(kernels, ((query[-1], nq, h), (nq, h)))
     return LayerWeights(params=projection_weights(spec, key, kernels))
 
 
@@ -248,11 +256,12 @@ def _gqa_apply(
 ) -> list[Array]:
     """MultiHeadAttention whose key/value heads are each shared by a group of query heads."""
     scores = spec.return_attention_scores
-    fused = att.fusable(3, spec.head_dim, spec.head_dim, spec.dropout, scores)
+    fused = att.fusable(3, spec.head_dim, spec.head_dim, spec.dropout, scores, spec.flash_attention)
     plan = att.AttentionPlan(
-        (1,), spec.head_dim, fused, spec.use_causal_mask, spec.dropout, spec.seed
-    )
-    return multi_head(plan, params, inputs, call, scores)
+        (1,), spec.head_dim, fused, spec.use_causal_mask, spec.dropout, spec.seed,
+        spec.sliding_window,
+    )  # fmt: skip
+    return multi_head(plan, params, inputs, call, scores, gate=spec.use_gate)
 
 
 # Attention and AdditiveAttention -------------------------------------------------------------
@@ -341,7 +350,7 @@ def _lowering(spec_type: type, shape: Any, apply: Any, init: Any, **kw: Any) -> 
 LOWERINGS: list[Lowering[Any]] = [
     _lowering(
         s.MultiHeadAttention, _mha_shape, _mha_apply, _mha_init,
-        governs=projection_rules(*_PROJECTIONS),
+        governs=projection_rules(*_PROJECTIONS), check_masks=_keras_masks_fit,
     ),
     _lowering(
         s.GroupQueryAttention, _gqa_shape, _gqa_apply, _gqa_init,

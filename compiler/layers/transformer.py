@@ -13,8 +13,9 @@ from typing import Any
 from kspec.compiler import attention as att
 from kspec.compiler.activations import activation
 from kspec.compiler.deferred import jax, jnp
-from kspec.compiler.layers.attention import head_shapes, multi_head, padded, projection_weights
+from kspec.compiler.layers.attention import multi_head, padded
 from kspec.compiler.layers.positions import LOWERINGS as POSITION_LOWERINGS
+from kspec.compiler.layers.projections import head_shapes, projection_weights
 from kspec.compiler.lowering import (
     Array,
     BuildEnv,

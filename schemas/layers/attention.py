@@ -45,6 +45,21 @@ class _Projected(LayerSpec):
 
     dropout: float = Rate
     use_bias: bool = Field(True, description="Whether the projections have biases.")
+    use_gate: bool = Field(
+        False,
+        description="Gated attention: a sigmoid projection `gate` of the query multiplies the "
+        "heads before the output projection (weights `gate/kernel`, `gate/bias`).",
+    )
+    sliding_window: int | None = Field(
+        None,
+        description="Query position i attends to key positions j with |i - j| < "
+        "sliding_window only (a band); with `use_causal_mask` the causal sliding window.",
+    )
+    flash_attention: bool | None = Field(
+        None,
+        description="The lowering: `true` the fused `jax.nn.dot_product_attention` (refused "
+        "where it cannot apply), `false` the einsum path, `null` chosen as Keras does.",
+    )
     kernel_initializer: Initializer = Field("glorot_uniform", validate_default=True)
     bias_initializer: Initializer = Field("zeros", validate_default=True)
     kernel_regularizer: Regularizer | None = Field(None, description="On every kernel.")
@@ -55,6 +70,31 @@ class _Projected(LayerSpec):
     seed: int | None = Seed
     use_causal_mask: bool = CausalMask
     return_attention_scores: bool = ReturnScores
+
+    @field_validator("sliding_window")
+    @classmethod
+    def _positive_window(cls, window: int | None) -> int | None:
+        if window is not None and window <= 0:
+            raise ValueError(
+                "`sliding_window` must be `None` or a positive integer. "
+                f"Received: sliding_window={window}"
+            )
+        return window
+
+    @model_validator(mode="after")
+    def _flash_allows(self) -> _Projected:
+        """Keras' refusals: the fused kernel has no attention dropout and returns no scores."""
+        if self.flash_attention and self.dropout > 0.0:
+            raise ValueError(
+                "Dropout is not supported when flash attention is enabled. "
+                "Please set dropout to 0.0 to use flash attention."
+            )
+        if self.flash_attention and self.return_attention_scores:
+            raise ValueError(
+                "Returning attention scores is not supported when flash attention is enabled. "
+                "Please disable flash attention to access attention scores."
+            )
+        return self
 
 
 class MultiHeadAttention(_Projected):

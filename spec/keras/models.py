@@ -30,6 +30,8 @@ from kspec.spec.source_map import Path, SourceMap
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 OP_MODULES = ("keras.src.ops", "keras.ops")
 DROPPED_KWARGS = {"mask": "kspec passes masks itself", "training": "kspec's `training` flag"}
+CALL_FIELDS = ("use_causal_mask", "return_attention_scores")
+"""Call arguments kspec holds as layer fields (a node is one call): the attention layers'."""
 SPECIAL = {
     "Merge": special.merge,
     "TimeDistributedDense": special.time_distributed_dense,
@@ -208,6 +210,12 @@ class Walker:
             return None
         if name != keras_name:
             self.ctx.report.add("converted", keras_name, f"renamed '{name}' (a kspec node name)")
+        options = {k: v for k, v in (call.kwargs if call else {}).items() if k in CALL_FIELDS}
+        fields.update(options)
+        for key, value in options.items():
+            self.ctx.report.add(
+                "converted", keras_name, f"call argument `{key}={value}` as a field"
+            )
         self.ctx.report.add("mapped", keras_name, f"{kind} -> {fields.get('type')}")
         return {**fields, "name": name}, self._facts(kind, conf, nested)
 

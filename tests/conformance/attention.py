@@ -22,6 +22,11 @@ CASES: dict[str, list[Case]] = {
             training=True,
             id="dropout-causal",
         ),
+        Case(
+            {"num_heads": 2, "key_dim": 2, "value_dim": 3, "use_gate": True, "sliding_window": 2},
+            [[5, 4], [6, 3]],
+            id="gate-window",
+        ),
     ],
     "GroupQueryAttention": [
         Case({"head_dim": 2, "num_query_heads": 4, "num_key_value_heads": 2}, [[4, 6], [5, 6]]),
@@ -33,6 +38,19 @@ CASES: dict[str, list[Case]] = {
                 "return_attention_scores": True,
             },
             [[4, 6], [4, 6], [4, 3]],
+        ),
+        Case(
+            {
+                "head_dim": 2,
+                "num_query_heads": 2,
+                "num_key_value_heads": 1,
+                "use_gate": True,
+                "sliding_window": 3,
+                "flash_attention": False,
+                "use_causal_mask": True,
+            },
+            [[5, 4], [5, 4]],
+            id="gate-window-einsum",
         ),
     ],
     "Attention": [

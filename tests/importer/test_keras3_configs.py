@@ -142,3 +142,26 @@ def test_frozen_nested_model_stays_frozen() -> None:
     translation = assert_import_parity(model, random_input((3,)))
     node = translation.tree["layers"][0]
     assert (node["type"], node["name"], node["trainable"]) == ("Model", "enc", False)
+
+
+def test_keras_3_15_attention_options_import() -> None:
+    """Keras 3.15 writes `use_gate` and `sliding_window` into every MultiHeadAttention and
+    GroupQueryAttention config (not `flash_attention`, a runtime choice) and the call's
+    `use_causal_mask` into the node's kwargs (a kspec field); a padded, gated, windowed,
+    causal decoder imports and predicts as Keras does."""
+    with keras_side():
+        ids = keras.Input((6,), dtype="int32", name="ids")
+        e = L.Embedding(9, 8, mask_zero=True)(ids)
+        h = L.MultiHeadAttention(2, 4, use_gate=True, sliding_window=3)(e, e, use_causal_mask=True)
+        h = L.GroupQueryAttention(2, 4, 2, use_gate=True, sliding_window=2)(h, h)
+        model = keras.Model(ids, L.GlobalAveragePooling1D()(h))
+    layers = json.loads(model.to_json())["config"]["layers"]
+    written = {k: layers[2]["config"][k] for k in ("use_gate", "sliding_window")}
+    assert written == {"use_gate": True, "sliding_window": 3}
+    tokens = random_input((6,)).argsort(axis=1).astype("int32") + 1
+    tokens[0, 4:], tokens[3, 2:] = 0, 0
+    translation = assert_import_parity(model, tokens)
+    nodes = [n for n in translation.tree["layers"] if "Attention" in n["type"]]
+    assert [(n["use_gate"], n["sliding_window"]) for n in nodes] == [(True, 3), (True, 2)]
+    assert nodes[0]["use_causal_mask"] is True and "use_causal_mask" not in nodes[1]
+    assert "call argument `use_causal_mask=True` as a field" in str(translation.report)
