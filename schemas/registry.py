@@ -135,3 +135,10 @@ def keras1_renames(type_name: str, data: dict[str, Any]) -> tuple[str, dict[str,
         return type_name, data, notes
     renamed, renames = legacy_renames(cls.keras1_aliases, data, cls.keras1_merges)
     return type_name, renamed, notes + [rename.report() for rename in renames]
+
+
+def call_arguments_of(type_name: str) -> tuple[str, ...]:
+    """The named call arguments of a layer type (`LayerSpec.call_arguments`); () for a type
+    that takes a plain list of inputs, or an unknown one."""
+    cls = layer_class(TYPE_SYNONYMS.get(type_name, type_name))
+    return cls.call_arguments if cls is not None else ()

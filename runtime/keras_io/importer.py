@@ -29,7 +29,7 @@ from kspec.runtime.keras_io.assign import AssignLog, Locate, assemble
 from kspec.runtime.keras_io.h5read import ByteBudget, legacy_weights, open_h5, text_attr
 from kspec.runtime.keras_io.sources import KerasSource, classify
 from kspec.runtime.model import Model
-from kspec.schemas.registry import keras1_renames, known_type_names
+from kspec.schemas.registry import call_arguments_of, keras1_renames, known_type_names
 from kspec.spec.keras import translate
 
 REPORT = "import-report.txt"
@@ -159,6 +159,7 @@ def _compiled(
         functions=list(functions or ()),
         known_types=known_type_names(),
         renames=keras1_renames,
+        call_arguments=call_arguments_of,
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

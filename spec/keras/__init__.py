@@ -43,6 +43,7 @@ def translate(
     functions: Collection[str] = (),
     known_types: Callable[[str], bool] | Collection[str] | None = None,
     renames: Renames | None = None,
+    call_arguments: Callable[[str], tuple[str, ...]] | None = None,
 ) -> Translation:
     """Translate a Keras model config: `model.to_json()` text or its parsed value (a dict, or
     Keras 1's bare list), an `.h5`'s `model_config`, a `.keras`'s `config.json`.
@@ -67,7 +68,8 @@ def translate(
     )
     customs = {k: v if isinstance(v, str) else getattr(v, "__name__", str(v))
                for k, v in (custom_objects or {}).items()}  # fmt: skip
-    ctx = Context(_generation(data, version), report, customs, frozenset(functions), known, renames)
+    generation = _generation(data, version)
+    ctx = Context(generation, report, customs, frozenset(functions), known, renames, call_arguments)
     walker = Walker(ctx, source_map, version, backend)
     tree, facts = walker.model(*top)
     _refuse_unknown(ctx, walker)

@@ -41,7 +41,7 @@ NEUTRAL: dict[str, Any] = {
     "optional": (False,), "fused": ANY, "renorm": (False,), "renorm_clipping": (None,),
     "renorm_momentum": ANY, "virtual_batch_size": (None,), "adjustment": (None,),
     "time_major": (False,), "output_mask": (None,), "output_mask_type": ANY,
-    "zero_output_for_mask": (False,),
+    "zero_output_for_mask": (False,), "use_gate": (False,), "sliding_window": (None,),
 }  # fmt: skip
 """Keys kspec does not have, dropped when they hold a value meaning kspec's behaviour (ANY: any
 value, given the others) and refused otherwise."""
@@ -88,6 +88,9 @@ class Context:
     renames: Renames | None = None
     """The schemas' Keras 1 renames (`schemas.registry.keras1_renames`): applied here, so
     the report lists each one and no deprecation warning reaches the user."""
+    call_arguments: Callable[[str], tuple[str, ...]] | None = None
+    """A kspec layer type's named call arguments (`LayerSpec.call_arguments`): keyword
+    tensors of a Keras call become these named inputs."""
     unknown: list[tuple[str, str]] = field(default_factory=list)
     """(class name, layer name) of every type nobody knows, refused together at the end."""
 

@@ -143,6 +143,9 @@ class Walker:
                     if k == 0:
                         facts[name] = self._facts_of_calls.pop(name)
         outputs = [self._ref(r, node_names, path) for r in _layer_refs(config.get("output_layers"))]
+        order = [r.layer for r in _layer_refs(config.get("input_layers"))]
+        if sorted(order) == sorted(inputs):  # the model's input order, not the layers' order
+            inputs = {name: inputs[name] for name in order}
         tree = {"name": config.get("name", "model"), "inputs": inputs, "layers": nodes}
         return {**tree, "outputs": [o for o in outputs if o is not None]}, facts
 
@@ -159,17 +162,19 @@ class Walker:
     ) -> dict[str, Any] | None:
         try:
             call = read_call(raw)
-            tensors = _inputs_of(call, kind, item)
+            tensors = _inputs_of(call, kind, item, self._call_arguments(kind))
         except ValueError as exc:
             self._refuse(str(exc), name, path)
             return None
-        refs = [self._ref(r, node_names, path) for r in tensors]
+        pairs = tensors.items() if isinstance(tensors, dict) else enumerate(tensors)
+        resolved = {key: self._ref(r, node_names, path) for key, r in pairs}
         for key in call.kwargs:
             if key in DROPPED_KWARGS and k == 0:
                 note = f"call argument `{key}` ({DROPPED_KWARGS[key]})"
                 self.ctx.report.add("dropped", name, note)
-        if None in refs:
+        if None in resolved.values():
             return None
+        refs = resolved if isinstance(tensors, dict) else list(resolved.values())
         if k > 0:
             return {"shares": name, "name": node_names[(name, k)], "inputs": refs}
         node = self._node(kind, conf, item, call, path)
@@ -177,6 +182,11 @@ class Walker:
             return None
         self._facts_of_calls[name] = node[1]
         return {**node[0], "inputs": refs}
+
+    def _call_arguments(self, kind: str) -> tuple[str, ...]:
+        """The kspec layer's named call arguments (`schemas` `call_arguments`), if known."""
+        lookup = self.ctx.call_arguments
+        return lookup(self.ctx.custom_objects.get(kind, kind)) if lookup is not None else ()
 
     def _ref(self, ref: Ref, node_names: dict[tuple[str, int], str], path: Path) -> str | None:
         target = node_names.get((ref.layer, ref.node))
@@ -372,13 +382,27 @@ def _mask_only_ops(items: list[tuple[int, str, dict, Any]], output_layers: Any) 
     return masks_only
 
 
-def _inputs_of(call: Call, kind: str, item: dict[str, Any]) -> list[Ref]:
-    """The tensors a node takes: all of an op's; a layer's positional ones (keyword tensors
-    other than masks are refused by the layer's translation)."""
+def _inputs_of(
+    call: Call, kind: str, item: dict[str, Any], arguments: tuple[str, ...]
+) -> list[Ref] | dict[str, Ref]:
+    """The tensors a node takes: all of an op's; a layer's positional ones, as a list, or, when
+    tensors are also passed by keyword (Keras 3 `kwargs`: `mha(q, v, key=k)`), as a mapping by
+    the kspec layer's call-argument names (`arguments`), positional ones in their order.
+    Keyword tensors kspec's layer does not take are refused by name."""
     if kind in ("TFOpLambda", "SlicingOpLambda") or is_op(item):
         return list(dict.fromkeys(call.tensors()))
+    positional = Call(call.args, {}).tensors()
     keywords = {k: v for k, v in call.kwargs.items() if k not in DROPPED_KWARGS}
-    if Call((), keywords).tensors():
-        named = ", ".join(f"`{k}`" for k in keywords if Call((keywords[k],), {}).tensors())
-        raise ValueError(f"tensors passed as keyword arguments ({named}) are not supported yet")
-    return Call(call.args, {}).tensors()
+    named = {k: v for k, v in keywords.items() if Call((v,), {}).tensors()}
+    if not named:
+        return positional
+    unknown = [k for k in named if k not in arguments or not isinstance(named[k], Ref)]
+    if unknown or len(positional) > len(arguments):
+        keys = ", ".join(f"`{k}`" for k in unknown or named)
+        takes = f"takes {', '.join(arguments)}" if arguments else "takes no keyword tensors"
+        raise ValueError(f"tensors passed as keyword arguments ({keys}): kspec's {kind} {takes}")
+    mapping = dict(zip(arguments, positional, strict=False))
+    clash = [k for k in named if k in mapping]
+    if clash:
+        raise ValueError(f"call argument `{clash[0]}` given both by position and by keyword")
+    return {**mapping, **named}
