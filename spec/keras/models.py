@@ -21,6 +21,7 @@ from typing import Any
 
 from kspec.errors import Diagnostic
 from kspec.spec.keras import ops, special
+from kspec.spec.keras.calls import CALL_FIELDS, DROPPED_KWARGS, inputs_of, is_op
 from kspec.spec.keras.layers import POLICIES, Context, Refusal, layer_fields
 from kspec.spec.keras.nodes import Call, Ref, read_call
 from kspec.spec.keras.objects import dtype_name
@@ -28,8 +29,6 @@ from kspec.spec.merge_models import unique_names
 from kspec.spec.source_map import Path, SourceMap
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
-OP_MODULES = ("keras.src.ops", "keras.ops")
-DROPPED_KWARGS = {"mask": "kspec passes masks itself", "training": "kspec's `training` flag"}
 SPECIAL = {
     "Merge": special.merge,
     "TimeDistributedDense": special.time_distributed_dense,
@@ -162,7 +161,7 @@ class Walker:
     ) -> dict[str, Any] | None:
         try:
             call = read_call(raw)
-            tensors = _inputs_of(call, kind, item, self._call_arguments(kind))
+            tensors = inputs_of(call, kind, item, self._call_arguments(kind))
         except ValueError as exc:
             self._refuse(str(exc), name, path)
             return None
@@ -181,7 +180,10 @@ class Walker:
         if node is None:
             return None
         self._facts_of_calls[name] = node[1]
-        return {**node[0], "inputs": refs}
+        options = {key: call.kwargs[key] for key in CALL_FIELDS if call.kwargs.get(key) is True}
+        for key in options:
+            self.ctx.report.add("converted", name, f"call argument `{key}=True` -> field")
+        return {**node[0], **options, "inputs": refs}
 
     def _call_arguments(self, kind: str) -> tuple[str, ...]:
         """The kspec layer's named call arguments (`schemas` `call_arguments`), if known."""
@@ -333,23 +335,6 @@ def _layer_refs(value: Any) -> list[Ref]:
     return refs
 
 
-def is_op(item: Any) -> bool:
-    """A Keras 3 op recorded as a layer (`x + 3.0` -> `Add`): its `module` says so; Keras 3's
-    legacy `.h5` writes no `module`, but an op's config is only its `name` (a layer's has
-    `trainable` and `dtype`)."""
-    if not isinstance(item, dict):
-        return False
-    module, conf = item.get("module"), item.get("config")
-    if isinstance(module, str):
-        return module.startswith(OP_MODULES)
-    return (
-        item.get("class_name") in ops.OP_CLASSES
-        and isinstance(conf, dict)
-        and set(conf) == {"name"}
-        and any(isinstance(node, dict) for node in item.get("inbound_nodes") or [])
-    )
-
-
 def _mask_only_ops(items: list[tuple[int, str, dict, Any]], output_layers: Any) -> set[str]:
     """The op nodes whose results feed only `mask` call arguments (directly or through other
     such ops): Keras 3 records the mask a `Masking` layer hands a Functional's next layer as
@@ -380,29 +365,3 @@ def _mask_only_ops(items: list[tuple[int, str, dict, Any]], output_layers: Any) 
                 masks_only.add(name)
                 changed = True
     return masks_only
-
-
-def _inputs_of(
-    call: Call, kind: str, item: dict[str, Any], arguments: tuple[str, ...]
-) -> list[Ref] | dict[str, Ref]:
-    """The tensors a node takes: all of an op's; a layer's positional ones, as a list, or, when
-    tensors are also passed by keyword (Keras 3 `kwargs`: `mha(q, v, key=k)`), as a mapping by
-    the kspec layer's call-argument names (`arguments`), positional ones in their order.
-    Keyword tensors kspec's layer does not take are refused by name."""
-    if kind in ("TFOpLambda", "SlicingOpLambda") or is_op(item):
-        return list(dict.fromkeys(call.tensors()))
-    positional = Call(call.args, {}).tensors()
-    keywords = {k: v for k, v in call.kwargs.items() if k not in DROPPED_KWARGS}
-    named = {k: v for k, v in keywords.items() if Call((v,), {}).tensors()}
-    if not named:
-        return positional
-    unknown = [k for k in named if k not in arguments or not isinstance(named[k], Ref)]
-    if unknown or len(positional) > len(arguments):
-        keys = ", ".join(f"`{k}`" for k in unknown or named)
-        takes = f"takes {', '.join(arguments)}" if arguments else "takes no keyword tensors"
-        raise ValueError(f"tensors passed as keyword arguments ({keys}): kspec's {kind} {takes}")
-    mapping = dict(zip(arguments, positional, strict=False))
-    clash = [k for k in named if k in mapping]
-    if clash:
-        raise ValueError(f"call argument `{clash[0]}` given both by position and by keyword")
-    return {**mapping, **named}
