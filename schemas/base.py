@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -26,6 +27,40 @@ marks a parameter Keras 3 dropped: the converter checks the value (raising `Valu
 values that meant something else) and the key is removed with a warning."""
 
 
+@dataclass(frozen=True)
+class Rename:
+    """One Keras 1 parameter replaced by its modern form: `old` (several keys for a merged
+    parameter) -> `new` (None: Keras 3 dropped it), `value` the old value(s), `converted` the
+    new one."""
+
+    old: tuple[str, ...]
+    new: str | None
+    value: Any
+    converted: Any = None
+
+    def warning(self, type_name: str) -> str:
+        """The deprecation warning's text (a spec file written with Keras 1 names)."""
+        keys = ", ".join(f"`{key}`" for key in self.old)
+        if self.new is None:
+            return (
+                f"{type_name}: `{self.old[0]}={self.value!r}` is a Keras 1 parameter that "
+                "Keras 3 dropped; remove it"
+            )
+        if len(self.old) > 1:
+            values = ", ".join(repr(v) for v in self.value)
+            return f"{type_name}: {keys} are Keras 1 names; use `{self.new}: [{values}]` instead"
+        return f"{type_name}: {keys} is a Keras 1 name; use `{self.new}` instead"
+
+    def report(self) -> str:
+        """The import report's line (a Keras 1 config translated): old name -> new name."""
+        keys = ", ".join(f"`{key}`" for key in self.old)
+        if self.new is None:
+            return f"Keras 1 `{self.old[0]}={self.value!r}` dropped (Keras 3 dropped it)"
+        plural = "s" if len(self.old) > 1 else ""
+        changed = f" ({self.value!r} -> {self.converted!r})" if self.converted != self.value else ""
+        return f"Keras 1 name{plural} {keys} -> `{self.new}`{changed}"
+
+
 def rename_legacy_keys(
     type_name: str,
     aliases: dict[str, Alias],
@@ -33,54 +68,28 @@ def rename_legacy_keys(
     where: Callable[[str], str] | None = None,
     merges: dict[str, tuple[str, ...]] | None = None,
 ) -> dict[str, Any]:
-    """Rename Keras 1 parameter names to their modern names (converting values where the
-    meaning changed), warning once for each. `merges` maps a modern name to several Keras 1
-    keys whose values form its list, in order (`kernel_size: (nb_row, nb_col)`).
+    """Rename Keras 1 parameter names to their modern names (`legacy_renames`), warning once
+    for each.
 
     `where(old_key)` prefixes the warning with the key's place (e.g. `model.yaml:4:19: node
     'dense'`); it is None for specs built in Python, where the warning's own stack location
     points at the caller.
     """
-    data = _merge_legacy_keys(type_name, merges or {}, data, where)
-    if not any(old in data for old in aliases):
-        return data
-    renamed = dict(data)
-    for old, alias in aliases.items():
-        if old not in renamed:
-            continue
-        new, convert = (alias, None) if isinstance(alias, str) else alias
-        prefix = f"{where(old)}: " if where else ""
-        if new is None:  # dropped by Keras 3: accepted only where it meant Keras 3's behaviour
-            assert convert is not None
-            value = renamed.pop(old)
-            convert(value)
-            warnings.warn(
-                f"{prefix}{type_name}: `{old}={value!r}` is a Keras 1 parameter that Keras 3 "
-                "dropped; remove it",
-                KspecDeprecationWarning,
-                stacklevel=3,
-            )
-            continue
-        if new in renamed:
-            raise ValueError(f"`{old}` is the Keras 1 name of `{new}`; give only one of them")
-        warnings.warn(
-            f"{prefix}{type_name}: `{old}` is a Keras 1 name; use `{new}` instead",
-            KspecDeprecationWarning,
-            stacklevel=3,
-        )
-        value = renamed.pop(old)
-        converted = convert(value) if convert is not None else value
-        renamed[new] = value if converted is None else converted
+    renamed, renames = legacy_renames(aliases, data, merges or {})
+    for rename in renames:
+        prefix = f"{where(rename.old[0])}: " if where else ""
+        warnings.warn(prefix + rename.warning(type_name), KspecDeprecationWarning, stacklevel=3)
     return renamed
 
 
-def _merge_legacy_keys(
-    type_name: str,
-    merges: dict[str, tuple[str, ...]],
-    data: dict[str, Any],
-    where: Callable[[str], str] | None,
-) -> dict[str, Any]:
-    """Join multi-key Keras 1 parameters (`nb_row: 3, nb_col: 5` -> `kernel_size: [3, 5]`)."""
+def legacy_renames(
+    aliases: dict[str, Alias], data: dict[str, Any], merges: dict[str, tuple[str, ...]]
+) -> tuple[dict[str, Any], list[Rename]]:
+    """`data` with Keras 1 parameter names replaced by their modern names (converting values
+    where the meaning changed), and each replacement made. `merges` maps a modern name to
+    several Keras 1 keys whose values form its list, in order (`kernel_size: (nb_row,
+    nb_col)`). Raises `ValueError` for a parameter given under both names."""
+    renames: list[Rename] = []
     for new, olds in merges.items():
         present = [old for old in olds if old in data]
         if not present:
@@ -90,15 +99,29 @@ def _merge_legacy_keys(
             raise ValueError(f"{keys} are Keras 1 parts of `{new}`; give all of them")
         if new in data:
             raise ValueError(f"{keys} are the Keras 1 form of `{new}`; give only one of them")
-        prefix = f"{where(present[0])}: " if where else ""
-        warnings.warn(
-            f"{prefix}{type_name}: {keys} are Keras 1 names; use `{new}: "
-            f"[{', '.join(repr(data[old]) for old in olds)}]` instead",
-            KspecDeprecationWarning,
-            stacklevel=4,
-        )
-        data = {k: v for k, v in data.items() if k not in olds} | {new: [data[old] for old in olds]}
-    return data
+        values = [data[old] for old in olds]
+        renames.append(Rename(olds, new, values, values))
+        data = {k: v for k, v in data.items() if k not in olds} | {new: values}
+    if not any(old in data for old in aliases):
+        return data, renames
+    renamed = dict(data)
+    for old, alias in aliases.items():
+        if old not in renamed:
+            continue
+        new, convert = (alias, None) if isinstance(alias, str) else alias
+        if new is None:  # dropped by Keras 3: accepted only where it meant Keras 3's behaviour
+            assert convert is not None
+            value = renamed.pop(old)
+            convert(value)
+            renames.append(Rename((old,), None, value))
+            continue
+        if new in renamed:
+            raise ValueError(f"`{old}` is the Keras 1 name of `{new}`; give only one of them")
+        value = renamed.pop(old)
+        converted = convert(value) if convert is not None else value
+        renamed[new] = value if converted is None else converted
+        renames.append(Rename((old,), new, value, renamed[new]))
+    return renamed, renames
 
 
 class LayerSpec(SpecModel):

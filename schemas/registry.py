@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
+from typing import Any
 
-from kspec.schemas.base import LayerSpec
+from kspec.schemas.base import LayerSpec, legacy_renames
 from kspec.schemas.custom import CUSTOM_LAYERS
 
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -119,3 +120,25 @@ def layer_types() -> tuple[type[LayerSpec], ...]:
 def known_type_names() -> list[str]:
     """Every name a spec may use as `type` now (for "did you mean" suggestions)."""
     return [*FAMILY_OF, *CUSTOM_LAYERS, *TYPE_ALIASES, *TYPE_SYNONYMS]
+
+
+def keras1_renames(type_name: str, data: dict[str, Any]) -> tuple[str, dict[str, Any], list[str]]:
+    """A layer's type and parameters with Keras 1 names replaced by their modern ones, and one
+    line per replacement, for the Keras importer's report (which says them once, instead of a
+    deprecation warning each). Raises `ValueError` for a parameter given under both names."""
+    notes = []
+    if type_name in TYPE_ALIASES:
+        notes.append(f"Keras 1 type `{type_name}` -> `{TYPE_ALIASES[type_name]}`")
+        type_name = TYPE_ALIASES[type_name]
+    cls = layer_class(TYPE_SYNONYMS.get(type_name, type_name))
+    if cls is None:
+        return type_name, data, notes
+    renamed, renames = legacy_renames(cls.keras1_aliases, data, cls.keras1_merges)
+    return type_name, renamed, notes + [rename.report() for rename in renames]
+
+
+def call_arguments_of(type_name: str) -> tuple[str, ...]:
+    """The named call arguments of a layer type (`LayerSpec.call_arguments`); () for a type
+    that takes a plain list of inputs, or an unknown one."""
+    cls = layer_class(TYPE_SYNONYMS.get(type_name, type_name))
+    return cls.call_arguments if cls is not None else ()

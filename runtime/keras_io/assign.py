@@ -19,6 +19,7 @@ import numpy as np
 from kspec.compiler import CompiledModel, Variables
 from kspec.errors import KerasImportError
 from kspec.runtime.keras_io.convert import Source, convert
+from kspec.runtime.keras_io.nested import convert_nested
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class Found:
     trainable_first: bool = False
     """Legacy HDF5 (every Keras version) lists a nested model's trainable weights first,
     then its non-trainable ones (`layer.trainable_weights + layer.non_trainable_weights`)."""
+    names: tuple[str, ...] = ()
+    """The saved weight names (legacy HDF5 `weight_names`), which tell a nested model's
+    inner layers apart."""
 
 
 @dataclass
@@ -90,9 +94,14 @@ def _converted(
     if (found.source.keras3 or nested) and not found.trainable_first:
         _check(where, found.shapes, targets)  # nothing to convert: refuse before reading
     arrays = [found.read(i) for i in range(len(found.shapes))]
+    if nested and found.trainable_first:  # legacy HDF5: split per inner layer, converted
+        done = convert_nested(
+            compiled.submodels[layer], arrays, found.names, found.source, targets, where
+        )
+        _check(where, [a.shape for a in done.arrays], targets)
+        log.conversions.extend((f"{layer}/{path}", note) for path, note in done.notes)
+        return done.arrays
     if nested:
-        if found.trainable_first:
-            arrays = _per_layer_order(compiled.submodels[layer], arrays, where)
         _check(where, [a.shape for a in arrays], targets)
         return arrays
     if found.source.keras3:
@@ -104,22 +113,6 @@ def _converted(
     _check(where, [a.shape for a in result.arrays], targets)
     log.conversions.extend((layer, note) for note in result.notes)
     return result.arrays
-
-
-def _per_layer_order(sub: CompiledModel, arrays: list[np.ndarray], where: str) -> list[Any]:
-    """A nested model's weights from a legacy HDF5 file, which lists every trainable weight
-    first, then every non-trainable one (keras 2.2.4 `Network.weights`, undone by
-    `convert_nested_model` in saving.py; Keras 3 `legacy_h5_format` writes the same), in
-    Keras 3's per-layer order."""
-    order = [(layer, group) for layer in sub.layer_order() for group, _ in sub.weight_names(layer)]
-    trainable = [i for i, (_, group) in enumerate(order) if group == "params"]
-    frozen = [i for i, (_, group) in enumerate(order) if group != "params"]
-    if len(arrays) != len(order):
-        raise KerasImportError(f"{where}: expects {len(order)} weights, the file has {len(arrays)}")
-    placed: list[Any] = [None] * len(order)
-    for position, array in zip(trainable + frozen, arrays, strict=True):
-        placed[position] = array
-    return placed
 
 
 def _check(where: str, have: Sequence[tuple[int, ...]], want: Sequence[tuple[int, ...]]) -> None:

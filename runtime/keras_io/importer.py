@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ import jax
 import numpy as np
 
 from kspec.compiler import CompiledModel
-from kspec.errors import KerasImportError
+from kspec.errors import KerasImportError, KspecDeprecationWarning
 from kspec.runtime.functional import compile_source
 from kspec.runtime.keras_io import locate
 from kspec.runtime.keras_io.archive import read_archive
@@ -28,7 +29,7 @@ from kspec.runtime.keras_io.assign import AssignLog, Locate, assemble
 from kspec.runtime.keras_io.h5read import ByteBudget, legacy_weights, open_h5, text_attr
 from kspec.runtime.keras_io.sources import KerasSource, classify
 from kspec.runtime.model import Model
-from kspec.schemas.registry import known_type_names
+from kspec.schemas.registry import call_arguments_of, keras1_renames, known_type_names
 from kspec.spec.keras import translate
 
 REPORT = "import-report.txt"
@@ -157,8 +158,19 @@ def _compiled(
         custom_objects=custom,
         functions=list(functions or ()),
         known_types=known_type_names(),
+        renames=keras1_renames,
+        call_arguments=call_arguments_of,
     )
-    compiled = compile_source(translation.tree, functions)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compiled = compile_source(translation.tree, functions)
+    for warning in caught:  # what is left to say about Keras 1 forms goes into the report
+        if issubclass(warning.category, KspecDeprecationWarning):
+            translation.report.add("note", None, str(warning.message))
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     names = {node: facts.keras_name for node, facts in translation.layers.items()}
     return compiled, names, str(translation.report).splitlines()
 

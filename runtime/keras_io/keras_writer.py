@@ -3,8 +3,9 @@
 
 The weights file follows Keras 3 `saving_lib`: every object gets `<path>/vars` with its own
 variables `0..n`; a layer's weights go to the objects that hold variables (a `Bidirectional`'s
-two cells, an RNN's cell, a wrapper's inner layer), split evenly between them as Keras does
-for layers whose two halves mirror each other. Files are written to a temporary sibling and
+two cells, an RNN's cell, a wrapper's inner layer, an attention layer's projections), split
+evenly between them where the parts mirror each other; a nested model's layers are objects of
+their own under `<path>/layers`. Files are written to a temporary sibling and
 renamed, so a failed write leaves no half file under the asked name.
 """
 
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
+from kspec.compiler import CompiledModel, Variables
 from kspec.errors import ExportError
 from kspec.runtime.keras_io.keras_config import model_config
 from kspec.runtime.keras_io.object_paths import KerasObject, children, container
@@ -34,32 +36,76 @@ KERAS_VERSION = "3.5.0"
 `metadata.json`)."""
 
 
+WEIGHTLESS_PARTS = {"MultiHeadAttention": ("_dropout_layer", "_softmax")}
+"""Sub-objects without variables that Keras 3 still gives a group in the file."""
+
+
 def write_weights_h5(model: Model, target: str | os.PathLike[str] | io.BytesIO) -> None:
     """The model's weights in the Keras 3 `.weights.h5` layout."""
     config = model_config(model.compiled)
-    objects = container(config["config"]["layers"], "layers")
     with h5py.File(target, "w") as file:
         file.create_group("vars").attrs["name"] = model.name
-        for obj in objects:
-            name = obj.config.get("name", obj.path)
-            weights = model.get_layer(name).get_weights() if name in model.layer_names else []
-            _write_object(file, obj, weights)
+        _write_container(
+            file, model.compiled, model.variables, config["config"]["layers"], "layers"
+        )
+
+
+def _write_container(
+    file: h5py.File,
+    compiled: CompiledModel,
+    variables: Variables,
+    layers: list[Any],
+    path: str,
+    in_sequential: bool = False,
+) -> None:
+    """A model's objects at `path`; a nested model's own objects under `<its path>/layers`."""
+    weighted = set(compiled.layer_order())
+    for obj in container(layers, path):
+        name = obj.config.get("name", obj.path)
+        if obj.class_name == "InputLayer" and in_sequential:
+            continue  # a Sequential's `layers` leave its InputLayer out
+        if name in compiled.submodels:
+            file.require_group(f"{obj.path}/vars").attrs["name"] = str(name)
+            params, state = variables["params"].get(name, {}), variables["state"].get(name, {})
+            inner = compiled.nested_variables(name, params, state)
+            sub, sub_layers = compiled.submodels[name], obj.config["layers"]
+            sequential = obj.class_name == "Sequential"
+            _write_container(file, sub, inner, sub_layers, f"{obj.path}/layers", sequential)
+            continue
+        names = compiled.weight_names(name) if name in weighted else []
+        _write_object(file, obj, [np.asarray(variables[g][name][n]) for g, n in names])
 
 
 def _write_object(file: h5py.File, obj: KerasObject, weights: list[np.ndarray]) -> None:
     leaves = _leaves(obj)
-    if len(weights) % len(leaves):
-        raise ExportError(
-            f"layer '{obj.config.get('name')}': cannot split its {len(weights)} weights "
-            f"between {len(leaves)} Keras sub-layers"
-        )
+    counts = _counts(obj, leaves, len(weights))
     for sub in _tree(obj):
         file.require_group(f"{sub.path}/vars").attrs["name"] = str(sub.config.get("name", ""))
-    share = len(weights) // len(leaves)
-    for i, leaf in enumerate(leaves):
+    for part in WEIGHTLESS_PARTS.get(obj.class_name, ()):
+        file.require_group(f"{obj.path}/{part}/vars")
+    start = 0
+    for leaf, count in zip(leaves, counts, strict=True):
         group = file[f"{leaf.path}/vars"]
-        for j, array in enumerate(weights[i * share : (i + 1) * share]):
+        for j, array in enumerate(weights[start : start + count]):
             group.create_dataset(str(j), data=np.asarray(array))
+        start += count
+
+
+def _counts(obj: KerasObject, leaves: list[KerasObject], total: int) -> list[int]:
+    """How many of a layer's weights each Keras sub-object holds: a Bidirectional with its
+    own `backward_layer` splits after the forward cell's kernel, recurrent kernel and bias
+    (none without `use_bias`); other composites split evenly, their parts mirroring."""
+    backward = obj.config.get("backward_layer")
+    if obj.class_name == "Bidirectional" and isinstance(backward, dict):
+        forward = obj.config["layer"]["config"]
+        ahead = 3 if forward.get("use_bias", True) else 2
+        return [ahead, total - ahead]
+    if total % len(leaves):
+        raise ExportError(
+            f"layer '{obj.config.get('name')}': cannot split its {total} weights "
+            f"between {len(leaves)} Keras sub-layers"
+        )
+    return [total // len(leaves)] * len(leaves)
 
 
 def _tree(obj: KerasObject) -> list[KerasObject]:

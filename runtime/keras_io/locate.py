@@ -37,7 +37,8 @@ def _datasets(
     def read(i: int) -> Any:
         return read_array(entries[i][1], f"{keras_name}/{entries[i][0]}", label, budget)
 
-    return Found(keras_name, where, shapes, read, source, trainable_first)
+    names = tuple(name for name, _ in entries)
+    return Found(keras_name, where, shapes, read, source, trainable_first, names)
 
 
 def legacy(

@@ -23,6 +23,14 @@ from kspec.spec.names import snake_case
 
 RECURRENT = ("LSTM", "GRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "RNN")
 MODELS = ("Functional", "Sequential", "Model")
+SUBLAYERS = {
+    "MultiHeadAttention": ("query_dense", "key_dense", "value_dense", "output_dense"),
+    "GroupQueryAttention": ("_query_dense", "_key_dense", "_value_dense", "_output_dense"),
+}
+"""Attention layers' projections, by the attribute names their objects are saved under, in
+`layer.weights` order (Keras 3 `MultiHeadAttention.build`, `GroupedQueryAttention.build`)."""
+PYTHON_CLASS = {"GroupQueryAttention": "GroupedQueryAttention"}
+"""Config `class_name`s whose Python class (which names the object path) is spelt otherwise."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,10 @@ def children(obj: KerasObject) -> list[KerasObject]:
             KerasObject(forward[0], forward[1], f"{obj.path}/forward_layer"),
             KerasObject(backward[0], backward[1], f"{obj.path}/backward_layer"),
         ]
+    if obj.class_name in SUBLAYERS:
+        return [
+            KerasObject("EinsumDense", {}, f"{obj.path}/{a}") for a in SUBLAYERS[obj.class_name]
+        ]
     if obj.class_name in RECURRENT:
         return [KerasObject(f"{obj.class_name}Cell", {}, f"{obj.path}/cell")]
     if "layer" in config and _serialized(config.get("layer")):
@@ -63,7 +75,7 @@ def container(layers: list[Any], path: str) -> list[KerasObject]:
         if serialized is None:
             continue
         class_name, config = serialized
-        name = snake_case(class_name)
+        name = snake_case(PYTHON_CLASS.get(class_name, class_name))
         if name in used:
             used[name] += 1
             name = f"{name}_{used[name]}"

@@ -15,7 +15,7 @@ from typing import Any
 
 from kspec.errors import Diagnostic, KerasImportError
 from kspec.spec.json_reader import read_json
-from kspec.spec.keras.layers import Context
+from kspec.spec.keras.layers import Context, Renames
 from kspec.spec.keras.models import MODEL_CLASSES, LayerFacts, Walker
 from kspec.spec.keras.report import ImportReport
 from kspec.spec.source_map import SourceMap
@@ -42,6 +42,8 @@ def translate(
     custom_objects: Mapping[str, Any] | None = None,
     functions: Collection[str] = (),
     known_types: Callable[[str], bool] | Collection[str] | None = None,
+    renames: Renames | None = None,
+    call_arguments: Callable[[str], tuple[str, ...]] | None = None,
 ) -> Translation:
     """Translate a Keras model config: `model.to_json()` text or its parsed value (a dict, or
     Keras 1's bare list), an `.h5`'s `model_config`, a `.keras`'s `config.json`.
@@ -53,6 +55,9 @@ def translate(
         Python functions (`functions={name: fn}` at load), so those Lambdas are kept.
       known_types: the kspec layer types that exist (a predicate or a collection); when
         given, Keras classes outside it are refused together, with how to provide a plugin.
+      renames: replaces Keras 1 parameter and type names by the schemas' modern ones
+        (`kspec.schemas.registry.keras1_renames`), each listed in the report; without it the
+        tree keeps Keras 1 names, which the schemas accept with a deprecation warning each.
     """
     data, source_map = _parse(config, source)
     top = _unwrap(data, source_map)
@@ -63,7 +68,8 @@ def translate(
     )
     customs = {k: v if isinstance(v, str) else getattr(v, "__name__", str(v))
                for k, v in (custom_objects or {}).items()}  # fmt: skip
-    ctx = Context(_generation(data, version), report, customs, frozenset(functions), known)
+    generation = _generation(data, version)
+    ctx = Context(generation, report, customs, frozenset(functions), known, renames, call_arguments)
     walker = Walker(ctx, source_map, version, backend)
     tree, facts = walker.model(*top)
     _refuse_unknown(ctx, walker)

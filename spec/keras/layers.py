@@ -1,11 +1,11 @@
 """One Keras layer config -> the fields of a kspec node (`type` and parameters).
 
 The parameters keep their Keras names: kspec's schemas use Keras 3's, and accept Keras 1's as
-aliases (each renamed with a deprecation warning that names the new one). What this module
-changes is what the schemas cannot know from one node alone: the Keras generation's meaning
-(`hard_sigmoid`, GRU's `reset_after`), layer types Keras later dropped or renamed, serialized
-objects, and the keys that describe the Keras object rather than the layer (dropped, each
-reported with its reason).
+aliases; the importer has them renamed here (`Context.renames`), each rename a report line.
+What this module also changes is what the schemas cannot know from one node alone: the Keras
+generation's meaning (`hard_sigmoid`, GRU's `reset_after`), layer types Keras later dropped or
+renamed, serialized objects, and the keys that describe the Keras object rather than the layer
+(dropped, each reported with its reason).
 """
 
 from __future__ import annotations
@@ -67,6 +67,10 @@ POLICIES = ("float32", "bfloat16", "float16", "mixed_bfloat16", "mixed_float16")
 default, is left out of the spec."""
 
 
+Renames = Callable[[str, dict[str, Any]], tuple[str, dict[str, Any], list[str]]]
+"""(type, parameters) -> the same with Keras 1 names replaced, and a line per replacement."""
+
+
 class Refusal(Exception):
     """A layer kspec will not translate; the message says why and what to do instead."""
 
@@ -81,6 +85,12 @@ class Context:
     custom_objects: dict[str, str]
     functions: frozenset[str]
     known_types: Callable[[str], bool] | None
+    renames: Renames | None = None
+    """The schemas' Keras 1 renames (`schemas.registry.keras1_renames`): applied here, so
+    the report lists each one and no deprecation warning reaches the user."""
+    call_arguments: Callable[[str], tuple[str, ...]] | None = None
+    """A kspec layer type's named call arguments (`LayerSpec.call_arguments`): keyword
+    tensors of a Keras call become these named inputs."""
     unknown: list[tuple[str, str]] = field(default_factory=list)
     """(class name, layer name) of every type nobody knows, refused together at the end."""
 
@@ -99,6 +109,13 @@ def layer_fields(class_name: str, config: dict[str, Any], ctx: Context) -> dict[
     elif ctx.known_types is not None and not ctx.known_types(class_name):
         ctx.unknown.append((class_name, name))
     params = _parameters(class_name, config, name, ctx)
+    if ctx.renames is not None:
+        try:
+            class_name, params, renamed = ctx.renames(class_name, params)
+        except ValueError as exc:
+            raise Refusal(str(exc)) from None
+        for note in renamed:
+            ctx.report.add("renamed", name, note)
     if class_name == "GRU" and ctx.generation < 3 and "reset_after" not in params:
         params["reset_after"] = False
         ctx.report.add("converted", name, "GRU without `reset_after` (Keras 1/2.0): False")

@@ -21,6 +21,7 @@ from typing import Any
 
 from kspec.errors import Diagnostic
 from kspec.spec.keras import ops, special
+from kspec.spec.keras.calls import CALL_FIELDS, DROPPED_KWARGS, inputs_of, is_op
 from kspec.spec.keras.layers import POLICIES, Context, Refusal, layer_fields
 from kspec.spec.keras.nodes import Call, Ref, read_call
 from kspec.spec.keras.objects import dtype_name
@@ -28,10 +29,6 @@ from kspec.spec.merge_models import unique_names
 from kspec.spec.source_map import Path, SourceMap
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
-OP_MODULES = ("keras.src.ops", "keras.ops")
-DROPPED_KWARGS = {"mask": "kspec passes masks itself", "training": "kspec's `training` flag"}
-CALL_FIELDS = ("use_causal_mask", "return_attention_scores")
-"""Call arguments kspec holds as layer fields (a node is one call): the attention layers'."""
 SPECIAL = {
     "Merge": special.merge,
     "TimeDistributedDense": special.time_distributed_dense,
@@ -145,6 +142,9 @@ class Walker:
                     if k == 0:
                         facts[name] = self._facts_of_calls.pop(name)
         outputs = [self._ref(r, node_names, path) for r in _layer_refs(config.get("output_layers"))]
+        order = [r.layer for r in _layer_refs(config.get("input_layers"))]
+        if sorted(order) == sorted(inputs):  # the model's input order, not the layers' order
+            inputs = {name: inputs[name] for name in order}
         tree = {"name": config.get("name", "model"), "inputs": inputs, "layers": nodes}
         return {**tree, "outputs": [o for o in outputs if o is not None]}, facts
 
@@ -161,17 +161,19 @@ class Walker:
     ) -> dict[str, Any] | None:
         try:
             call = read_call(raw)
-            tensors = _inputs_of(call, kind, item)
+            tensors = inputs_of(call, kind, item, self._call_arguments(kind))
         except ValueError as exc:
             self._refuse(str(exc), name, path)
             return None
-        refs = [self._ref(r, node_names, path) for r in tensors]
+        pairs = tensors.items() if isinstance(tensors, dict) else enumerate(tensors)
+        resolved = {key: self._ref(r, node_names, path) for key, r in pairs}
         for key in call.kwargs:
             if key in DROPPED_KWARGS and k == 0:
                 note = f"call argument `{key}` ({DROPPED_KWARGS[key]})"
                 self.ctx.report.add("dropped", name, note)
-        if None in refs:
+        if None in resolved.values():
             return None
+        refs = resolved if isinstance(tensors, dict) else list(resolved.values())
         if k > 0:
             return {"shares": name, "name": node_names[(name, k)], "inputs": refs}
         node = self._node(kind, conf, item, call, path)
@@ -179,6 +181,11 @@ class Walker:
             return None
         self._facts_of_calls[name] = node[1]
         return {**node[0], "inputs": refs}
+
+    def _call_arguments(self, kind: str) -> tuple[str, ...]:
+        """The kspec layer's named call arguments (`schemas` `call_arguments`), if known."""
+        lookup = self.ctx.call_arguments
+        return lookup(self.ctx.custom_objects.get(kind, kind)) if lookup is not None else ()
 
     def _ref(self, ref: Ref, node_names: dict[tuple[str, int], str], path: Path) -> str | None:
         target = node_names.get((ref.layer, ref.node))
@@ -331,23 +338,6 @@ def _layer_refs(value: Any) -> list[Ref]:
     return refs
 
 
-def is_op(item: Any) -> bool:
-    """A Keras 3 op recorded as a layer (`x + 3.0` -> `Add`): its `module` says so; Keras 3's
-    legacy `.h5` writes no `module`, but an op's config is only its `name` (a layer's has
-    `trainable` and `dtype`)."""
-    if not isinstance(item, dict):
-        return False
-    module, conf = item.get("module"), item.get("config")
-    if isinstance(module, str):
-        return module.startswith(OP_MODULES)
-    return (
-        item.get("class_name") in ops.OP_CLASSES
-        and isinstance(conf, dict)
-        and set(conf) == {"name"}
-        and any(isinstance(node, dict) for node in item.get("inbound_nodes") or [])
-    )
-
-
 def _mask_only_ops(items: list[tuple[int, str, dict, Any]], output_layers: Any) -> set[str]:
     """The op nodes whose results feed only `mask` call arguments (directly or through other
     such ops): Keras 3 records the mask a `Masking` layer hands a Functional's next layer as
@@ -378,15 +368,3 @@ def _mask_only_ops(items: list[tuple[int, str, dict, Any]], output_layers: Any) 
                 masks_only.add(name)
                 changed = True
     return masks_only
-
-
-def _inputs_of(call: Call, kind: str, item: dict[str, Any]) -> list[Ref]:
-    """The tensors a node takes: all of an op's; a layer's positional ones (keyword tensors
-    other than masks are refused by the layer's translation)."""
-    if kind in ("TFOpLambda", "SlicingOpLambda") or is_op(item):
-        return list(dict.fromkeys(call.tensors()))
-    keywords = {k: v for k, v in call.kwargs.items() if k not in DROPPED_KWARGS}
-    if Call((), keywords).tensors():
-        named = ", ".join(f"`{k}`" for k in keywords if Call((keywords[k],), {}).tensors())
-        raise ValueError(f"tensors passed as keyword arguments ({named}) are not supported yet")
-    return Call(call.args, {}).tensors()

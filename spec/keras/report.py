@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-KINDS = ("mapped", "converted", "dropped", "note", "refused")
+KINDS = ("mapped", "renamed", "converted", "dropped", "note", "refused")
 """Entry kinds, in the order the report lists them for each layer."""
 
 

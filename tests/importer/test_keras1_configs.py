@@ -11,24 +11,21 @@ each layer's `get_config` from keras 1.2 `layers/core.py`, `recurrent.py`, `embe
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pytest
 
 import kspec
-from kspec.errors import KerasImportError, KspecDeprecationWarning
+from kspec.errors import KerasImportError
+from kspec.runtime.keras_io.importer import import_keras
 from kspec.schemas.registry import known_type_names
 from kspec.spec.keras import translate
 from tests.parity.harness import ATOL, RTOL, random_input
 
 
 def _load(config: object) -> tuple[kspec.Model, str]:
-    translation = translate(json.dumps(config), known_types=known_type_names())
-    with warnings.catch_warnings():  # Keras 1 parameter names: renamed with a warning each
-        warnings.simplefilter("ignore", KspecDeprecationWarning)
-        model = kspec.load(translation.tree)
-    return model, str(translation.report)
+    imported = import_keras(json.dumps(config))  # no warning: the report says every rename
+    return imported.model, imported.report()
 
 
 def _hard_sigmoid(z: np.ndarray) -> np.ndarray:  # keras 1.2 backend: clip(0.2 x + 0.5, 0, 1)
