@@ -136,6 +136,21 @@ def _masked_moments(x: Array, mask: Array, reduce: tuple[int, ...]) -> tuple[Arr
     return mean, var
 
 
+def _moments(x: Array, reduce: tuple[int, ...], shift: Array | None) -> tuple[Array, Array]:
+    """Batch mean and (biased) variance over `reduce`: two passes as Keras' `ops.moments`
+    (`shift` None), or one: d = x - shift, mean = shift + E[d], var = E[d^2] - E[d]^2. The
+    shift is the moving mean, a constant to autodiff (mean and var do not depend on it): once
+    it tracks the batch mean, a channel whose mean is far from 0 keeps its variance's digits.
+    (Shifting by the batch's first element costs the one-pass form its speed on CPU.)"""
+    if shift is None:
+        return jnp.mean(x, reduce, keepdims=True), jnp.var(x, reduce, keepdims=True)
+    shift = jax.lax.stop_gradient(shift)
+    d = x - shift
+    mean_d = jnp.mean(d, reduce, keepdims=True)
+    var = jnp.mean(jnp.square(d), reduce, keepdims=True) - jnp.square(mean_d)
+    return shift + mean_d, jnp.maximum(var, 0.0)  # rounding can leave var just below 0
+
+
 def _bn_apply(
     spec: s.BatchNormalization, params: Weights, inputs: list[Array], call: LayerCall
 ) -> list[Array]:
@@ -151,7 +166,9 @@ def _bn_apply(
     if call.training and spec.trainable:  # Keras: a frozen BatchNormalization runs inference
         mask = call.masks[0] if call.masks else None
         if mask is None:
-            mean, var = jnp.mean(x, reduce, keepdims=True), jnp.var(x, reduce, keepdims=True)
+            one_pass = call.env.lowering.one_pass_batch_norm()
+            shift = _broadcast(moving_mean, x.ndim, [axis]) if one_pass else None
+            mean, var = _moments(x, reduce, shift)
         else:
             mean, var = _masked_moments(x, mask, reduce)
         m = spec.momentum

@@ -21,24 +21,27 @@ def _model(layer: dict[str, Any], shape: list[int], options: LoweringOptions) ->
     return kspec.load(spec, lowering=options).compiled
 
 
-def _loss_and_grads(compiled: Any, variables: Any, x: jax.Array) -> Any:
-    """Value and gradients (params and input) of a loss that weighs every output element
-    differently, so a gradient routed to the wrong position shows."""
+def _loss_and_grads(compiled: Any, variables: Any, x: jax.Array, training: bool) -> Any:
+    """Outputs, new state, and value and gradients (params and input) of a loss that weighs
+    every output element differently, so a gradient routed to the wrong position shows."""
 
     def loss(params: Any, x: jax.Array) -> jax.Array:
-        (y,), _ = compiled.apply({**variables, "params": params}, {"x": x})
+        (y,), _ = compiled.apply({**variables, "params": params}, {"x": x}, training=training)
         weights = jnp.sin(jnp.arange(y.size, dtype=y.dtype)).reshape(y.shape)
         return jnp.sum(y * weights)
 
     @jax.jit
     def run(variables: Any, x: jax.Array) -> Any:
-        (y,), _ = compiled.apply(variables, {"x": x})
-        return y, jax.value_and_grad(loss, argnums=(0, 1))(variables["params"], x)
+        (y,), aux = compiled.apply(variables, {"x": x}, training=training)
+        grads = jax.value_and_grad(loss, argnums=(0, 1))(variables["params"], x)
+        return y, aux.state, grads
 
     return run(variables, x)
 
 
-def _assert_forms_agree(layer: dict[str, Any], shape: list[int], field: str, forms: Any) -> None:
+def _assert_forms_agree(
+    layer: dict[str, Any], shape: list[int], field: str, forms: Any, training: bool = False
+) -> None:
     fast, plain = (LoweringOptions(**{field: form}) for form in forms)
     models = [_model(layer, shape, options) for options in (fast, plain)]
     rng = np.random.default_rng(0)
@@ -47,7 +50,7 @@ def _assert_forms_agree(layer: dict[str, Any], shape: list[int], field: str, for
         jax.eval_shape(models[0].init, jax.random.PRNGKey(0)),
     )
     x = rng.standard_normal((2, *shape)).astype(np.float32)
-    ours, theirs = (_loss_and_grads(m, variables, x) for m in models)
+    ours, theirs = (_loss_and_grads(m, variables, x, training) for m in models)
     for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
 
@@ -150,3 +153,51 @@ def test_input_projection_switch_picks_the_form() -> None:
 
     assert top_level_matmuls("hoisted") == 1
     assert top_level_matmuls("per_step") == 0
+
+
+BATCH_NORMS = [
+    ({"type": "BatchNormalization"}, [4, 3]),
+    ({"type": "BatchNormalization", "axis": 1, "momentum": 0.9}, [3, 4, 2]),
+    ({"type": "BatchNormalization", "center": False, "scale": False}, [5, 2, 3]),
+]
+
+
+@pytest.mark.parametrize(("layer", "shape"), BATCH_NORMS)
+def test_one_pass_batch_norm_statistics_equal_two_pass(
+    layer: dict[str, Any], shape: list[int]
+) -> None:
+    """Training mode: outputs, moving statistics and gradients agree."""
+    _assert_forms_agree(layer, shape, "batch_norm_statistics", ("one_pass", "two_pass"), True)
+
+
+def _primitives(form: str) -> list[str]:
+    compiled = _model(BATCH_NORMS[0][0], BATCH_NORMS[0][1], LoweringOptions(
+        batch_norm_statistics=form))  # fmt: skip
+    variables = jax.eval_shape(compiled.init, jax.random.PRNGKey(0))
+    x = jax.ShapeDtypeStruct((2, *BATCH_NORMS[0][1]), jnp.float32)
+    run = lambda v, x: compiled.apply(v, {"x": x}, training=True)  # noqa: E731
+    return [e.primitive.name for e in jax.make_jaxpr(run)(variables, x).eqns]
+
+
+def test_batch_norm_statistics_switch_picks_the_form() -> None:
+    """One pass shifts by the (gradient-stopped) moving mean and sums d and d^2 inline; two
+    passes call `jnp.var`, a nested jit, and never stop a gradient."""
+    one, two = _primitives("one_pass"), _primitives("two_pass")
+    assert "stop_gradient" in one and "jit" not in one
+    assert "stop_gradient" not in two and "jit" in two
+
+
+def test_one_pass_variance_keeps_its_digits_far_from_zero() -> None:
+    """A channel at mean 1000, std 1: E[x^2] - E[x]^2 unshifted would lose most of float32's
+    digits; shifted by a moving mean near the batch's, the variance matches float64."""
+    compiled = _model({"type": "BatchNormalization", "momentum": 0.0}, [3], LoweringOptions(
+        batch_norm_statistics="one_pass"))  # fmt: skip
+    variables = compiled.init(jax.random.PRNGKey(0))
+    state = {"batch_normalization": {"moving_mean": jnp.full(3, 999.7),
+                                     "moving_variance": jnp.ones(3)}}  # fmt: skip
+    x = 1000.0 + np.random.default_rng(1).standard_normal((256, 3))
+    _, aux = compiled.apply({**variables, "state": state}, {"x": x.astype(np.float32)},
+                            training=True)  # fmt: skip
+    stats = aux.state["batch_normalization"]
+    np.testing.assert_allclose(stats["moving_variance"], x.var(0), rtol=1e-4)
+    np.testing.assert_allclose(stats["moving_mean"], x.mean(0), rtol=1e-6)
