@@ -62,6 +62,7 @@ class Walker:
     backend: str | None
     refusals: list[Diagnostic] = field(default_factory=list)
     _facts_of_calls: dict[str, LayerFacts] = field(default_factory=dict)
+    _call_fields: dict[str, dict[str, Any]] = field(default_factory=dict)  # first call's
 
     def model(self, class_name: str, config: Any, path: Path) -> tuple[dict, dict]:
         """(spec tree without `kspec:`, facts by node name) of a Sequential or Functional."""
@@ -172,6 +173,11 @@ class Walker:
                 note = f"call argument `{key}` ({DROPPED_KWARGS[key]})"
                 self.ctx.report.add("dropped", name, note)
         if None in resolved.values():
+            return None
+        options = {key: v for key in CALL_FIELDS if (v := call.kwargs.get(key))}
+        if options != (first := self._call_fields.setdefault(name, options)):
+            why = f"called with {first} first and {options} here; a shared node shares fields"
+            self._refuse(f"{why}: use two layers", name, path)
             return None
         refs = resolved if isinstance(tensors, dict) else list(resolved.values())
         if k > 0:

@@ -98,8 +98,10 @@ def test_unknown_op_is_refused_by_name() -> None:
     model = keras.Model(x, keras.ops.cumprod(L.Dense(4)(x), axis=1))
     with pytest.raises(KerasImportError) as error:
         translated(model)
+    text = model.to_json()  # the op's layer object; its column depends on Keras' auto names
+    column = text.rfind('{"module"', 0, text.index('"class_name": "Cumprod"')) + 1
     assert str(error.value) == (
-        "<keras config>:1:1326: error: node 'cumprod': Keras op `Cumprod` has no kspec "
+        f"<keras config>:1:{column}: error: node 'cumprod': Keras op `Cumprod` has no kspec "
         "translation; write the step as a kspec Lambda `expression`"
     )
 
@@ -165,3 +167,19 @@ def test_keras_3_15_attention_options_import() -> None:
     assert [(n["use_gate"], n["sliding_window"]) for n in nodes] == [(True, 3), (True, 2)]
     assert nodes[0]["use_causal_mask"] is True and "use_causal_mask" not in nodes[1]
     assert "call argument `use_causal_mask=True` as a field" in str(translation.report)
+
+
+def test_shared_attention_layer_called_with_other_call_arguments_is_refused() -> None:
+    """A kspec shared node takes its layer's fields, `use_causal_mask` included: a Keras
+    layer called causal once and not again cannot be one kspec layer."""
+    x = keras.Input((5, 4), name="x")
+    mha = L.MultiHeadAttention(2, 2, name="att")
+    model = keras.Model(x, L.Add()([mha(x, x, use_causal_mask=True), mha(x, x)]))
+    with pytest.raises(KerasImportError) as error:
+        translated(model)
+    text = model.to_json()
+    column = text.rfind('{"module"', 0, text.index('"class_name": "MultiHeadAttention"')) + 1
+    assert str(error.value) == (
+        f"<keras config>:1:{column}: error: node 'att': called with {{'use_causal_mask': True}} "
+        "first and {} here; a shared node shares fields: use two layers"
+    )
