@@ -36,7 +36,10 @@ KERAS_VERSION = "3.5.0"
 `metadata.json`)."""
 
 
-WEIGHTLESS_PARTS = {"MultiHeadAttention": ("_dropout_layer", "_softmax")}
+WEIGHTLESS_PARTS = {
+    "MultiHeadAttention": ("_dropout_layer", "_softmax"),
+    "GroupQueryAttention": ("_dropout_layer", "_softmax"),
+}
 """Sub-objects without variables that Keras 3 still gives a group in the file."""
 
 

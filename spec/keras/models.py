@@ -137,7 +137,7 @@ class Walker:
                 continue
             for k, raw in enumerate(item.get("inbound_nodes") or []):
                 node = self._call_node(kind, conf, item, raw, (name := _name(conf, "")), k,
-                                       node_names, path + ("layers", i))  # fmt: skip
+                                       node_names, path + ("layers", i), masks_only)  # fmt: skip
                 if node is not None:
                     nodes.append(node)
                     if k == 0:
@@ -147,7 +147,8 @@ class Walker:
         if sorted(order) == sorted(inputs):  # the model's input order, not the layers' order
             inputs = {name: inputs[name] for name in order}
         tree = {"name": config.get("name", "model"), "inputs": inputs, "layers": nodes}
-        return {**tree, "outputs": [o for o in outputs if o is not None]}, facts
+        outputs = _first_outputs([o for o in outputs if o is not None], nodes)
+        return {**tree, "outputs": outputs}, facts
 
     def _call_node(
         self,
@@ -159,10 +160,17 @@ class Walker:
         k: int,
         node_names: dict[tuple[str, int], str],
         path: Path,
+        masks_only: set[str],
     ) -> dict[str, Any] | None:
         try:
             call = read_call(raw)
             tensors = inputs_of(call, kind, item, self._call_arguments(kind))
+            given = [r.layer for r in Call((call.kwargs.get("mask"),), {}).tensors()]
+            if outside := [layer for layer in given if layer not in masks_only]:
+                raise ValueError(
+                    f"a `mask` tensor ('{outside[0]}') is passed to this layer; kspec computes "
+                    "masks itself (Masking, Embedding(mask_zero=True)) and takes none as input"
+                )
         except ValueError as exc:
             self._refuse(str(exc), name, path)
             return None
@@ -282,6 +290,20 @@ class Walker:
     def _refuse(self, message: str, layer: str | None, path: Path) -> None:
         self.ctx.report.add("refused", layer, message)
         self.refusals.append(Diagnostic(message, self.source_map.locate(path), layer))
+
+
+def _first_outputs(outputs: list[str], nodes: list[dict[str, Any]]) -> list[str]:
+    """Model outputs with `:0` on a node that has more outputs: a bare name in kspec's
+    `outputs:` means all of a node's outputs, a Keras output one tensor."""
+    multi = {o.rpartition(":")[0] for o in outputs if ":" in o}
+    for node in nodes:
+        if node.get("return_state") or node.get("return_attention_scores"):
+            multi.add(node["name"])
+        wiring = node.get("inputs") or []
+        for ref in wiring.values() if isinstance(wiring, dict) else wiring:
+            if ":" in ref:
+                multi.add(ref.rpartition(":")[0])
+    return [f"{o}:0" if o in multi else o for o in outputs]
 
 
 def _node_name(keras_name: str) -> str:

@@ -76,3 +76,17 @@ def test_keyword_tensor_kspec_lacks_is_refused_by_name(tmp_path: Path) -> None:
     )
     with pytest.raises(KerasImportError, match=re.escape(message)):
         import_keras(tmp_path / "q.keras")
+
+
+def test_mask_tensor_from_a_model_input_is_refused() -> None:
+    """A `mask=` computed by Masking is kspec's own (dropped, see test_keras3_configs); one
+    given as a model input cannot be honoured and must not be silently dropped."""
+    with keras_side():
+        x, m = keras.Input((5, 3)), keras.Input((5,), dtype="bool", name="m")
+        model = keras.Model([x, m], keras.layers.LSTM(4, name="lstm")(x, mask=m))
+    message = (
+        "node 'lstm': a `mask` tensor ('m') is passed to this layer; kspec computes masks "
+        "itself (Masking, Embedding(mask_zero=True)) and takes none as input"
+    )
+    with pytest.raises(KerasImportError, match=re.escape(message)):
+        import_keras(model)
