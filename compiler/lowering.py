@@ -43,8 +43,9 @@ MaskPolicy = Literal["propagate", "consume", "drop", "error"]
 def abstract_key() -> Any:
     """A PRNG key's shape and dtype under the default PRNG implementation (threefry's `(2,)`,
     rbg's `(4,)`, whichever the program configured): what `jax.eval_shape(init, ...)` needs to
-    find weight shapes, without making a key (which compiles and runs a program)."""
-    return jax.eval_shape(jax.random.PRNGKey, 0)
+    find weight shapes, without making a key (which compiles and runs a program). A fresh
+    function each call: `eval_shape` caches traces by function, not by the PRNG setting."""
+    return jax.eval_shape(lambda seed: jax.random.PRNGKey(seed), 0)
 
 
 @dataclass(frozen=True)

@@ -54,16 +54,17 @@ RULED = [t for t in CASES if (cls := layer_class(t)) is not None and _rule_field
 
 @pytest.mark.parametrize("type_name", RULED)
 def test_declared_weights_are_the_layers_weights(type_name: str) -> None:
-    """Every weight a rule field governs is one the layer creates (a typo would silently
-    leave a regularizer unapplied)."""
-    case = CASES[type_name][0]
-    inputs = {f"x{i}": {"shape": s} for i, s in enumerate(case.shapes)}
-    layer = {"type": type_name, **case.params}
-    if len(inputs) > 1:
-        layer["inputs"] = list(inputs)
-    model = kspec.load({"kspec": 1, "inputs": inputs, "layers": [layer]})
-    (node,) = model.compiled.graph.nodes
-    created = {name for _, name in model.compiled.weight_names(node.layer)}
+    """Every weight a rule field governs is one the layer creates in some conformance case
+    (a typo would silently leave a regularizer unapplied)."""
+    created: set[str] = set()
+    for case in CASES[type_name]:
+        inputs = {f"x{i}": {"shape": s} for i, s in enumerate(case.shapes)}
+        layer = {"type": type_name, **case.params}
+        if len(inputs) > 1:
+            layer["inputs"] = list(inputs)
+        model = kspec.load({"kspec": 1, "inputs": inputs, "layers": [layer]})
+        (node,) = model.compiled.graph.nodes
+        created |= {name for _, name in model.compiled.weight_names(node.layer)}
     assert isinstance(node.lowering, Lowering)
     declared = {w for weights in node.lowering.governs.values() for w in weights}
     optional = {"bias", "gamma", "beta"}  # absent with use_bias / scale / center off
