@@ -52,7 +52,7 @@ def keras_model() -> Any:
     return model
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # built once per worker (see docs/testing.md)
 def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
     with keras_side():
         model = keras_model()

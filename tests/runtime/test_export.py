@@ -130,7 +130,7 @@ def add_case(cases: list, root: Path, key: str, directory: Path, inputs: dict, r
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # built once per worker (see docs/testing.md)
 def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Export every case once (no verify step: the comparisons below are the check), run the
     kspec-free loader over all of them in one subprocess; return models, dirs and results."""

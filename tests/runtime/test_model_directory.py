@@ -33,7 +33,7 @@ compile:
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # built once per worker (see docs/testing.md)
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A spec, data and one 2-epoch `kspec fit` run, shared by the tests below."""
     root = tmp_path_factory.mktemp("modeldir")

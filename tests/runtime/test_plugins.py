@@ -27,7 +27,7 @@ layers:
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # built once per worker (see docs/testing.md)
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The plugin installed with pip (offline, no build isolation) into a fresh directory;
     built from a copy, so the build leaves nothing in the source tree."""

@@ -27,7 +27,7 @@ outputs: [score, embed]
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # built once per worker (see docs/testing.md)
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("predict")
     (root / "pair.yaml").write_text(TWO_IN_TWO_OUT)

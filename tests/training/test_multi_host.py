@@ -22,7 +22,7 @@ RUN = Path(__file__).with_name("multi_host_run.py")
 HOSTS = 2
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # built once per worker (see docs/testing.md)
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("multi_host")
     one, hosts, back = root / "one", root / "hosts", root / "back"
