@@ -13,8 +13,6 @@ import pytest
 from kspec.runtime.keras_io.importer import import_keras
 from tests.parity.harness import keras_side
 
-pytestmark = pytest.mark.xdist_group("keras3_files")  # one worker builds the module fixture
-
 SPEC = """
 kspec: 1
 name: mixed
@@ -52,7 +50,7 @@ def keras_model() -> Any:
     return model
 
 
-@pytest.fixture(scope="session")  # built once per worker (see docs/testing.md)
+@pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
     with keras_side():
         model = keras_model()

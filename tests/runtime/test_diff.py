@@ -1,15 +1,14 @@
-"""`kspec diff A B` through a subprocess: exit 0 same model, 1 different, 2 invalid spec."""
+"""`kspec diff A B` (in-process): exit 0 same model, 1 different, 2 invalid spec."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-KSPEC = Path(sys.executable).parent / "kspec"
+from tests.cli_in_process import Result
+from tests.cli_in_process import run_cli as run
+
 MLP = """\
 kspec: 1
 name: mlp
@@ -21,21 +20,12 @@ layers:
 """
 
 
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "COLUMNS": "200"}
-    result = subprocess.run(
-        [str(KSPEC), *map(str, args)], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert "Traceback" not in result.stdout + result.stderr, result.stderr
-    return result
-
-
 @pytest.fixture
 def specs(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "a.yaml", tmp_path / "b.yaml"
 
 
-def diff(specs: tuple[Path, Path], a: str, b: str) -> subprocess.CompletedProcess[str]:
+def diff(specs: tuple[Path, Path], a: str, b: str) -> Result:
     specs[0].write_text(a)
     specs[1].write_text(b)
     return run("diff", *specs)

@@ -32,8 +32,6 @@ from kspec.runtime.export_cli import load_source
 from kspec.runtime.export_shapes import arg_specs
 from kspec.runtime.export_verify import verify_export
 
-pytestmark = pytest.mark.xdist_group("export")  # one worker builds the module fixture
-
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 DOC = ROOT / "docs" / "export.md"
@@ -130,7 +128,7 @@ def add_case(cases: list, root: Path, key: str, directory: Path, inputs: dict, r
     )
 
 
-@pytest.fixture(scope="session")  # built once per worker (see docs/testing.md)
+@pytest.fixture(scope="module")
 def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Export every case once (no verify step: the comparisons below are the check), run the
     kspec-free loader over all of them in one subprocess; return models, dirs and results."""

@@ -15,8 +15,6 @@ import pytest
 import kspec
 from kspec.runtime.cli import main
 
-pytestmark = pytest.mark.xdist_group("model_directory")  # one worker builds the module fixture
-
 SPEC = """\
 kspec: 1
 name: two_heads
@@ -33,7 +31,7 @@ compile:
 """
 
 
-@pytest.fixture(scope="session")  # built once per worker (see docs/testing.md)
+@pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A spec, data and one 2-epoch `kspec fit` run, shared by the tests below."""
     root = tmp_path_factory.mktemp("modeldir")

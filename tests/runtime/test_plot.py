@@ -3,9 +3,7 @@ and written as a .dot fallback, with a message, when not."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,8 +11,8 @@ import pytest
 
 from kspec.runtime.api import check
 from kspec.runtime.plot import to_dot
+from tests.cli_in_process import run_cli as run
 
-KSPEC = Path(sys.executable).parent / "kspec"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 HAS_DOT = shutil.which("dot") is not None
 MULTI = """\
@@ -26,17 +24,6 @@ layers:
   - {type: Dense, name: head, units: 2, inputs: ["lstm:2"]}
 outputs: [lstm, head]
 """
-
-
-def run(*args: str | Path, path: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "COLUMNS": "200"}
-    if path is not None:
-        env["PATH"] = path
-    result = subprocess.run(
-        [str(KSPEC), *map(str, args)], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert "Traceback" not in result.stdout + result.stderr, result.stderr
-    return result
 
 
 def test_dot_of_a_shared_layer_graph() -> None:

@@ -14,7 +14,7 @@ import pytest
 
 # slow: subprocesses or whole training runs (`make test` only); one worker runs the module,
 # so its fixture is built once
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("plugins")]
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "examples" / "plugins" / "kspec-mylayers"
@@ -27,7 +27,7 @@ layers:
 """
 
 
-@pytest.fixture(scope="session")  # built once per worker (see docs/testing.md)
+@pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The plugin installed with pip (offline, no build isolation) into a fresh directory;
     built from a copy, so the build leaves nothing in the source tree."""

@@ -11,8 +11,6 @@ import pytest
 import kspec
 from kspec.runtime.cli import main
 
-pytestmark = pytest.mark.xdist_group("cli_predict")  # one worker builds the module fixture
-
 TWO_IN_TWO_OUT = """\
 kspec: 1
 name: pair
@@ -27,7 +25,7 @@ outputs: [score, embed]
 """
 
 
-@pytest.fixture(scope="session")  # built once per worker (see docs/testing.md)
+@pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("predict")
     (root / "pair.yaml").write_text(TWO_IN_TWO_OUT)

@@ -16,13 +16,13 @@ from tests.training.forced_devices import run, run_hosts
 
 # slow: subprocesses or whole training runs (`make test` only); one worker runs the module,
 # so its fixture is built once
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("multi_host")]
+pytestmark = pytest.mark.slow
 
 RUN = Path(__file__).with_name("multi_host_run.py")
 HOSTS = 2
 
 
-@pytest.fixture(scope="session")  # built once per worker (see docs/testing.md)
+@pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("multi_host")
     one, hosts, back = root / "one", root / "hosts", root / "back"

@@ -12,12 +12,12 @@ from tests.training.forced_devices import run
 
 # slow: subprocesses or whole training runs (`make test` only); one worker runs the module,
 # so its fixture is built once
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sharding")]
+pytestmark = pytest.mark.slow
 
 RUN = Path(__file__).with_name("sharded_run.py")
 
 
-@pytest.fixture(scope="session")  # built once per worker (see docs/testing.md)
+@pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("sharding")
     one, four, back = root / "one", root / "four", root / "back"
