@@ -1,9 +1,12 @@
 """`keras.applications` models imported into kspec from `.keras`, legacy `.h5` and memory,
 checked for predict parity (rtol 1e-4, atol 1e-5) and equal `get_weights`, and timed.
 
-`python -m bench.import_applications` runs the quick set; `--all` every model Keras 3 builds
-offline with `weights=None` (slow: minutes each on a laptop CPU). The test suite runs the quick
-set (tests/importer/test_applications.py) and the rest with KSPEC_APPLICATIONS=1.
+`python -m bench.import_applications` runs the quick set; `--families` one model of each
+family (each layer type and block the applications use); `--all` every model Keras 3 builds
+offline with `weights=None`, the families' larger variants too (slow: minutes each on a laptop
+CPU, the largest ConvNeXt ~350M weights); or name models: `... EfficientNetB3 ResNet101`. The
+test suite runs the quick set (tests/importer/test_applications.py), the families with
+KSPEC_APPLICATIONS=1.
 Weights are Keras's random initialization with BatchNorm statistics, gammas, betas and biases
 randomised, so no statistic is the identity.
 """
@@ -57,16 +60,39 @@ def _apps() -> dict[str, Callable[[], Any]]:
     }  # fmt: skip
 
 
+def _variants() -> dict[str, Callable[[], Any]]:
+    """The larger members of each family: the same layers and blocks at other widths, depths
+    and input sizes (so `--families` covers what they use; these prove it at scale)."""
+    import keras
+
+    a = keras.applications
+    small = {"input_shape": (32, 32, 3), **FEATURES}
+    members = [
+        "ResNet101", "ResNet152", "ResNet101V2", "ResNet152V2", "VGG19",
+        "DenseNet169", "DenseNet201", "NASNetLarge",
+        *(f"EfficientNetB{i}" for i in range(1, 8)),
+        *(f"EfficientNetV2{v}" for v in ("B1", "B2", "B3", "S", "M", "L")),
+        *(f"ConvNeXt{v}" for v in ("Small", "Base", "Large", "XLarge")),
+    ]  # fmt: skip
+    return {name: (lambda n=name: getattr(a, n)(**small)) for name in members}
+
+
 QUICK = ("MobileNet", "MobileNetTop", "MobileNetV3Small")
 
 
 def names() -> list[str]:
+    """One model of each family."""
     return list(_apps())
+
+
+def every_name() -> list[str]:
+    """Every application Keras 3 builds offline."""
+    return [*_apps(), *_variants()]
 
 
 def randomised(name: str) -> Any:
     """The application, its BatchNorm statistics, gammas, betas and biases randomised."""
-    model = _apps()[name]()
+    model = (_apps() | _variants())[name]()
     rng = np.random.default_rng(0)
     values = []
     for variable, value in zip(model.weights, model.get_weights(), strict=True):
@@ -124,5 +150,16 @@ def main(selected: list[str] | None = None) -> None:
             print(f"{name:32s} parity ok; import {times}")
 
 
+def _selection(argv: list[str]) -> list[str] | None:
+    if "--all" in argv:
+        return every_name()
+    if "--families" in argv:
+        return names()
+    unknown = [a for a in argv if a not in every_name()]
+    if unknown:
+        raise SystemExit(f"unknown application(s) {', '.join(unknown)}; known: {every_name()}")
+    return argv or None
+
+
 if __name__ == "__main__":
-    main(names() if "--all" in sys.argv else None)
+    main(_selection(sys.argv[1:]))

@@ -1,7 +1,8 @@
 """keras.applications models through `kspec.from_keras` from `.keras`, `.h5` and memory:
 predict parity (float32, rtol 1e-4, atol 1e-5) with BatchNorm statistics randomised, and
-`get_weights()` equal. The quick set runs always; every other model runs with
-KSPEC_APPLICATIONS=1 (minutes each on CPU) or as `python -m bench.import_applications --all`."""
+`get_weights()` equal. The quick set runs always; one model of each family with
+KSPEC_APPLICATIONS=1 (minutes each on CPU), every application with KSPEC_APPLICATIONS=all;
+or `python -m bench.import_applications --families` / `--all`."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.import_applications import check, names
+from bench.import_applications import check, every_name, names
 
-FULL = os.environ.get("KSPEC_APPLICATIONS") == "1"
+CHOICE = os.environ.get("KSPEC_APPLICATIONS", "")
+SELECTED = every_name() if CHOICE == "all" else names()
 
 
 def test_quick_application(tmp_path: Path) -> None:
@@ -21,7 +23,7 @@ def test_quick_application(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not FULL, reason="set KSPEC_APPLICATIONS=1 to run every application")
-@pytest.mark.parametrize("name", [n for n in names() if n != "MobileNetTop"])
+@pytest.mark.skipif(not CHOICE, reason="set KSPEC_APPLICATIONS=1 (families) or all")
+@pytest.mark.parametrize("name", [n for n in SELECTED if n != "MobileNetTop"])
 def test_every_application(tmp_path: Path, name: str) -> None:
     check(name, tmp_path)

@@ -27,15 +27,20 @@ def _nested_model(dtype: str) -> keras.Model:
 
 
 def test_functional_with_nested_sequential_ops_and_dtype_policy() -> None:
-    translation = translated(_nested_model("mixed_float16"))
+    keras_model = _nested_model("mixed_float16")
+    translation = translated(keras_model)
     report = str(translation.report)
     assert "converted dense: dtype policy mixed_float16" in report
     assert translation.tree["layers"][0]["dtype"] == "mixed_float16"
     assert translation.layers["inner"].nested["dense_1"].class_name == "Dense"
-    assert {n["name"]: n["type"] for n in translation.tree["layers"]} == {
-        "dense": "Dense", "inner": "Model", "get_item": "Lambda", "get_item_1": "Lambda",
-        "add": "Add", "mean": "Lambda", "multiply": "Lambda",
-    }  # fmt: skip
+    # Keras numbers op layers by a process-wide counter (`add`, `add_8`, ...): names come from
+    # the model, the types are what the test decides.
+    nodes = translation.tree["layers"]
+    config_names = [layer["name"] for layer in keras_model.get_config()["layers"]]
+    assert [n["name"] for n in nodes] == config_names[1:]
+    assert [n["type"] for n in nodes] == [
+        "Dense", "Model", "Lambda", "Lambda", "Add", "Lambda", "Lambda",
+    ]  # fmt: skip
     model = _nested_model("mixed_float16")
     assert_parity(translated(model).tree, model, random_input((8,)), rtol=2e-2, atol=2e-2)
 
