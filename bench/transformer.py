@@ -91,10 +91,20 @@ def bench_apply(model: kspec.Model, x: jax.Array, rounds: int, inner: int, warmu
         rtol=1e-4, atol=1e-4,
     )  # fmt: skip
     reference = keras_block()
-    keras_fn = jax.jit(lambda x: reference(x, training=False))
+    # Weights as arguments, as the other two get them: a closure would bake them into the
+    # program as constants, which XLA folds into pre-laid-out kernels (~13% faster on CPU, and
+    # no model anyone trains).
+    keras_weights = ([v.value for v in reference.trainable_variables],
+                     [v.value for v in reference.non_trainable_variables])  # fmt: skip
+
+    @jax.jit
+    def keras_fn(weights: Any, x: jax.Array) -> jax.Array:
+        return reference.stateless_call(*weights, x, training=False)[0]
+
     a, b = interleaved(ours, (variables, x), theirs, (variables["params"], x),
                        rounds, inner, warmup)  # fmt: skip
-    c, d = interleaved(keras_fn, (x,), theirs, (variables["params"], x), rounds, inner, warmup)
+    c, d = interleaved(keras_fn, (keras_weights, x), theirs, (variables["params"], x),
+                       rounds, inner, warmup)  # fmt: skip
     return {"kspec": a, "hand": b, "keras": c, "hand2": d}
 
 
