@@ -10,7 +10,8 @@ where XLA's grouped convolution (`feature_group_count` = channels) is slow: XLA:
 Each tap is one strided slice times a per-channel weight, broadcast over (channels,
 depth_multiplier): elementwise work XLA fuses into loops, in a `custom_vjp` so that the
 input gradient is that form too rather than autodiff's one padded copy per tap. It needs every
-dimension known (an exported model's symbolic sizes keep XLA's form).
+dimension but the batch known: an exported model with symbolic spatial or channel sizes keeps
+XLA's form (a symbolic batch is fine).
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ class DepthwiseGeometry:
 
 
 def fits_shifted(x_shape: tuple[object, ...]) -> bool:
-    """Whether the slices are static: every dimension of the input is a known int."""
-    return all(isinstance(d, int) for d in x_shape)
+    """Whether the slices are static: every dimension but the batch (never sliced) is a
+    known int."""
+    return all(isinstance(d, int) for d in x_shape[1:])
 
 
 def shifted_depthwise(x: Array, kernel: Array, geometry: DepthwiseGeometry) -> Array:
@@ -72,10 +74,10 @@ def _taps(padded: Array, size: tuple[int, ...], geometry: DepthwiseGeometry, ste
         for a, k, s, d in zip(axes, size, steps, geometry.dilation, strict=True)
     ]
     for tap in itertools.product(*map(range, size)):
-        start, limit, step = [0] * padded.ndim, list(padded.shape), [1] * padded.ndim
+        part = padded
         for axis, t, s, d, o in zip(axes, tap, steps, geometry.dilation, out, strict=True):
-            start[axis], limit[axis], step[axis] = t * d, t * d + (o - 1) * s + 1, s
-        yield tap, lax.slice(padded, start, limit, step)
+            part = lax.slice_in_dim(part, t * d, t * d + (o - 1) * s + 1, s, axis)
+        yield tap, part
 
 
 def _split(y: Array, geometry: DepthwiseGeometry, multiplier: int) -> Array:

@@ -238,3 +238,17 @@ def test_depthwise_switch_picks_the_form(layer: dict[str, Any], shape: list[int]
     shifted = _jaxpr(layer, shape, LoweringOptions(depthwise_conv="shifted"))
     assert grouped not in shifted and "custom_vjp_call" in shifted
     assert grouped in _jaxpr(layer, shape, LoweringOptions(depthwise_conv="xla"))
+
+
+def test_shifted_depthwise_exports_with_a_symbolic_batch() -> None:
+    """The slices never touch the batch axis, so a model exported for any batch size keeps
+    the shifted form and computes what the concrete call does."""
+    layer, shape = DEPTHWISES[1]
+    compiled = _model(layer, shape, LoweringOptions(depthwise_conv="shifted"))
+    variables = compiled.init(jax.random.PRNGKey(0))
+    run = jax.jit(lambda v, x: compiled.apply(v, {"x": x})[0])
+    (batch,) = jax.export.symbolic_shape("b")
+    exported = jax.export.export(run)(variables, jax.ShapeDtypeStruct((batch, *shape), jnp.float32))
+    assert f"feature_group_count = {shape[-1]}" not in exported.mlir_module()
+    x = np.random.default_rng(0).standard_normal((5, *shape)).astype(np.float32)
+    np.testing.assert_allclose(exported.call(variables, x)[0], run(variables, x)[0], rtol=1e-6)
