@@ -49,9 +49,9 @@ sum over kernel taps of strided slices of the padded input times per-channel wei
 `feature_group_count` = channels). `auto`: shifted on CPU, where XLA's grouped convolution
 is slow: on three DepthwiseConv2D(3) + ReLU at (32, 56, 56, 64) it takes 0.09 of XLA's time
 forward and 0.21-0.22 for `value_and_grad`, and 0.05-0.07 and 0.21-0.23 at B=1
-(`python -m bench.forms depthwise`); XLA's elsewhere. Every stride, dilation, padding, depth_multiplier and data
-format is covered; an input with a symbolic (export) dimension other than the batch keeps
-XLA's form."""
+(`python -m bench.forms depthwise`); XLA's elsewhere. Every stride, dilation, padding,
+depth_multiplier and data format is covered; an input with a symbolic (export) dimension
+other than the batch keeps XLA's form."""
 
 _CPU = ("cpu",)
 
