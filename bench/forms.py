@@ -1,6 +1,6 @@
 """`python -m bench.forms {batch_norm,depthwise} [--rounds R]`: one model's training-mode
-`value_and_grad` under each form of one `LoweringOptions` choice, interleaved in one process,
-with each form's ratio to the first. The figures behind the `auto` rules in
+`apply` and `value_and_grad` under each form of one `LoweringOptions` choice, interleaved in
+one process, with each form's ratio to the first. The figures behind the `auto` rules in
 `compiler/options.py` that this module measures (docs/performance.md quotes them)."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -31,16 +30,42 @@ _BN_STACK = {  # BatchNormalization-heavy: the statistics, not a convolution, do
     ],
 }
 
-CASES: dict[str, tuple[str, tuple[str, ...], list[tuple[Any, tuple[int, ...]]]]] = {
+_DEPTHWISE_STACK = {  # MobileNet's depthwise step at its 56x56x64 stage, three deep
+    "kspec": 1,
+    "inputs": {"x": [56, 56, 64]},
+    "layers": [
+        layer
+        for i in range(3)
+        for layer in (
+            {"type": "DepthwiseConv2D", "name": f"dw{i}", "kernel_size": 3, "padding": "same"},
+            {"type": "ReLU", "name": f"relu{i}"},
+        )
+    ],
+}
+
+_RESNET = EXAMPLES / "resnet_small.yaml"
+CASES: dict[str, tuple[str, tuple[str, ...], list[tuple[str, Any, tuple[int, ...]]]]] = {
     "batch_norm": (
         "batch_norm_statistics",
         ("two_pass", "one_pass"),
-        [(_BN_STACK, (128, 16, 16, 64)), (EXAMPLES / "resnet_small.yaml", (64, 32, 32, 3))],
+        [
+            ("BatchNormalization+ReLU x6", _BN_STACK, (128, 16, 16, 64)),
+            (_RESNET.name, _RESNET, (64, 32, 32, 3)),
+        ],
+    ),
+    "depthwise": (
+        "depthwise_conv",
+        ("xla", "shifted"),
+        [
+            ("DepthwiseConv2D(3)+ReLU x3", _DEPTHWISE_STACK, (32, 56, 56, 64)),
+            ("DepthwiseConv2D(3)+ReLU x3", _DEPTHWISE_STACK, (1, 56, 56, 64)),
+        ],
     ),
 }
 
 
-def _step(spec: Any, field: str, form: str, x: jax.Array) -> tuple[Any, Any]:
+def _steps(spec: Any, field: str, form: str, x: jax.Array) -> tuple[Any, Any, Any]:
+    """(apply, value_and_grad, params) of the model under one form, both compiled."""
     model = kspec.load(spec, lowering=kspec.LoweringOptions(**{field: form}))
     variables = model.init(0)
     name = model.compiled.graph.inputs[0]
@@ -49,29 +74,33 @@ def _step(spec: Any, field: str, form: str, x: jax.Array) -> tuple[Any, Any]:
         (y,), aux = model.compiled.apply({**variables, "params": params}, {name: x}, training=True)
         return jnp.sum(y**2) + sum(jnp.sum(v) for v in jax.tree.leaves(aux.state))
 
-    step = jax.jit(jax.value_and_grad(loss))
-    jax.block_until_ready(step(variables["params"]))
-    return step, variables["params"]
+    def apply(params: Any) -> Any:
+        return model.compiled.apply({**variables, "params": params}, {name: x}, training=True)
+
+    apply, step = jax.jit(apply), jax.jit(jax.value_and_grad(loss))
+    jax.block_until_ready((apply(variables["params"]), step(variables["params"])))
+    return apply, step, variables["params"]
 
 
 def compare(case: str, rounds: int) -> None:
-    """Print, per model of `case`, each form's median time and ratio to the first form."""
+    """Print, per model of `case`, each form's median times and ratios to the first form."""
     field, forms, models = CASES[case]
-    for spec, shape in models:
+    for label, spec, shape in models:
         x = jnp.asarray(np.random.default_rng(0).normal(size=shape), jnp.float32)
-        steps = {form: _step(spec, field, form, x) for form in forms}
-        times: dict[str, list[float]] = {form: [] for form in forms}
+        steps = {form: _steps(spec, field, form, x) for form in forms}
+        times: dict[tuple[str, str], list[float]] = {}
         for _ in range(rounds):
-            for form, (step, params) in steps.items():
-                started = time.perf_counter()
-                jax.block_until_ready(step(params))
-                times[form].append(time.perf_counter() - started)
-        label = spec.name if isinstance(spec, Path) else "BatchNormalization+ReLU x6"
-        base = statistics.median(times[forms[0]])
-        print(f"{label} {shape}, {field}, value_and_grad, median of {rounds} interleaved")
-        for form, t in times.items():
-            median = statistics.median(t)
-            print(f"  {form:12s} {median * 1e3:9.2f} ms  ratio {median / base:.2f}")
+            for form, (apply, step, params) in steps.items():
+                for kind, fn in (("apply", apply), ("value_and_grad", step)):
+                    started = time.perf_counter()
+                    jax.block_until_ready(fn(params))
+                    times.setdefault((kind, form), []).append(time.perf_counter() - started)
+        print(f"{label} {shape}, {field}, training mode, median of {rounds} interleaved")
+        for kind in ("apply", "value_and_grad"):
+            base = statistics.median(times[kind, forms[0]])
+            for form in forms:
+                median = statistics.median(times[kind, form])
+                print(f"  {kind:15s} {form:12s} {median * 1e3:9.2f} ms  ratio {median / base:.2f}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -41,6 +41,18 @@ pass trains a stack of BatchNormalization + ReLU in 0.72 of the two-pass time on
 -m bench.forms batch_norm`) but 1.00 on a ResNet, where convolutions dominate, and it loses
 digits while the moving mean is far from an unnormalized batch's: not a default."""
 
+DepthwiseConv = Literal["auto", "shifted", "xla"]
+"""How DepthwiseConv1D/2D and SeparableConv1D/2D's depthwise step are lowered: `shifted` (a
+sum over kernel taps of strided slices of the padded input times per-channel weights, with a
+`custom_vjp` whose input and kernel gradients are per-tap elementwise work too:
+`compiler/layers/depthwise_shifted.py`) or `xla` (one `conv_general_dilated` with
+`feature_group_count` = channels). `auto`: shifted on CPU, where XLA's grouped convolution
+is slow: on three DepthwiseConv2D(3) + ReLU at (32, 56, 56, 64) it takes 0.09 of XLA's time
+forward and 0.21-0.22 for `value_and_grad`, and 0.05-0.07 and 0.21-0.23 at B=1
+(`python -m bench.forms depthwise`); XLA's elsewhere. Every stride, dilation, padding,
+depth_multiplier and data format is covered; an input with a symbolic (export) dimension
+other than the batch keeps XLA's form."""
+
 _CPU = ("cpu",)
 
 
@@ -53,6 +65,7 @@ class LoweringOptions:
     max_pool: MaxPool = "auto"
     rnn_input_projection: RnnInputProjection = "auto"
     batch_norm_statistics: BatchNormStatistics = "auto"
+    depthwise_conv: DepthwiseConv = "auto"
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -60,6 +73,7 @@ class LoweringOptions:
             ("max_pool", ("auto", "reshape", "reduce_window")),
             ("rnn_input_projection", ("auto", "hoisted", "per_step")),
             ("batch_norm_statistics", ("auto", "two_pass", "one_pass")),
+            ("depthwise_conv", ("auto", "shifted", "xla")),
         ):
             value = getattr(self, name)
             if value not in allowed:
@@ -83,6 +97,10 @@ class LoweringOptions:
     def one_pass_batch_norm(self) -> bool:
         """Whether BatchNormalization's training statistics are E[x], E[x^2] in one read."""
         return self.batch_norm_statistics == "one_pass"
+
+    def shifted_depthwise(self) -> bool:
+        """Whether depthwise convolutions lower to per-tap shifted slices."""
+        return _pick(self.depthwise_conv, "shifted")
 
 
 def _pick(choice: str, fast_on_cpu: str) -> bool:

@@ -1,6 +1,7 @@
 """Lowerings of the convolution layers. Every kind (plain, grouped, depthwise, separable,
 transposed) and every rank goes through one `lax.conv_general_dilated` call, `_convolve`, with
-dimension numbers matching the Keras layouts, so nothing is ever transposed."""
+dimension numbers matching the Keras layouts, so nothing is ever transposed; depthwise steps
+may instead lower to per-tap shifted slices (`depthwise_shifted.py`, `LoweringOptions`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from kspec.compiler.activations import activation
 from kspec.compiler.deferred import jax, jnp
 from kspec.compiler.initializers import initialize
 from kspec.compiler.layers.conv_grad import ConvGeometry, conv_im2col_grad
+from kspec.compiler.layers.depthwise_shifted import (
+    DepthwiseGeometry,
+    fits_shifted,
+    shifted_depthwise,
+)
 from kspec.compiler.layers.spatial import (
     Pairs,
     channel_axis,
@@ -238,9 +244,20 @@ def _depthwise_init(spec: s.DepthwiseOrSeparable, key: Array, shapes: list[Shape
     return LayerWeights({**weights, **_bias(spec, bias_key, getattr(spec, "filters", mid))})
 
 
-def _depthwise(x: Array, spec: s.DepthwiseOrSeparable, params: Weights) -> Array:
-    """Channel c convolved with its own filters: output channel c * depth_multiplier + m."""
+def _depthwise(
+    x: Array, spec: s.DepthwiseOrSeparable, params: Weights, options: LoweringOptions
+) -> Array:
+    """Channel c convolved with its own filters: output channel c * depth_multiplier + m.
+    XLA's grouped convolution, or per-tap shifted slices where `options` choose them."""
     kernel = params["depthwise_kernel"]
+    if options.shifted_depthwise() and fits_shifted(x.shape):
+        size, strides, dilation = _geometry(spec)
+        spatial, _ = split_shape(x.shape, spec.data_format)
+        pads = padding_pairs(spatial, size, strides, spec.padding, dilation)  # type: ignore[arg-type]
+        geometry = DepthwiseGeometry(
+            strides, tuple(map(tuple, pads)), dilation, spec.data_format == "channels_first"
+        )
+        return shifted_depthwise(x, kernel, geometry)
     channels = kernel.shape[-2]
     kernel = kernel.reshape(*kernel.shape[:-2], 1, channels * kernel.shape[-1])
     return _forward(x, kernel, spec, channels, None)
@@ -250,14 +267,14 @@ def _depthwise_apply(
     spec: s.DepthwiseConv, params: Weights, inputs: list[Array], call: LayerCall
 ) -> list[Array]:
     """y = activation(depthwise(x) + bias)"""
-    return _finish(_depthwise(inputs[0], spec, params), spec, params)
+    return _finish(_depthwise(inputs[0], spec, params, call.env.lowering), spec, params)
 
 
 def _separable_apply(
     spec: s.SeparableConv, params: Weights, inputs: list[Array], call: LayerCall
 ) -> list[Array]:
     """y = activation(pointwise(depthwise(x)) + bias)"""
-    y = _depthwise(inputs[0], spec, params)
+    y = _depthwise(inputs[0], spec, params, call.env.lowering)
     ones = (1,) * spec.rank
     pads = [(0, 0)] * spec.rank
     y = _convolve(y, params["pointwise_kernel"], spec, strides=ones, pads=pads, dilation=ones)

@@ -201,3 +201,54 @@ def test_one_pass_variance_keeps_its_digits_far_from_zero() -> None:
     stats = aux.state["batch_normalization"]
     np.testing.assert_allclose(stats["moving_variance"], x.var(0), rtol=1e-4)
     np.testing.assert_allclose(stats["moving_mean"], x.mean(0), rtol=1e-6)
+
+
+DEPTHWISES = [
+    ({"type": "DepthwiseConv2D", "kernel_size": 3}, [9, 8, 3]),
+    ({"type": "DepthwiseConv2D", "kernel_size": [3, 2], "strides": 2, "padding": "same",
+      "depth_multiplier": 2}, [9, 7, 3]),
+    ({"type": "DepthwiseConv2D", "kernel_size": 3, "dilation_rate": 2,
+      "data_format": "channels_first"}, [2, 9, 9]),
+    ({"type": "DepthwiseConv2D", "kernel_size": 3, "strides": [2, 1], "depth_multiplier": 3,
+      "data_format": "channels_first", "use_bias": False}, [3, 8, 7]),
+    ({"type": "DepthwiseConv2D", "kernel_size": 2, "dilation_rate": [1, 2], "padding": "same",
+      "depth_multiplier": 2}, [6, 7, 2]),
+    ({"type": "DepthwiseConv1D", "kernel_size": 3, "depth_multiplier": 2, "padding": "same"},
+     [10, 3]),
+    ({"type": "DepthwiseConv1D", "kernel_size": 4, "strides": 3}, [11, 2]),
+    ({"type": "DepthwiseConv1D", "kernel_size": 3, "dilation_rate": 2, "padding": "same",
+      "data_format": "channels_first"}, [3, 10]),
+    ({"type": "SeparableConv2D", "filters": 4, "kernel_size": 3, "strides": 2, "padding": "same",
+      "depth_multiplier": 2}, [8, 8, 3]),
+    ({"type": "SeparableConv1D", "filters": 3, "kernel_size": 3, "use_bias": False,
+      "data_format": "channels_first"}, [2, 9]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("layer", "shape"), DEPTHWISES)
+def test_shifted_depthwise_equals_xla(layer: dict[str, Any], shape: list[int]) -> None:
+    _assert_forms_agree(layer, shape, "depthwise_conv", ("shifted", "xla"))
+
+
+@pytest.mark.parametrize(("layer", "shape"), [DEPTHWISES[1], DEPTHWISES[-2]])
+def test_depthwise_switch_picks_the_form(layer: dict[str, Any], shape: list[int]) -> None:
+    """Shifted, no grouped convolution is traced (a SeparableConv keeps its pointwise one);
+    under `xla`, one with feature_group_count = channels is."""
+    grouped = f"feature_group_count={shape[-1]}"
+    shifted = _jaxpr(layer, shape, LoweringOptions(depthwise_conv="shifted"))
+    assert grouped not in shifted and "custom_vjp_call" in shifted
+    assert grouped in _jaxpr(layer, shape, LoweringOptions(depthwise_conv="xla"))
+
+
+def test_shifted_depthwise_exports_with_a_symbolic_batch() -> None:
+    """The slices never touch the batch axis, so a model exported for any batch size keeps
+    the shifted form and computes what the concrete call does."""
+    layer, shape = DEPTHWISES[1]
+    compiled = _model(layer, shape, LoweringOptions(depthwise_conv="shifted"))
+    variables = compiled.init(jax.random.PRNGKey(0))
+    run = jax.jit(lambda v, x: compiled.apply(v, {"x": x})[0])
+    (batch,) = jax.export.symbolic_shape("b")
+    exported = jax.export.export(run)(variables, jax.ShapeDtypeStruct((batch, *shape), jnp.float32))
+    assert f"feature_group_count = {shape[-1]}" not in exported.mlir_module()
+    x = np.random.default_rng(0).standard_normal((5, *shape)).astype(np.float32)
+    np.testing.assert_allclose(exported.call(variables, x)[0], run(variables, x)[0], rtol=1e-6)
