@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from bench.transformer import DIM, HEADS, MLP, keras_encoder
 from bench.workloads import LSTM_VOCAB, LSTM_WIDTH, Workload
 
 
@@ -53,13 +54,18 @@ def keras_peer(workload: Workload) -> Peer:
             L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2), L.Dropout(0.25), L.Flatten(),
             L.Dense(128, activation="relu"), L.Dropout(0.5), L.Dense(10, activation="softmax"),
         ]  # fmt: skip
-    else:
+    elif workload.name == "lstm":
         layers = [
             keras.Input(workload.input_shape, dtype="int32"),
             L.Embedding(LSTM_VOCAB, LSTM_WIDTH), L.LSTM(LSTM_WIDTH),
             L.Dense(10, activation="softmax"),
         ]  # fmt: skip
-    model = keras.Sequential(layers)
+    if workload.name == "transformer":  # attention takes two inputs: functional, not Sequential
+        x = keras.Input(workload.input_shape)
+        pooled = L.GlobalAveragePooling1D()(keras_encoder(x))
+        model = keras.Model(x, L.Dense(10, activation="softmax")(pooled))
+    else:
+        model = keras.Sequential(layers)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy")
     return Peer(
         apply=lambda x: model.predict(x, verbose=0, batch_size=len(x)),
@@ -110,7 +116,22 @@ def flax_peer(workload: Workload) -> Peer:
         def __call__(self, ids: jax.Array) -> jax.Array:
             return jax.nn.softmax(self.out(self.rnn(self.embed(ids))[:, -1]))
 
-    model = {"mlp": Mlp, "cnn": Cnn, "lstm": Lstm}[workload.name]()
+    class Transformer(nnx.Module):
+        def __init__(self) -> None:
+            self.attention = nnx.MultiHeadAttention(
+                num_heads=HEADS, in_features=DIM, qkv_features=DIM, decode=False, rngs=rngs
+            )
+            self.ln1 = nnx.LayerNorm(DIM, epsilon=1e-5, rngs=rngs)
+            self.ln2 = nnx.LayerNorm(DIM, epsilon=1e-5, rngs=rngs)
+            self.ff1, self.ff2 = nnx.Linear(DIM, MLP, rngs=rngs), nnx.Linear(MLP, DIM, rngs=rngs)
+            self.out = nnx.Linear(DIM, 10, rngs=rngs)
+
+        def __call__(self, x: jax.Array) -> jax.Array:
+            h = self.ln1(x + self.attention(x))
+            h = self.ln2(h + self.ff2(jax.nn.relu(self.ff1(h))))
+            return jax.nn.softmax(self.out(jnp.mean(h, axis=1)))
+
+    model = {"mlp": Mlp, "cnn": Cnn, "lstm": Lstm, "transformer": Transformer}[workload.name]()
     optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
     graphdef, state = nnx.split((model, optimizer))
 
@@ -197,7 +218,32 @@ def equinox_peer(workload: Workload) -> Peer:
             (h, _), _ = jax.lax.scan(lambda s, x: (self.cell(x, s), None), (zeros, zeros), xs)
             return jax.nn.softmax(self.out(h))
 
-    model = {"mlp": Mlp, "cnn": Cnn, "lstm": Lstm}[workload.name]()
+    class Transformer(eqx.Module):
+        attention: Any
+        ln1: Any
+        ln2: Any
+        ff1: Any
+        ff2: Any
+        out: Any
+
+        def __init__(self) -> None:
+            bias = dict.fromkeys(
+                ("use_query_bias", "use_key_bias", "use_value_bias", "use_output_bias"), True
+            )  # Keras' and kspec's attention has all four biases; Equinox defaults to none
+            self.attention = nn.MultiheadAttention(HEADS, DIM, key=next(keys), **bias)
+            self.ln1, self.ln2 = nn.LayerNorm(DIM, eps=1e-5), nn.LayerNorm(DIM, eps=1e-5)
+            self.ff1 = nn.Linear(DIM, MLP, key=next(keys))
+            self.ff2 = nn.Linear(MLP, DIM, key=next(keys))
+            self.out = nn.Linear(DIM, 10, key=next(keys))
+
+        def __call__(self, x: jax.Array, key: jax.Array | None, inference: bool) -> jax.Array:
+            per_token = jax.vmap
+            h = per_token(self.ln1)(x + self.attention(x, x, x))
+            f = per_token(self.ff2)(jax.nn.relu(per_token(self.ff1)(h)))
+            h = per_token(self.ln2)(h + f)
+            return jax.nn.softmax(self.out(jnp.mean(h, axis=0)))
+
+    model = {"mlp": Mlp, "cnn": Cnn, "lstm": Lstm, "transformer": Transformer}[workload.name]()
     optimizer = optax.adam(1e-3)
 
     @eqx.filter_jit

@@ -69,15 +69,22 @@ def handwritten(params: dict[str, Any], x: jax.Array) -> jax.Array:
     return _layer_norm(x + h, p["feedforward_layer_norm/gamma"], p["feedforward_layer_norm/beta"])
 
 
-def keras_block() -> Any:
+def keras_encoder(x: Any) -> Any:
+    """The block in Keras 3 layers, applied to a symbolic input."""
     import keras
 
     L = keras.layers
-    x = keras.Input((SEQ, DIM))
     y = L.MultiHeadAttention(HEADS, DIM // HEADS)(x, x)
     h = L.LayerNormalization(epsilon=1e-5)(L.Add()([x, y]))
     f = L.Dense(DIM)(L.Dense(MLP, activation="relu")(h))
-    model = keras.Model(x, L.LayerNormalization(epsilon=1e-5)(L.Add()([h, f])))
+    return L.LayerNormalization(epsilon=1e-5)(L.Add()([h, f]))
+
+
+def keras_block() -> Any:
+    import keras
+
+    x = keras.Input((SEQ, DIM))
+    model = keras.Model(x, keras_encoder(x))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
     return model
 

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bench import apply_cnn, apply_mlp, train_step
+from bench import apply_cnn, apply_mlp, train_step, transformer
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 LSTM_STEPS, LSTM_VOCAB, LSTM_WIDTH = 40, 1000, 64
@@ -50,6 +50,27 @@ def lstm_forward(p: dict[str, Any], ids: jax.Array, key: jax.Array | None = None
     zeros = jnp.zeros((ids.shape[0], LSTM_WIDTH), xs.dtype)
     (h, _), _ = jax.lax.scan(step, (zeros, zeros), xs)
     return jax.nn.softmax(h @ p["dense"]["kernel"] + p["dense"]["bias"], axis=-1)
+
+
+TRANSFORMER_SPEC = {
+    "kspec": 1,
+    "name": "transformer_classifier",
+    "inputs": {"x": {"shape": [transformer.SEQ, transformer.DIM]}},
+    "layers": [
+        {"type": "TransformerEncoder", "name": "encoder",
+         "intermediate_dim": transformer.MLP, "num_heads": transformer.HEADS},
+        {"type": "GlobalAveragePooling1D", "name": "pool"},
+        {"type": "Dense", "name": "head", "units": 10, "activation": "softmax"},
+    ],
+}  # fmt: skip
+"""The attention issue's encoder block (bench/transformer.py) with a mean-pool classifier head,
+so it trains on the suite's 10-class crossentropy like the other workloads."""
+
+
+def transformer_forward(p: dict[str, Any], x: jax.Array, key: jax.Array | None = None) -> jax.Array:
+    """The hand-written block of bench/transformer.py, mean-pooled, then softmax."""
+    h = jnp.mean(transformer.handwritten(p, x), axis=1)
+    return jax.nn.softmax(h @ p["head"]["kernel"] + p["head"]["bias"], axis=-1)
 
 
 @dataclass(frozen=True)
@@ -88,5 +109,9 @@ WORKLOADS = [
     Workload(
         "lstm", LSTM_SPEC, (LSTM_STEPS,), LSTM_VOCAB,
         lstm_forward, lstm_forward, 64, 64,
+    ),
+    Workload(
+        "transformer", TRANSFORMER_SPEC, (transformer.SEQ, transformer.DIM), None,
+        transformer_forward, transformer_forward, transformer.BATCH, transformer.BATCH,
     ),
 ]  # fmt: skip
