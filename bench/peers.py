@@ -39,33 +39,40 @@ def crossentropy(probs: jax.Array, y: jax.Array) -> jax.Array:
 # Keras 3 ------------------------------------------------------------------------------------
 
 
-def keras_peer(workload: Workload) -> Peer:
+def _keras_model(name: str, input_shape: tuple[int, ...]) -> Any:
+    """The workload in Keras 3 layers: Sequential, except the transformer (attention takes
+    two inputs, so it is functional)."""
     import keras
 
     L = keras.layers
-    if workload.name == "mlp":
+    if name == "transformer":
+        x = keras.Input(input_shape)
+        pooled = L.GlobalAveragePooling1D()(keras_encoder(x))
+        return keras.Model(x, L.Dense(10, activation="softmax")(pooled))
+    if name == "mlp":
         layers = [keras.Input((784,))]
         for units in (512, 512):
             layers += [L.Dense(units, activation="relu"), L.Dropout(0.2)]
         layers.append(L.Dense(10, activation="softmax"))
-    elif workload.name == "cnn":
+    elif name == "cnn":
         layers = [
             keras.Input((28, 28, 1)), L.Conv2D(32, 3, activation="relu"),
             L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2), L.Dropout(0.25), L.Flatten(),
             L.Dense(128, activation="relu"), L.Dropout(0.5), L.Dense(10, activation="softmax"),
         ]  # fmt: skip
-    elif workload.name == "lstm":
+    else:
         layers = [
-            keras.Input(workload.input_shape, dtype="int32"),
+            keras.Input(input_shape, dtype="int32"),
             L.Embedding(LSTM_VOCAB, LSTM_WIDTH), L.LSTM(LSTM_WIDTH),
             L.Dense(10, activation="softmax"),
         ]  # fmt: skip
-    if workload.name == "transformer":  # attention takes two inputs: functional, not Sequential
-        x = keras.Input(workload.input_shape)
-        pooled = L.GlobalAveragePooling1D()(keras_encoder(x))
-        model = keras.Model(x, L.Dense(10, activation="softmax")(pooled))
-    else:
-        model = keras.Sequential(layers)
+    return keras.Sequential(layers)
+
+
+def keras_peer(workload: Workload) -> Peer:
+    import keras
+
+    model = _keras_model(workload.name, workload.input_shape)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy")
     return Peer(
         apply=lambda x: model.predict(x, verbose=0, batch_size=len(x)),

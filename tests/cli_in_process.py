@@ -7,9 +7,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 from kspec.runtime.cli import main
 
@@ -23,24 +23,14 @@ class Result:
     stderr: str
 
 
-@contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                del os.environ[key]
-            else:
-                os.environ[key] = value
-
-
 def run_cli(*args: str | Path, path: str | None = None) -> Result:
     """`kspec ARGS` with 200 columns (no wrapping); `path` replaces PATH (tools it finds)."""
     out, err = io.StringIO(), io.StringIO()
     settings = {"COLUMNS": "200", **({"PATH": path} if path is not None else {})}
-    with _environ(**settings), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with (
+        mock.patch.dict(os.environ, settings),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
         code = main([str(a) for a in args])
     return Result(code, out.getvalue(), err.getvalue())
