@@ -43,24 +43,36 @@ def check_inputs(compiled: CompiledModel, named: Mapping[str, np.ndarray]) -> No
     for name, array in named.items():
         declared = compiled.spec.inputs[name]
         expected = (declared.batch_size, *declared.shape)
-        where = f"Input '{name}' of model '{compiled.spec.name}' is incompatible"
-        feeds = _first_consumer(compiled, name)
-        tail = f" (it feeds node '{feeds}')" if feeds else ""
         kind = array.dtype.kind
         wants_int = np.dtype(declared.dtype).kind in _INTEGER_KINDS
         if kind not in _NUMERIC_KINDS and array.dtype.name != "bfloat16":
             found = _KIND_NAMES.get(kind, array.dtype.name)
-            raise DataError(f"{where}: expected {declared.dtype} values, received {found}{tail}")
+            raise DataError(
+                f"{_where(compiled, name)}: expected {declared.dtype} values, received {found}"
+                f"{_feeds(compiled, name)}"
+            )
         if wants_int and kind == "f":
             raise DataError(
-                f"{where}: expected integer values ({declared.dtype}), received "
-                f"{array.dtype.name}{tail}; pass x.astype('{declared.dtype}')"
+                f"{_where(compiled, name)}: expected integer values ({declared.dtype}), "
+                f"received {array.dtype.name}{_feeds(compiled, name)}; "
+                f"pass x.astype('{declared.dtype}')"
             )
         if not _fits(array.shape, expected):
             raise DataError(
-                f"{where}: expected shape {_shape(expected)}, received {_shape(array.shape)}"
-                f"{tail}{_shape_hint(array.shape, expected)}"
+                f"{_where(compiled, name)}: expected shape {_shape(expected)}, received "
+                f"{_shape(array.shape)}{_feeds(compiled, name)}"
+                f"{_shape_hint(array.shape, expected)}"
             )
+
+
+def _where(compiled: CompiledModel, name: str) -> str:
+    return f"Input '{name}' of model '{compiled.spec.name}' is incompatible"
+
+
+def _feeds(compiled: CompiledModel, name: str) -> str:
+    """Which node the input feeds, for the message (a scan of the graph: only on error)."""
+    feeds = _first_consumer(compiled, name)
+    return f" (it feeds node '{feeds}')" if feeds else ""
 
 
 def _first_consumer(compiled: CompiledModel, name: str) -> str | None:

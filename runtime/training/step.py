@@ -1,14 +1,14 @@
 """The compiled training recipe and its two pure, jitted steps.
 
-`train_step(params, state, opt_state, metrics, x, y, w, seed, iteration)`: forward in training
-mode (dropout key `fold_in(PRNGKey(seed), iteration)`, made inside the program), the weighted
-sum of output losses + the layers' added losses (regularization), gradients wrt the trainable
-layers' params only, the optax update, then the weight constraints (as Keras: after the
+`train_step(params, state, opt_state, metrics, x, y, w, counters)`: forward in training mode
+(dropout key `fold_in(PRNGKey(seed), iteration)` from `counters = [seed, iteration]`, made
+inside the program), the weighted sum of output losses + the layers' added losses
+(regularization), gradients wrt the trainable layers' params only, the optax update, then the weight constraints (as Keras: after the
 update). `test_step` is the forward pass in inference mode with the same losses and metrics.
 Losses and metrics see the outputs in float32 whatever the dtype policy; behind a loss scale
 (`loss_scale.py`, `mixed_float16`) the gradients are those of the scaled loss and the logged
 loss is the unscaled one. Both accumulate the epoch's metric sums in their `metrics` argument
-and return the running results as one vector, so one jitted call per batch does everything and
+(every metric's sums packed into one vector) and return the running results as one vector, so one jitted call per batch does everything and
 reading the logs is one transfer. `train_donating` is the same step with params, state,
 optimizer state and metric states donated (their buffers reused for the results, no new
 allocation per step): `fit` runs it on arrays it owns (copied once when it starts, so
@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.flatten_util import ravel_pytree
 
 from kspec.compiler import CompiledModel
 from kspec.runtime.training.loss_scale import current_scale, loss_scale_optimizer
@@ -162,8 +163,11 @@ class Tracked:
 class Steps:
     """The jitted steps for one model + recipe, and the metrics they accumulate.
 
-    `fresh` are zeroed metric states already placed on the mesh, reused by every
-    `train_on_batch` (arrays are immutable and never donated, so sharing them is safe).
+    The metric states travel packed: every tracked metric's sums in one float32 vector, one
+    buffer in and one out per step however many metrics there are (`build_steps` unpacks
+    them inside the program, where the slices cost nothing). `fresh` is that vector zeroed
+    and placed on the mesh, reused by every `train_on_batch` (arrays are immutable and
+    `train` never donates, so sharing it is safe).
     """
 
     train: Any
@@ -171,24 +175,24 @@ class Steps:
     test: Any
     tracked: list[Tracked]
     trainable: list[str]
-    fresh: list[Any]
-    read: Any  # jitted: metric states -> results vector
+    fresh: Array
+    read: Any  # jitted: packed metric states -> results vector
     parallel: DataParallel
-    _scalars: dict[str, tuple[int, Array]] = field(default_factory=dict, repr=False)
+    _counters: tuple[tuple[int, int], Array] | None = field(default=None, repr=False)
 
-    def scalar(self, name: str, value: int) -> Array:
-        """`value` as a replicated int32 device scalar, reused while it is current. A Python
-        int given to the jitted step is copied to the device on every call: on an H200 the seed
-        and step count cost ~130 us that way, over a tenth of a small MLP's step."""
-        cached = self._scalars.get(name)
-        if cached is None or cached[0] != value:
-            cached = (value, jax.device_put(np.int32(value), self.parallel.replicated))
-            self._scalars[name] = cached
-        return cached[1]
+    def counters(self, seed: int, iteration: int) -> Array:
+        """`[seed, iteration]` as one replicated int32 device vector, reused while it is
+        current. Python ints given to the jitted step are copied to the device on every call:
+        on an H200 the seed and step count cost ~130 us that way, over a tenth of a small
+        MLP's step; one vector is one buffer where two scalars were two."""
+        if self._counters is None or self._counters[0] != (seed, iteration):
+            array = jax.device_put(np.array([seed, iteration], np.int32), self.parallel.replicated)
+            self._counters = ((seed, iteration), array)
+        return self._counters[1]
 
-    def remember(self, name: str, value: int, array: Array) -> None:
-        """Cache a device scalar a step computed (the next step count) for `scalar`."""
-        self._scalars[name] = (value, array)
+    def remember(self, seed: int, iteration: int, array: Array) -> None:
+        """Cache the counters a step computed (the next step count) for `counters`."""
+        self._counters = ((seed, iteration), array)
 
     @property
     def names(self) -> list[str]:
@@ -198,8 +202,9 @@ class Steps:
         """The results vector a step returned as `{name: value}` (one device-to-host copy)."""
         return dict(zip(self.names, np.asarray(results).tolist(), strict=True))
 
-    def results(self, states: Sequence[Any]) -> dict[str, float]:
-        return self.logs(self.read(states))
+    def results(self, metrics: Array) -> dict[str, float]:
+        """The packed metric states' results as `{name: value}`."""
+        return self.logs(self.read(metrics))
 
 
 def in_float32(outputs: list[Array]) -> list[Array]:
@@ -292,11 +297,17 @@ def build_steps(
                 new.append(t.metric.update(state, size, value * size, None))
         return new
 
-    def read(states: list[Any]) -> Array:
+    fresh, unpack = ravel_pytree([t.metric.init() for t in tracked])
+
+    def pack(states: list[Any]) -> Array:
+        return ravel_pytree(states)[0]
+
+    def read(metrics: Array) -> Array:
+        states = unpack(metrics)
         return jnp.stack([t.metric.result(s) for t, s in zip(tracked, states, strict=True)])
 
-    def train(params, state, opt_state, metric_states, x, ys, w, seed, iteration):
-        rng = jax.random.fold_in(jax.random.PRNGKey(seed), iteration)
+    def train(params, state, opt_state, metrics, x, ys, w, counters):
+        rng = jax.random.fold_in(jax.random.PRNGKey(counters[0]), counters[1])
         frozen = {k: v for k, v in params.items() if k not in trainable}
 
         scale = current_scale(opt_state)
@@ -315,32 +326,30 @@ def build_steps(
         )(weights)
         updates, opt_state = recipe.optimizer.update(grads, opt_state, weights)
         weights = compiled.constrain(optax.apply_updates(weights, updates))
-        metric_states = accumulate(metric_states, loss_value, parts, ys, outputs, w)
+        metrics = pack(accumulate(unpack(metrics), loss_value, parts, ys, outputs, w))
         params, new_state, opt_state = parallel.constrain(
             ({**frozen, **weights}, new_state, opt_state)
         )
         logs = jax.lax.with_sharding_constraint(
-            (metric_states, read(metric_states), iteration + 1), parallel.replicated
+            (metrics, read(metrics), counters.at[1].add(1)), parallel.replicated
         )
         return params, new_state, opt_state, *logs
 
-    def test(params, state, metric_states, x, ys, w):
+    def test(params, state, metrics, x, ys, w):
         outputs, aux = compiled.apply({"params": params, "state": state}, x, training=False)
         scored = in_float32(outputs)
         total, parts = losses(ys, scored, w)
-        metric_states = accumulate(metric_states, total + aux.loss, parts, ys, scored, w)
+        metrics = pack(accumulate(unpack(metrics), total + aux.loss, parts, ys, scored, w))
         # replicated, so every host can read the sums; outputs stay split like the batch
-        metric_states = jax.lax.with_sharding_constraint(metric_states, parallel.replicated)
-        return metric_states, outputs
+        return jax.lax.with_sharding_constraint(metrics, parallel.replicated), outputs
 
-    fresh = parallel.replicate([t.metric.init() for t in tracked])
     return Steps(
         jax.jit(train),
         jax.jit(train, donate_argnums=(0, 1, 2, 3)),
         jax.jit(test),
         tracked,
         trainable,
-        fresh,
+        parallel.replicate(fresh),
         jax.jit(read, out_shardings=parallel.replicated),
         parallel,
     )

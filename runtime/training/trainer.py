@@ -26,6 +26,7 @@ class TrainingMixin:
 
     compiled: Any
     variables: Any
+    _variables: Any
     input_names: list[str]
     stop_training: bool = False
     _recipe: Recipe | None = None
@@ -35,6 +36,9 @@ class TrainingMixin:
     _iterations: int = 0
     _seed: int = 0
     _steps_per_execution: int = 1
+    _stepped: tuple[Any, ...] = (None, None, None)
+    """The params, state and optimizer state the last train step returned (placed by it):
+    while the model holds exactly these objects, the next step skips `place`'s check."""
 
     # Setup ---------------------------------------------------------------------------------
 
@@ -167,44 +171,48 @@ class TrainingMixin:
     # One batch -----------------------------------------------------------------------------
 
     def _train_batch(
-        self, steps: Steps, batch: D.Arrays, metric_states: list[Any], donate: bool = False
-    ) -> tuple[list[Any], jax.Array]:
-        """One jitted call: the metric states after this batch and their results vector.
+        self, steps: Steps, batch: D.Arrays, metrics: jax.Array, donate: bool = False
+    ) -> tuple[jax.Array, jax.Array]:
+        """One jitted call: the packed metric states after this batch and their results.
 
         The metric states are always placed already (`steps.fresh` or a previous step's
-        output); params and optimizer state are checked, since users may assign them.
-        The dropout key is made inside the step from the seed and step count, both passed as
-        device scalars (the step returns the next count). `donate`: the step reuses the
+        output); params and optimizer state are checked unless they are the objects the
+        previous step returned, since users may assign them.
+        The dropout key is made inside the step from the seed and step count, passed as one
+        device vector (the step returns the next one). `donate`: the step reuses the
         buffers of the weights, optimizer and metric states (the caller owns them: `fit`).
         """
         parallel = steps.parallel
-        variables, opt_state = parallel.place((self.variables, self._opt_state))
+        variables, opt_state = self.variables, self._opt_state
+        current = (variables["params"], variables["state"], opt_state)
+        if any(now is not then for now, then in zip(current, self._stepped, strict=True)):
+            variables, opt_state = parallel.place((variables, opt_state))
         x, y, w = parallel.shard((batch.x, batch.y, batch.w))
         step = steps.train_donating if donate else steps.train
-        params, state, self._opt_state, metric_states, results, following = step(
+        params, state, self._opt_state, metrics, results, following = step(
             variables["params"],
             variables["state"],
             opt_state,
-            metric_states,
+            metrics,
             x,
             y,
             w,
-            steps.scalar("seed", self._seed),
-            steps.scalar("iteration", self._iterations),
+            steps.counters(self._seed, self._iterations),
         )
-        self.variables = {"params": params, "state": state}
+        # a jitted step's outputs are concrete arrays: `Model.variables`' check for traced
+        # values (a walk over every leaf) would find nothing
+        self._variables = {"params": params, "state": state}
+        self._stepped = (params, state, self._opt_state)
         self._iterations += 1
-        steps.remember("iteration", self._iterations, following)
-        return metric_states, results
+        steps.remember(self._seed, self._iterations, following)
+        return metrics, results
 
-    def _test_batch(self, steps: Steps, batch: D.Arrays, metric_states: list[Any]) -> list[Any]:
+    def _test_batch(self, steps: Steps, batch: D.Arrays, metrics: jax.Array) -> jax.Array:
         parallel = steps.parallel
         variables = parallel.place(self.variables)
         x, y, w = parallel.shard((batch.x, batch.y, batch.w))
-        metric_states, _ = steps.test(
-            variables["params"], variables["state"], metric_states, x, y, w
-        )
-        return metric_states
+        metrics, _ = steps.test(variables["params"], variables["state"], metrics, x, y, w)
+        return metrics
 
     def train_on_batch(
         self,
@@ -322,7 +330,7 @@ class TrainingMixin:
                             (self.variables, self._opt_state)
                         )
                         owned = True
-                    states = states or fresh_copy(steps.fresh)
+                    states = fresh_copy(steps.fresh) if states is None else states
                     states, results = self._train_batch(steps, batch, states, donate=True)
                 logs = steps.logs(results) if progress.wants_batches or cbs.wants_batches else {}
                 progress.batch_end(begin + len(group) - 1, logs)
@@ -356,7 +364,7 @@ class TrainingMixin:
         states = None
         for batch in self._epoch(batches, 0):
             steps = self._ready([v.shape for v in batch.y])
-            states = self._test_batch(steps, batch, states or steps.fresh)
+            states = self._test_batch(steps, batch, steps.fresh if states is None else states)
         if states is None:
             raise ValueError("evaluate got no data")
         assert self._steps is not None
