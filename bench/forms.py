@@ -1,7 +1,8 @@
-"""`python -m bench.forms {batch_norm,depthwise} [--rounds R]`: one model's training-mode
-`apply` and `value_and_grad` under each form of one `LoweringOptions` choice, interleaved in
-one process, with each form's ratio to the first. The figures behind the `auto` rules in
-`compiler/options.py` that this module measures (docs/performance.md quotes them)."""
+"""`python -m bench.forms {batch_norm,depthwise,rnn,rnn_projection} [--rounds R]`: one
+model's training-mode `apply` and `value_and_grad` under each form of one `LoweringOptions`
+choice, interleaved in one process, with each form's ratio to the first. The figures behind
+the `auto` rules in `compiler/options.py` that this module measures (docs/performance.md
+quotes them)."""
 
 from __future__ import annotations
 
@@ -43,8 +44,17 @@ _DEPTHWISE_STACK = {  # MobileNet's depthwise step at its 56x56x64 stage, three 
     ],
 }
 
+_LSTM = {  # the bench suite's LSTM classifier on float inputs: 40 steps of 64 features
+    "kspec": 1,
+    "inputs": {"x": [40, 64]},
+    "layers": [
+        {"type": "LSTM", "name": "lstm", "units": 64},
+        {"type": "Dense", "name": "head", "units": 10, "activation": "softmax"},
+    ],
+}
+
 _RESNET = EXAMPLES / "resnet_small.yaml"
-CASES: dict[str, tuple[str, tuple[str, ...], list[tuple[str, Any, tuple[int, ...]]]]] = {
+CASES: dict[str, tuple[str, tuple[Any, ...], list[tuple[str, Any, tuple[int, ...]]]]] = {
     "batch_norm": (
         "batch_norm_statistics",
         ("two_pass", "one_pass"),
@@ -61,10 +71,16 @@ CASES: dict[str, tuple[str, tuple[str, ...], list[tuple[str, Any, tuple[int, ...
             ("DepthwiseConv2D(3)+ReLU x3", _DEPTHWISE_STACK, (1, 56, 56, 64)),
         ],
     ),
+    "rnn": ("rnn_scan_unroll", (1, 2, 4, 8, 40), [("LSTM(64) + Dense", _LSTM, (64, 40, 64))]),
+    "rnn_projection": (
+        "rnn_input_projection",
+        ("per_step", "hoisted"),
+        [("LSTM(64) + Dense", _LSTM, (64, 40, 64))],
+    ),
 }
 
 
-def _steps(spec: Any, field: str, form: str, x: jax.Array) -> tuple[Any, Any, Any]:
+def _steps(spec: Any, field: str, form: Any, x: jax.Array) -> tuple[Any, Any, Any]:
     """(apply, value_and_grad, params) of the model under one form, both compiled."""
     model = kspec.load(spec, lowering=kspec.LoweringOptions(**{field: form}))
     variables = model.init(0)
@@ -100,7 +116,8 @@ def compare(case: str, rounds: int) -> None:
             base = statistics.median(times[kind, forms[0]])
             for form in forms:
                 median = statistics.median(times[kind, form])
-                print(f"  {kind:15s} {form:12s} {median * 1e3:9.2f} ms  ratio {median / base:.2f}")
+                ratio = median / base
+                print(f"  {kind:15s} {form!s:12s} {median * 1e3:9.2f} ms  ratio {ratio:.2f}")
 
 
 def main(argv: list[str] | None = None) -> None:

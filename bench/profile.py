@@ -107,7 +107,8 @@ def _whole(model: kspec.Model, batch: int, repeats: int) -> float:
 
 def _options(pairs: list[str]) -> kspec.LoweringOptions:
     try:
-        return kspec.LoweringOptions(**dict(p.split("=", 1) for p in pairs))
+        forms = dict(p.split("=", 1) for p in pairs)  # a count (rnn_scan_unroll=4) is an int
+        return kspec.LoweringOptions(**{k: int(v) if v.isdigit() else v for k, v in forms.items()})
     except (TypeError, ValueError) as exc:
         raise SystemExit(f"--lowering: {exc}") from None
 

@@ -32,6 +32,13 @@ RnnInputProjection = Literal["auto", "hoisted", "per_step"]
 scan (`hoisted`) or once per step inside it (`per_step`). `auto`: per step on every backend
 (measured faster on CPU: `python -m bench.apply_lstm` prints both forms; XLA:GPU fuses either)."""
 
+RnnScanUnroll = int | Literal["auto"]
+"""How many timesteps one trip of a recurrent layer's `lax.scan` loop runs (its `unroll`:
+the same recurrence in fewer, longer trips; a layer's own `unroll: true` still unrolls the
+whole sequence). `auto`: 1 on every backend. On CPU a longer trip made the LSTM training step
+slower, not faster: at (64, 40, 64), `value_and_grad` took 1.09-1.12x the time at 2 or 4
+steps per trip and 1.5-2x at 8 or 40 (`python -m bench.forms rnn`)."""
+
 BatchNormStatistics = Literal["auto", "two_pass", "one_pass"]
 """How BatchNormalization computes its training-mode batch statistics: `two_pass` (the mean,
 then the mean of `(x - mean)^2`: Keras' `ops.moments`, two reads of x) or `one_pass`
@@ -64,6 +71,7 @@ class LoweringOptions:
     conv_weight_grad: ConvWeightGrad = "auto"
     max_pool: MaxPool = "auto"
     rnn_input_projection: RnnInputProjection = "auto"
+    rnn_scan_unroll: RnnScanUnroll = "auto"
     batch_norm_statistics: BatchNormStatistics = "auto"
     depthwise_conv: DepthwiseConv = "auto"
 
@@ -81,6 +89,13 @@ class LoweringOptions:
                     f"LoweringOptions.{name} must be one of {', '.join(allowed)}. "
                     f"Received: {name}={value!r}"
                 )
+        unroll = self.rnn_scan_unroll
+        counted = isinstance(unroll, int) and not isinstance(unroll, bool) and unroll >= 1
+        if unroll != "auto" and not counted:
+            raise ValueError(
+                "LoweringOptions.rnn_scan_unroll must be auto or a positive number of "
+                f"timesteps. Received: rnn_scan_unroll={unroll!r}"
+            )
 
     def im2col_weight_grad(self) -> bool:
         """Whether convolutions compute their weight gradient as an im2col matmul."""
@@ -93,6 +108,10 @@ class LoweringOptions:
     def hoist_input_projection(self) -> bool:
         """Whether recurrent layers project all timesteps' inputs before the scan."""
         return self.rnn_input_projection == "hoisted"
+
+    def scan_unroll(self) -> int:
+        """Timesteps per trip of a recurrent layer's scan loop (`lax.scan`'s `unroll`)."""
+        return 1 if self.rnn_scan_unroll == "auto" else self.rnn_scan_unroll
 
     def one_pass_batch_norm(self) -> bool:
         """Whether BatchNormalization's training statistics are E[x], E[x^2] in one read."""

@@ -36,6 +36,7 @@ from kspec.compiler.lowering import (
     format_shape,
     regularized,
 )
+from kspec.compiler.options import LoweringOptions
 from kspec.errors import ShapeError
 from kspec.schemas.layers import recurrent as s
 
@@ -178,8 +179,9 @@ def _rnn_apply(
         x = x * jnp.expand_dims(x_mask, 1)
     if spec.go_backwards:
         x, mask = x[:, ::-1], None if mask is None else mask[:, ::-1]
-    hoist = call.env.lowering.hoist_input_projection()
-    final, outputs = _recurrence(spec, cell, params, x, (mask, state_mask), states, hoist)
+    final, outputs = _recurrence(
+        spec, cell, params, x, (mask, state_mask), states, call.env.lowering
+    )
     if spec.stateful:
         call.update_state(dict(zip(cell.states, final, strict=True)))
     out = jnp.swapaxes(outputs, 0, 1) if spec.return_sequences else final[0]
@@ -193,11 +195,12 @@ def _recurrence(
     x: Array,
     masks: tuple[Array | None, Array | None],
     states: States,
-    hoist: bool,
+    lowering: LoweringOptions,
 ) -> tuple[States, Array | None]:
     """Final states, and the time-major outputs when `return_sequences` (else None). `masks`:
-    the timestep mask and the recurrent-dropout mask; `hoist`: project every timestep's input
-    before the scan (`LoweringOptions.rnn_input_projection`)."""
+    the timestep mask and the recurrent-dropout mask; `lowering` says whether every
+    timestep's input is projected before the scan and how many steps one scan trip runs
+    (`rnn_input_projection`, `rnn_scan_unroll`)."""
     mask, state_mask = masks
     bias = cell.input_bias(spec, params) if spec.use_bias else None
 
@@ -208,7 +211,7 @@ def _recurrence(
         return y if bias is None else add_bias(y, bias, axis)
 
     xs = jnp.swapaxes(x, 0, 1)
-    hoist = hoist and cell.project is None
+    hoist = lowering.hoist_input_projection() and cell.project is None
     if hoist:
         xs = project(xs)
     ms = None
@@ -224,7 +227,7 @@ def _recurrence(
         return new, new[0] if spec.return_sequences else None
 
     if not spec.unroll:
-        return jax.lax.scan(body, states, (xs, ms))
+        return jax.lax.scan(body, states, (xs, ms), unroll=lowering.scan_unroll())
     collected = []
     for t in range(xs.shape[0]):
         states, y = body(states, (xs[t], None if ms is None else ms[t]))

@@ -5,6 +5,7 @@ sides taking the same path."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import jax
@@ -153,6 +154,35 @@ def test_input_projection_switch_picks_the_form() -> None:
 
     assert top_level_matmuls("hoisted") == 1
     assert top_level_matmuls("per_step") == 0
+
+
+@pytest.mark.parametrize(("layer", "shape"), RNNS)
+def test_unrolled_scan_trips_equal_one_step_trips(layer: dict[str, Any], shape: list[int]) -> None:
+    """3 steps per trip over 4-5 timesteps: a remainder trip too."""
+    _assert_forms_agree(layer, shape, "rnn_scan_unroll", (3, 1))
+
+
+def test_scan_unroll_switch_sets_the_scans_unroll() -> None:
+    layer, shape = RNNS[0]
+
+    def unrolls(count: int) -> list[int]:
+        compiled = _model(layer, shape, LoweringOptions(rnn_scan_unroll=count))
+        variables = jax.eval_shape(compiled.init, jax.random.PRNGKey(0))
+        x = jax.ShapeDtypeStruct((2, *shape), jnp.float32)
+        jaxpr = jax.make_jaxpr(lambda v, x: compiled.apply(v, {"x": x})[0])(variables, x)
+        return [e.params["unroll"] for e in jaxpr.jaxpr.eqns if e.primitive.name == "scan"]
+
+    assert unrolls(4) == [4]
+    assert unrolls(1) == [1]
+
+
+@pytest.mark.parametrize("count", [0, -2, True, 2.5, "4"])
+def test_scan_unroll_takes_auto_or_a_positive_count(count: Any) -> None:
+    with pytest.raises(ValueError, match=(
+        r"^LoweringOptions.rnn_scan_unroll must be auto or a positive number of timesteps. "
+        rf"Received: rnn_scan_unroll={re.escape(repr(count))}$"
+    )):  # fmt: skip
+        LoweringOptions(rnn_scan_unroll=count)
 
 
 BATCH_NORMS = [
