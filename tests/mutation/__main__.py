@@ -108,16 +108,14 @@ def _reader_tests(root: Path, anchors: list[str], traced: CoverageMap) -> set[st
 
 def select_tests(root: Path, mutant: Mutant, traced: CoverageMap, config: Config) -> set[str]:
     """The quick tests that can see this mutant; empty when none runs its line."""
-    span = range(mutant.line, mutant.end_line + 1)
-    tests = traced.tests_on(mutant.path, span)
-    if tests or not traced.runs_at_import(mutant.path, span):
-        return tests
-    if mutant.scope is not None:  # a default argument: evaluated at import, read by calls
-        return traced.tests_on(mutant.path, range(mutant.scope[0], mutant.scope[1] + 1))
-    for prefix, anchors in config.readers.items():
-        if mutant.path.startswith(prefix):
-            return _reader_tests(root, anchors, traced)
-    return traced.tests_in_file(mutant.path)
+    if mutant.scope is None:  # module or class level: its readers, else the file's tests
+        for prefix, anchors in config.readers.items():
+            if mutant.path.startswith(prefix):
+                return _reader_tests(root, anchors, traced)
+        return traced.tests_in_file(mutant.path)
+    if mutant.header:
+        return traced.tests_on(mutant.path, range(mutant.scope[0] + 1, mutant.scope[1] + 1))
+    return traced.tests_on(mutant.path, range(mutant.statement, mutant.statement + 1))
 
 
 def ordered(tests: set[str], traced: CoverageMap) -> list[str]:
@@ -215,7 +213,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--all", action="store_true", help="every mutant, not a sample")
     parser.add_argument("--first", type=int, help="only the first N mutants of the sample")
     parser.add_argument(
-        "--survivors", action="store_true", help="rerun the survivors of out/mutate/mutate.json"
+        "--survivors",
+        action="store_true",
+        help="rerun the survivors of out/mutate/mutate.json and update it (after adding tests)",
     )
     parser.add_argument(
         "--check-tests",
@@ -278,10 +278,16 @@ def main() -> int:
             )
     finally:
         clean = _git_clean(ROOT, touched)
-    summary = summarise(records, config, time.monotonic() - start)
+    seconds = time.monotonic() - start
+    if args.survivors:  # the sample again: earlier kills stand, survivors get today's verdict
+        earlier = json.loads((OUT / "mutate.json").read_text())
+        rerun = {r["key"]: r for r in records}
+        records = [rerun.get(r["key"], r) for r in earlier["mutants"]]
+        seconds += earlier["seconds"]
+    summary = summarise(records, config, seconds)
     report(records, summary, config)
     OUT.mkdir(parents=True, exist_ok=True)
-    if not (args.only or args.survivors):
+    if not args.only:
         (OUT / "mutate.json").write_text(json.dumps({**summary, "mutants": records}, indent=1))
     if not clean:
         print("error: a mutated file was not restored (git status is not clean)")

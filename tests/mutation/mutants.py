@@ -28,10 +28,14 @@ class Mutant:
     path: str
     index: int
     line: int
-    end_line: int
-    # The innermost function around the mutated node (first, last line), None at module level:
-    # a mutated default argument runs at import, but the tests of that function are its readers.
+    # The first line of the innermost statement around the mutated node: the line coverage
+    # records for it (a multi-line statement counts as its first line).
+    statement: int
+    # The innermost function around it (first, last line); None at module or class level, code
+    # that runs once at import, whichever test imports the module first.
     scope: tuple[int, int] | None
+    # On the function's own header (a default argument): run at import, read by its calls.
+    header: bool
     description: str
     line_text: str
 
@@ -126,24 +130,30 @@ def _parsed(
     return module, positions, mutations
 
 
+def _innermost(spans: list[tuple[int, int]]) -> tuple[int, int] | None:
+    return max(spans, key=lambda span: (span[0], -span[1])) if spans else None
+
+
 def file_mutants(root: Path, path: str, selection: Selection) -> list[Mutant]:
     """Every mutant of one file, in source order."""
     code = (root / path).read_text()
     lines = code.splitlines()
     module, positions, mutations = _parsed(path, code, selection)
     functions = _spans(positions, (cst.FunctionDef,))
+    statements = _spans(positions, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
     found = []
     for index, mutation in enumerate(mutations):
-        where = positions[mutation.original_node]
-        first, last = where.start.line, where.end.line
-        around = [(lo, hi) for lo, hi in functions if lo <= first and last <= hi]
+        first = positions[mutation.original_node].start.line
+        scope = _innermost([span for span in functions if span[0] <= first <= span[1]])
+        statement = _innermost([span for span in statements if span[0] <= first <= span[1]])
         found.append(
             Mutant(
                 path=path,
                 index=index,
                 line=first,
-                end_line=last,
-                scope=max(around, key=lambda span: span[0]) if around else None,
+                statement=statement[0] if statement else first,
+                scope=scope,
+                header=scope is not None and statement == scope,
                 description=describe(
                     module.code_for_node(mutation.original_node),
                     module.code_for_node(mutation.mutated_node),

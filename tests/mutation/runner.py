@@ -79,10 +79,6 @@ class CoverageMap:
         at = self.lines.get(path, {})
         return {t for line in lines for t in at.get(line, ()) if t}
 
-    def runs_at_import(self, path: str, lines: range) -> bool:
-        at = self.lines.get(path, {})
-        return any("" in at.get(line, ()) for line in lines)
-
     def tests_in_file(self, path: str) -> set[str]:
         return {t for tests in self.lines.get(path, {}).values() for t in tests if t}
 
