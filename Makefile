@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo digits gpt vit test test-fast fuzz bench lint schema clean
+.PHONY: demo digits gpt vit test test-fast fuzz bench mutate lint schema clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,14 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -c 'import flax, equinox, matplotlib' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The mutation score (docs/testing.md): a seeded sample of mutmut's mutants of compiler/layers/
+# and the Keras 1 alias maps, each run against the quick tests that execute its line; prints the
+# kill rate and every survivor, writes out/mutate/mutate.json. MUTATE_SAMPLE, MUTATE_SEED and
+# MUTATE_ARGS (e.g. --only compiler/layers/core.py:12, --survivors, --list) override.
+mutate: $(STAMP)
+	$(BIN)/python -c 'import mutmut, coverage' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[mutate]'
+	$(BIN)/python -m tests.mutation $(MUTATE_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

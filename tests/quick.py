@@ -20,6 +20,7 @@ WHOLE = (
     "tests/schemas/",
     "tests/test_architecture.py",
     "tests/test_packaging.py",
+    "tests/test_mutation.py",  # the `make mutate` driver, on a planted module (seconds)
     "tests/parity/test_merge.py",  # masks across 3+ inputs differ per merge type
     "tests/compiler/test_expressions.py",
 )
