@@ -3,17 +3,18 @@
 `train_step(params, state, opt_state, metrics, x, y, w, counters)`: forward in training mode
 (dropout key `fold_in(PRNGKey(seed), iteration)` from `counters = [seed, iteration]`, made
 inside the program), the weighted sum of output losses + the layers' added losses
-(regularization), gradients wrt the trainable layers' params only, the optax update, then the weight constraints (as Keras: after the
-update). `test_step` is the forward pass in inference mode with the same losses and metrics.
-Losses and metrics see the outputs in float32 whatever the dtype policy; behind a loss scale
-(`loss_scale.py`, `mixed_float16`) the gradients are those of the scaled loss and the logged
-loss is the unscaled one. Both accumulate the epoch's metric sums in their `metrics` argument
-(every metric's sums packed into one vector) and return the running results as one vector, so one jitted call per batch does everything and
-reading the logs is one transfer. `train_donating` is the same step with params, state,
-optimizer state and metric states donated (their buffers reused for the results, no new
-allocation per step): `fit` runs it on arrays it owns (copied once when it starts, so
-references callers kept stay valid); `train_on_batch` runs `train`, since callers may still
-hold the arrays it is given.
+(regularization), gradients wrt the trainable layers' params only, the optax update, then
+the weight constraints (as Keras: after the update). `test_step` is the forward pass in
+inference mode with the same losses and metrics. Losses and metrics see the outputs in
+float32 whatever the dtype policy; behind a loss scale (`loss_scale.py`, `mixed_float16`)
+the gradients are those of the scaled loss and the logged loss is the unscaled one. Both
+accumulate the epoch's metric sums in their `metrics` argument (every metric's sums packed
+into one vector) and return the running results as one vector, so one jitted call per batch
+does everything and reading the logs is one transfer. `train_donating` is the same step with
+params, state, optimizer state and metric states donated (their buffers reused for the
+results, no new allocation per step): `fit` runs it on arrays it owns (copied once when it
+starts, so references callers kept stay valid); `train_on_batch` runs `train`, since callers
+may still hold the arrays it is given.
 """
 
 from __future__ import annotations
