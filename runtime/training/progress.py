@@ -72,13 +72,20 @@ class StepsProgress:
 
     def __init__(self, verbose: int | str, steps: int, console: Console | None = None) -> None:
         self.verbose, self.steps = verbosity(verbose), steps
-        self.console = console or Console(highlight=False, soft_wrap=True)
+        self._console = console
         self._start = time.perf_counter()
         self._bar: RichProgress | None = None
         if self.verbose == 1:
             self._bar = RichProgress(BarColumn(), MofNCompleteColumn(), console=self.console)
             self._task = self._bar.add_task("predict", total=steps)
             self._bar.start()
+
+    @property
+    def console(self) -> Console:
+        """Made when something is printed: a silent `predict` (the default) builds none."""
+        if self._console is None:
+            self._console = Console(highlight=False, soft_wrap=True)
+        return self._console
 
     def step(self, index: int) -> None:
         if self._bar is not None:
