@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, get_args
 
 from kspec.compiler.deferred import Array, jax, when_imported
 from kspec.compiler.options import LoweringOptions
@@ -167,6 +167,15 @@ class Lowering(Generic[S]):
     """How the layer meets its dtype policy (`compiler/precision.py`): by default inputs and
     weights in the compute dtype; the layers Keras keeps in float32 declare it here."""
 
+    def __post_init__(self) -> None:
+        # A misspelt policy would otherwise act as none of them, silently (plugins declare
+        # lowerings too).
+        if self.mask not in get_args(MaskPolicy):
+            raise ValueError(
+                f"the lowering of {self.spec_type.__name__} declares mask={self.mask!r}; "
+                f"expected one of {', '.join(map(repr, get_args(MaskPolicy)))}"
+            )
+
     def weight_rules(self, spec: S) -> list[WeightRule]:
         """Every regularizer and constraint `spec` puts on its weights (nested ones too)."""
         own = [
@@ -227,9 +236,18 @@ def expect_rank(shape: Shape, at_least: int, layer: str, *, exactly: bool = Fals
         )
 
 
-def expect_inputs(shapes: list[Shape], count: int, layer: str) -> None:
+def expect_inputs(spec: LayerSpec, shapes: list[Shape], count: int) -> None:
+    """Reject a call on other than `count` inputs, naming the layer by its schema type."""
     if len(shapes) != count:
-        raise ShapeError(f"{layer} takes {count} input(s). Received: {len(shapes)} inputs")
+        raise ShapeError(
+            f"{type(spec).__name__} takes {count} input(s). Received: {len(shapes)} inputs"
+        )
+
+
+def same_shape(spec: LayerSpec, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+    """The shape rule of a one-input layer whose output has its input's shape."""
+    expect_inputs(spec, shapes, 1)
+    return [shapes[0]]
 
 
 def format_shape(shape: Shape) -> str:

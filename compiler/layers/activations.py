@@ -14,18 +14,12 @@ from kspec.compiler.lowering import (
     Lowering,
     Shape,
     Weights,
-    expect_inputs,
     format_shape,
     regularized,
+    same_shape,
 )
 from kspec.errors import ShapeError
-from kspec.schemas.base import LayerSpec
 from kspec.schemas.layers import activations as s
-
-
-def _same_shape(spec: LayerSpec, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, type(spec).__name__)
-    return [shapes[0]]
 
 
 def _relu(spec: s.ReLU, params: Weights, inputs: list[Array], call: LayerCall) -> list[Array]:
@@ -81,7 +75,7 @@ def _alpha_shape(spec: s.PReLU, shape: Shape) -> tuple[int, ...]:
 
 
 def _prelu_shape(spec: s.PReLU, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    (shape,) = _same_shape(spec, shapes, env)
+    (shape,) = same_shape(spec, shapes, env)
     _alpha_shape(spec, shape)
     return [shape]
 
@@ -142,8 +136,8 @@ def _softmax(spec: s.Softmax, params: Weights, inputs: list[Array], call: LayerC
 
 
 LOWERINGS: list[Lowering[Any]] = [
-    Lowering(s.ReLU, _same_shape, _relu, mask="propagate"),
-    Lowering(s.LeakyReLU, _same_shape, _leaky_relu, mask="propagate"),
+    Lowering(s.ReLU, same_shape, _relu, mask="propagate"),
+    Lowering(s.LeakyReLU, same_shape, _leaky_relu, mask="propagate"),
     Lowering(
         s.PReLU,
         _prelu_shape,
@@ -152,7 +146,7 @@ LOWERINGS: list[Lowering[Any]] = [
         mask="propagate",
         governs=regularized(alpha="alpha"),
     ),
-    Lowering(s.ELU, _same_shape, _elu, mask="propagate"),
-    Lowering(s.ThresholdedReLU, _same_shape, _thresholded_relu, mask="propagate"),
+    Lowering(s.ELU, same_shape, _elu, mask="propagate"),
+    Lowering(s.ThresholdedReLU, same_shape, _thresholded_relu, mask="propagate"),
     Lowering(s.Softmax, _softmax_shape, _softmax, mask="propagate"),
 ]

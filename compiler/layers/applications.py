@@ -21,7 +21,7 @@ from kspec.schemas.layers import applications as s
 
 
 def _scale_shape(spec: s.LayerScale, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, "LayerScale")
+    expect_inputs(spec, shapes, 1)
     if shapes[0][-1] != spec.projection_dim:
         raise ShapeError(
             f"LayerScale has projection_dim={spec.projection_dim} but the input has "
@@ -43,7 +43,7 @@ def _scale(
 
 
 def _sum_shape(spec: s.CustomScaleLayer, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 2, "CustomScaleLayer")
+    expect_inputs(spec, shapes, 2)
     if shapes[0] != shapes[1]:
         raise ShapeError(
             "CustomScaleLayer adds two tensors of the same shape. Received: shapes="

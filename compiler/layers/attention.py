@@ -32,6 +32,7 @@ from kspec.compiler.lowering import (
     format_shape,
 )
 from kspec.errors import ShapeError
+from kspec.schemas.base import LayerSpec
 from kspec.schemas.fields import GlorotUniform
 from kspec.schemas.layers import attention as s
 
@@ -44,7 +45,8 @@ def padded(values: list[Any], count: int = 4) -> list[Any]:
     return [*values, *[None] * (count - len(values))]
 
 
-def _qkv_shapes(layer: str, shapes: list[Shape]) -> tuple[Shape, Shape, Shape, Shape | None]:
+def _qkv_shapes(spec: LayerSpec, shapes: list[Shape]) -> tuple[Shape, Shape, Shape, Shape | None]:
+    layer = type(spec).__name__
     query, value, key, mask = padded(shapes)
     assert query is not None and value is not None
     key = value if key is None else key
@@ -64,10 +66,11 @@ def _qkv_shapes(layer: str, shapes: list[Shape]) -> tuple[Shape, Shape, Shape, S
     return query, value, key, mask
 
 
-def _check_mask(layer: str, mask: Shape | None, scores: Shape, axes: tuple[int, ...]) -> None:
+def _check_mask(spec: LayerSpec, mask: Shape | None, scores: Shape, axes: tuple[int, ...]) -> None:
     """`attention_mask` must broadcast to the scores once Keras inserts the heads axis."""
     if mask is None:
         return
+    layer = type(spec).__name__
     expanded = list(mask)
     while len(expanded) < len(scores):
         expanded.insert(len(expanded) - 2 * len(axes), 1)
@@ -120,13 +123,13 @@ def _mha_axes(spec: s.MultiHeadAttention, rank: int) -> tuple[int, ...]:
 
 
 def _mha_shape(spec: s.MultiHeadAttention, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    query, _, key, mask = _qkv_shapes("MultiHeadAttention", shapes)
+    query, _, key, mask = _qkv_shapes(spec, shapes)
     axes = _mha_axes(spec, len(query))
     _bands_need_sequences(spec, query, axes)
     _flash_fits(spec, query, axes)
     heads, dim = spec.num_heads, spec.key_dim
     scores = att.scores_shape((*query[:-1], heads, dim), (*key[:-1], heads, dim), axes)
-    _check_mask("MultiHeadAttention", mask, scores, axes)
+    _check_mask(spec, mask, scores, axes)
     out = (*query[:-1], *(spec.output_dims or (query[-1],)))
     return [out, scores] if spec.return_attention_scores else [out]
 
@@ -223,7 +226,7 @@ def _masked_like_query(spec: Any, masked: list[bool]) -> list[bool]:
 
 
 def _gqa_shape(spec: s.GroupQueryAttention, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    query, value, key, mask = _qkv_shapes("GroupQueryAttention", shapes)
+    query, value, key, mask = _qkv_shapes(spec, shapes)
     expect_rank(query, 3, "GroupQueryAttention", exactly=True)
     if query[-1] != value[-1]:
         raise ShapeError(
@@ -232,7 +235,7 @@ def _gqa_shape(spec: s.GroupQueryAttention, shapes: list[Shape], env: BuildEnv) 
         )
     _bands_need_sequences(spec, query, (1,))
     scores = (query[0], spec.num_query_heads, query[1], key[1])
-    _check_mask("GroupQueryAttention", mask, scores, (1,))
+    _check_mask(spec, mask, scores, (1,))
     return [query, scores] if spec.return_attention_scores else [query]
 
 

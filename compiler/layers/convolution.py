@@ -64,7 +64,7 @@ def _geometry(spec: s.Convolution) -> tuple[tuple[int, ...], tuple[int, ...], tu
 def _input_channels(spec: s.Convolution, shapes: list[Shape]) -> tuple[Shape, int]:
     """Check one input of rank `spec.rank + 2` with known channels; return (spatial, channels)."""
     layer = type(spec).__name__
-    expect_inputs(shapes, 1, layer)
+    expect_inputs(spec, shapes, 1)
     (shape,) = shapes
     expect_rank(shape, spec.rank + 2, layer, exactly=True)
     spatial, channels = split_shape(shape, spec.data_format)

@@ -25,17 +25,17 @@ from kspec.compiler.lowering import (
     expect_rank,
     format_shape,
     regularized,
+    same_shape,
 )
 from kspec.compiler.regularizers import activity_penalty
 from kspec.errors import ShapeError
-from kspec.schemas.base import LayerSpec
 from kspec.schemas.layers import core as s
 
 # Dense ---------------------------------------------------------------------------------------
 
 
 def _dense_shape(spec: s.Dense, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, "Dense")
+    expect_inputs(spec, shapes, 1)
     (shape,) = shapes
     expect_rank(shape, 2, "Dense")
     if shape[-1] is None:
@@ -70,11 +70,6 @@ def _dense_apply(
 # Element-wise and identity-shaped layers -----------------------------------------------------
 
 
-def _same_shape(spec: LayerSpec, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, type(spec).__name__)
-    return [shapes[0]]
-
-
 def _activated_shape(name: str | None, shape: Shape) -> Shape:
     """The shape after an activation: all keep it except `glu`, which halves the last axis."""
     if name != "glu":
@@ -94,7 +89,7 @@ def _identity_apply(
 
 
 def _activation_shape(spec: s.Activation, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    (shape,) = _same_shape(spec, shapes, env)
+    (shape,) = same_shape(spec, shapes, env)
     return [_activated_shape(spec.activation, shape)]
 
 
@@ -122,7 +117,7 @@ def _dropout_apply(
 
 
 def _dropout_shape(spec: s.Dropout, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    (shape,) = _same_shape(spec, shapes, env)
+    (shape,) = same_shape(spec, shapes, env)
     if spec.noise_shape is not None:
         if len(spec.noise_shape) != len(shape):
             raise ShapeError(
@@ -165,7 +160,7 @@ def _masking_mask(
 
 
 def _flatten_shape(spec: s.Flatten, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, "Flatten")
+    expect_inputs(spec, shapes, 1)
     (shape,) = shapes
     expect_rank(shape, 1, "Flatten")
     rest = shape[1:]
@@ -206,7 +201,7 @@ def _reshape_target(spec: s.Reshape, shape: Shape) -> Shape:
 
 
 def _reshape_shape(spec: s.Reshape, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, "Reshape")
+    expect_inputs(spec, shapes, 1)
     expect_rank(shapes[0], 1, "Reshape")
     return [_reshape_target(spec, shapes[0])]
 
@@ -219,7 +214,7 @@ def _reshape_apply(
 
 
 def _permute_shape(spec: s.Permute, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, "Permute")
+    expect_inputs(spec, shapes, 1)
     (shape,) = shapes
     expect_rank(shape, len(spec.dims) + 1, "Permute", exactly=True)
     return [(shape[0], *(shape[d] for d in spec.dims))]
@@ -232,7 +227,7 @@ def _permute_apply(
 
 
 def _repeat_shape(spec: s.RepeatVector, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, "RepeatVector")
+    expect_inputs(spec, shapes, 1)
     (shape,) = shapes
     expect_rank(shape, 2, "RepeatVector", exactly=True)
     return [(shape[0], spec.n, shape[1])]
@@ -325,7 +320,7 @@ LOWERINGS: list[Lowering[Any]] = [
         governs=regularized(kernel="kernel", bias="bias"),
     ),
     Lowering(s.Activation, _activation_shape, _activation_apply, mask="propagate"),
-    Lowering(s.Identity, _same_shape, _identity_apply, mask="propagate"),
+    Lowering(s.Identity, same_shape, _identity_apply, mask="propagate"),
     Lowering(s.Dropout, _dropout_shape, _dropout_apply, mask="propagate"),
     Lowering(s.Flatten, _flatten_shape, _flatten_apply, compute_mask=drop_mask),
     Lowering(s.Reshape, _reshape_shape, _reshape_apply, compute_mask=drop_mask),
@@ -333,11 +328,11 @@ LOWERINGS: list[Lowering[Any]] = [
     Lowering(s.RepeatVector, _repeat_shape, _repeat_apply, compute_mask=drop_mask),
     Lowering(s.Lambda, _lambda_shape, _lambda_apply, compute_mask=drop_mask, couples_rows=True),
     Lowering(
-        s.ActivityRegularization, _same_shape, _activity_regularization_apply, mask="propagate"
+        s.ActivityRegularization, same_shape, _activity_regularization_apply, mask="propagate"
     ),
     Lowering(
         s.Masking,
-        _same_shape,
+        same_shape,
         _masking_apply,
         compute_mask=_masking_mask,
         mask="propagate",

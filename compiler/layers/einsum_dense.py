@@ -97,7 +97,7 @@ def analyze(spec: s.EinsumDense, shape: Shape) -> EinsumShapes:
 
 
 def _einsum_shape(spec: s.EinsumDense, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, "EinsumDense")
+    expect_inputs(spec, shapes, 1)
     return [analyze(spec, shapes[0]).output]
 
 

@@ -25,7 +25,7 @@ from kspec.schemas.layers import embedding as s
 
 
 def _embedding_shape(spec: s.Embedding, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, "Embedding")
+    expect_inputs(spec, shapes, 1)
     (shape,) = shapes
     if spec.input_length is not None:
         if len(shape) != 2 or shape[1] not in (None, spec.input_length):

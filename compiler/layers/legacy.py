@@ -27,8 +27,10 @@ from kspec.errors import ShapeError
 from kspec.schemas.layers import legacy as s
 
 
-def _features(shapes: list[Shape], layer: str) -> int:
-    expect_inputs(shapes, 1, layer)
+def _features(spec: s.MaxoutDense | s.Highway, shapes: list[Shape]) -> int:
+    """The known feature count of the one rank-2 input of a Keras 1 dense-like layer."""
+    layer = type(spec).__name__
+    expect_inputs(spec, shapes, 1)
     expect_rank(shapes[0], 2, layer, exactly=True)
     features = shapes[0][-1]
     if features is None:
@@ -42,7 +44,7 @@ def _features(shapes: list[Shape], layer: str) -> int:
 
 
 def _maxout_shape(spec: s.MaxoutDense, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    _features(shapes, "MaxoutDense")
+    _features(spec, shapes)
     return [(shapes[0][0], spec.units)]
 
 
@@ -68,7 +70,7 @@ def _maxout_apply(
 
 
 def _highway_shape(spec: s.Highway, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    _features(shapes, "Highway")
+    _features(spec, shapes)
     return [shapes[0]]
 
 

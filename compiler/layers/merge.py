@@ -75,7 +75,7 @@ def _elementwise_shape(spec: LayerSpec, shapes: list[Shape], env: BuildEnv) -> l
     unknown."""
     layer, rule = type(spec).__name__, _RULES[type(spec)]
     if rule.inputs is not None:
-        expect_inputs(shapes, rule.inputs, layer)
+        expect_inputs(spec, shapes, rule.inputs)
     batch = _batch(layer, shapes)
     rank = max(len(shape) for shape in shapes)
     out: list[int | None] = [1] * (rank - 1)
@@ -228,7 +228,7 @@ def _dot_axes(axes: int | list[int], shapes: list[Shape]) -> tuple[int, int]:
 
 
 def _dot_shape(spec: s.Dot, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 2, "Dot")
+    expect_inputs(spec, shapes, 2)
     if any(len(shape) < 2 for shape in shapes):
         raise ShapeError(f"Dot expects inputs of rank >= 2. Received: {_received(shapes)}")
     batch = _batch("Dot", shapes)

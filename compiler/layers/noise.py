@@ -17,6 +17,7 @@ from kspec.compiler.lowering import (
     expect_inputs,
     expect_rank,
     format_shape,
+    same_shape,
 )
 from kspec.errors import ShapeError
 from kspec.schemas.base import LayerSpec
@@ -29,11 +30,6 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 def _rng(spec: LayerSpec, call: LayerCall) -> Array:
     rng = call.need_rng(type(spec).__name__)
     return rng if spec.seed is None else jax.random.fold_in(rng, spec.seed)
-
-
-def _same_shape(spec: LayerSpec, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, type(spec).__name__)
-    return [shapes[0]]
 
 
 def _gaussian_noise(
@@ -72,7 +68,7 @@ def _noise_shape(noise_shape: list[int | None] | None, shape: Shape) -> Shape:
 
 
 def _alpha_dropout_shape(spec: s.AlphaDropout, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    (shape,) = _same_shape(spec, shapes, env)
+    (shape,) = same_shape(spec, shapes, env)
     _noise_shape(spec.noise_shape, shape)
     return [shape]
 
@@ -101,7 +97,7 @@ def _channel_axis(spec: s.SpatialDropout) -> int:
 
 
 def _spatial_shape(spec: s.SpatialDropout, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, type(spec).__name__)
+    expect_inputs(spec, shapes, 1)
     expect_rank(shapes[0], spec.rank + 2, type(spec).__name__, exactly=True)
     return [shapes[0]]
 
@@ -121,8 +117,8 @@ def _spatial_dropout(
 
 
 LOWERINGS: list[Lowering[Any]] = [
-    Lowering(s.GaussianNoise, _same_shape, _gaussian_noise, mask="propagate"),
-    Lowering(s.GaussianDropout, _same_shape, _gaussian_dropout, mask="propagate"),
+    Lowering(s.GaussianNoise, same_shape, _gaussian_noise, mask="propagate"),
+    Lowering(s.GaussianDropout, same_shape, _gaussian_dropout, mask="propagate"),
     Lowering(s.AlphaDropout, _alpha_dropout_shape, _alpha_dropout, mask="propagate"),
     *(
         Lowering(cls, _spatial_shape, _spatial_dropout, mask="propagate")

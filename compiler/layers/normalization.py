@@ -59,7 +59,7 @@ def _known_sizes(spec: _Normalization, shape: Shape, axes: list[int]) -> tuple[i
 
 
 def _same_shape(spec: _Normalization, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, type(spec).__name__)
+    expect_inputs(spec, shapes, 1)
     axes = _positive_axes(spec, shapes[0])
     if not isinstance(spec, s.UnitNormalization):  # the others hold weights on these axes
         _known_sizes(spec, shapes[0], axes)
@@ -231,7 +231,7 @@ def _groups(spec: s.GroupNormalization, shape: Shape) -> tuple[int, int]:
 
 
 def _gn_shape(spec: s.GroupNormalization, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, "GroupNormalization")
+    expect_inputs(spec, shapes, 1)
     _groups(spec, shapes[0])
     return [shapes[0]]
 

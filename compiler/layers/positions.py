@@ -18,16 +18,21 @@ from kspec.compiler.lowering import (
     Lowering,
     Shape,
     Weights,
+    expect_inputs,
     expect_rank,
     format_shape,
     regularized,
 )
 from kspec.errors import ShapeError
+from kspec.schemas.base import LayerSpec
 from kspec.schemas.layers import transformer as s
 
 
-def _features(layer: str, shapes: list[Shape]) -> Shape:
-    (shape,) = [x for x in shapes if x is not None]
+def _features(spec: LayerSpec, shapes: list[Shape]) -> Shape:
+    """The one input, of rank >= 3 with a known feature size."""
+    layer = type(spec).__name__
+    expect_inputs(spec, shapes, 1)
+    (shape,) = shapes
     expect_rank(shape, 3, layer)
     if shape[-1] is None:
         raise ShapeError(f"{layer} needs a known feature size. Received: {format_shape(shape)}")
@@ -35,7 +40,7 @@ def _features(layer: str, shapes: list[Shape]) -> Shape:
 
 
 def _position_shape(spec: s.PositionEmbedding, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    shape = _features("PositionEmbedding", shapes)
+    shape = _features(spec, shapes)
     if shape[-2] is not None and shape[-2] > spec.sequence_length:
         raise ShapeError(
             f"PositionEmbedding embeds at most sequence_length={spec.sequence_length} "
@@ -59,7 +64,7 @@ def _position_apply(
 
 
 def _same(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    return [_features(type(spec).__name__, shapes)]
+    return [_features(spec, shapes)]
 
 
 def _sine_apply(
@@ -90,6 +95,7 @@ def _rotary_axes(spec: s.RotaryEmbedding, rank: int) -> tuple[int, int]:
 
 
 def _rotary_shape(spec: s.RotaryEmbedding, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
+    expect_inputs(spec, shapes, 1)
     (shape,) = shapes
     _, feat = _rotary_axes(spec, len(shape))
     if shape[feat] is None or shape[feat] % 2:
@@ -179,7 +185,7 @@ def _reversible_mask(
 
 
 def _token_shape(spec: s.ClassToken, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    shape = _features("ClassToken", shapes)
+    shape = _features(spec, shapes)
     expect_rank(shape, 3, "ClassToken", exactly=True)
     return [(shape[0], None if shape[1] is None else shape[1] + 1, shape[2])]
 

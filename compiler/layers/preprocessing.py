@@ -18,17 +18,13 @@ from kspec.compiler.lowering import (
     expect_inputs,
     expect_rank,
     format_shape,
+    same_shape,
 )
 from kspec.errors import ShapeError
 from kspec.schemas.layers import preprocessing as s
 
 KERAS_EPSILON = 1e-7
 """`keras.backend.epsilon()`: the floor of Normalization's standard deviation."""
-
-
-def _same_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, type(spec).__name__)
-    return [shapes[0]]
 
 
 def _on_last_axis(value: float | list[float], ndim: int) -> Array:
@@ -69,7 +65,7 @@ def _kept_axes(spec: s.Normalization, shape: Shape) -> tuple[int, ...]:
 
 
 def _normalization_shape(spec: s.Normalization, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, "Normalization")
+    expect_inputs(spec, shapes, 1)
     _kept_axes(spec, shapes[0])
     return [shapes[0]]
 
@@ -125,7 +121,7 @@ def _resized(spec: s.Resizing | s.CenterCrop, shape: Shape) -> Shape:
 
 
 def _resizing_shape(spec: s.Resizing, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, "Resizing")
+    expect_inputs(spec, shapes, 1)
     return [_resized(spec, shapes[0])]
 
 
@@ -138,7 +134,7 @@ def _resizing_apply(
 
 
 def _crop_shape(spec: s.CenterCrop, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, "CenterCrop")
+    expect_inputs(spec, shapes, 1)
     h, w = _image_axes(spec, shapes[0])
     for axis, want in ((h, spec.height), (w, spec.width)):
         have = shapes[0][axis]
@@ -164,7 +160,7 @@ def _crop_apply(
 
 
 LOWERINGS: list[Lowering[Any]] = [
-    Lowering(s.Rescaling, _same_shape, _rescaling_apply, mask="propagate"),
+    Lowering(s.Rescaling, same_shape, _rescaling_apply, mask="propagate"),
     Lowering(
         s.Normalization,
         _normalization_shape,

@@ -104,7 +104,7 @@ def _bind_time_distributed(
     inner = resolve(spec.layer)
 
     def infer_shape(spec: s.TimeDistributed, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-        expect_inputs(shapes, 1, "TimeDistributed")
+        expect_inputs(spec, shapes, 1)
         expect_rank(shapes[0], 3, "TimeDistributed")
         if not inner.wrappable:
             raise ShapeError(

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from kspec.compiler.compile import compile_model, lowering_of
 from kspec.compiler.conformance import (
     check_infer_shape,
     check_invalid,
@@ -23,8 +24,11 @@ from kspec.compiler.conformance import (
     check_policy,
     check_reference,
     check_round_trip,
+    layer_spec,
 )
+from kspec.compiler.lowering import BuildEnv, format_shape
 from kspec.compiler.registry import all_lowerings, registered
+from kspec.errors import ShapeError, SpecError
 from kspec.schemas import layer_types
 from tests import conformance
 from tests.conformance.cases import Case, Invalid, KerasReference, NumpyReference
@@ -125,6 +129,48 @@ def test_mixed_bfloat16_dtypes(type_name: str, case: Case) -> None:
 @pytest.mark.parametrize(("type_name", "case"), _ids(INVALID))
 def test_invalid_shapes_raise_shape_error(type_name: str, case: Invalid) -> None:
     check_invalid(type_name, case)
+
+
+TAKES_MORE = {
+    "Bidirectional": "initial states of both directions",
+    "ConvLSTM2D": "initial states",
+    "GRU": "an initial state",
+    "LSTM": "initial states",
+    "SimpleRNN": "an initial state",
+    "Lambda": "any inputs its expression reads",
+    "Model": "the sub-model's own inputs",
+    "ReversibleEmbedding": "`inputs` or `reverse`",
+    "Softmax": "a mask",
+    "TransformerDecoder": "an encoder sequence",
+    "TransformerEncoder": "a padding mask",
+}
+"""One-input cases of layers whose further inputs mean something: their own errors say what."""
+
+
+@pytest.mark.parametrize(
+    "type_name",
+    sorted(
+        t
+        for t, cases in CASES.items()
+        if t not in TAKES_MORE and any(len(case.shapes) == 1 for case in cases)
+    ),
+)
+def test_a_one_input_layer_given_two_names_itself(type_name: str) -> None:
+    """The arity error names the layer by its type (one source: the schema class), at the
+    shape rule and in the compiled model's diagnostic."""
+    case = next(case for case in CASES[type_name] if len(case.shapes) == 1)
+    spec = layer_spec(type_name, case.params, case.shapes * 2)
+    node = spec.layers[0]
+    expected = f"{type_name} takes 1 input(s). Received: 2 inputs"
+    with pytest.raises(ShapeError) as raised:
+        lowering_of(node).infer_shape(node, [(None, *case.shapes[0])] * 2, BuildEnv())
+    assert [d.message for d in raised.value.diagnostics] == [expected]
+    with pytest.raises(SpecError) as compiled:
+        compile_model(spec)
+    (diagnostic,) = compiled.value.diagnostics
+    shape = format_shape((None, *case.shapes[0]))
+    in_context = f"{expected} (input shapes: {shape}, {shape})"
+    assert (diagnostic.node, diagnostic.message) == (node.name, in_context)
 
 
 def _reference_ids() -> list[Any]:

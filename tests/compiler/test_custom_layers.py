@@ -45,7 +45,7 @@ class GatedSkip(LayerSpec):
 
 
 def _shape(spec: GatedSkip, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, "GatedSkip")
+    expect_inputs(spec, shapes, 1)
     expect_rank(shapes[0], 2, "GatedSkip")
     return [shapes[0]]
 
@@ -250,6 +250,15 @@ class Misnamed(LayerSpec):
 def test_registration_is_checked(schema: Any, lowering: Any, error: str) -> None:
     with pytest.raises((TypeError, ValueError), match=error):
         kspec.register_layer(schema, lowering)
+
+
+def test_a_lowering_with_an_unknown_mask_policy_is_refused() -> None:
+    with pytest.raises(ValueError) as raised:
+        Lowering(GatedSkip, _shape, _apply, mask="Propagate")  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        "the lowering of GatedSkip declares mask='Propagate'; "
+        "expected one of 'propagate', 'consume', 'drop', 'error'"
+    )
 
 
 def test_a_taken_name_is_refused(gated_skip: type[GatedSkip]) -> None:

@@ -45,7 +45,7 @@ class GatedLinearUnit(LayerSpec):
 
 
 def _shape(spec: GatedLinearUnit, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
-    expect_inputs(shapes, 1, "GatedLinearUnit")
+    expect_inputs(spec, shapes, 1)
     (shape,) = shapes
     expect_rank(shape, 2, "GatedLinearUnit")
     if shape[-1] is None:
