@@ -161,6 +161,31 @@ def test_regularizers_and_constraints_inside_apply_once() -> None:
     assert float(jnp.min(constrained["m"]["dense/kernel"])) >= 0.0
 
 
+def test_activity_losses_inside_reach_the_outer_model_as_at_top_level() -> None:
+    """An activity regularizer inside adds its loss at apply time (not a weight rule): the
+    nested model's loss equals the same layer's at top level, on the same weights."""
+    dense = {"type": "Dense", "units": 2, "activity_regularizer": {"l1": 0.25}}
+    flat = kspec.load({"kspec": 1, "inputs": {"x": [3]}, "layers": [dense]})
+    inner_spec = {"inputs": {"x": [3]}, "layers": [dense]}
+    nested = kspec.load(
+        {
+            "kspec": 1,
+            "inputs": {"x": [3]},
+            "layers": [{"type": "Model", "name": "m", "spec": inner_spec}],
+        }
+    )
+    variables = nested.init(0)
+    inner = variables["params"]["m"]
+    inner["dense/bias"] = jnp.asarray([0.5, -1.0])
+    flat_params = {"dense": {"kernel": inner["dense/kernel"], "bias": inner["dense/bias"]}}
+    flat_variables = {**flat.init(0), "params": flat_params}
+    x = _x(6, (4, 3))
+    _, aux = nested.apply(variables, x, return_aux=True)
+    _, flat_aux = flat.apply(flat_variables, x, return_aux=True)
+    assert float(flat_aux.loss) > 0
+    np.testing.assert_allclose(aux.loss, flat_aux.loss, rtol=1e-6)
+
+
 def test_gradients_reach_the_weights_inside() -> None:
     model = kspec.load(_outer())
     variables = model.init(0)

@@ -16,6 +16,7 @@ CASES: dict[str, list[Case]] = {
     "Activation": [
         Case({"activation": "tanh"}, [[5]]),
         Case({"activation": "softmax"}, [[3, 4]]),
+        Case({"activation": "glu"}, [[3, 4]], id="glu"),  # halves the last axis
     ],
     "Dropout": [
         Case({"rate": 0.5}, [[6]]),
@@ -73,7 +74,9 @@ INVALID: dict[str, list[Invalid]] = {
         Invalid({"expression": "x @ x"}, [[3]], "Lambda expression failed", id="bad-matmul"),
         Invalid({"expression": "reshape(x, (5,))"}, [[4]], "Lambda expression failed"),
     ],
-    "Activation": [],
+    "Activation": [
+        Invalid({"activation": "glu"}, [[4, 3]], "glu halves the last axis", id="glu-odd"),
+    ],
     "Flatten": [],
     "ActivityRegularization": [],
     "Masking": [],
@@ -84,4 +87,5 @@ REFERENCES = [
     KerasReference("Dense", CASES["Dense"][1]),
     KerasReference("Permute", CASES["Permute"][1]),
     KerasReference("Flatten", CASES["Flatten"][2]),
+    KerasReference("Activation", CASES["Activation"][2]),
 ]

@@ -167,6 +167,17 @@ def test_recurrent_dropout_is_one_scaled_mask_fixed_across_time() -> None:
     assert abs((kept == 0).mean() - 0.5) < 0.03
 
 
+def test_seed_picks_another_mask_from_the_same_rng() -> None:
+    """`seed` is folded into the node's dropout rng: the same seed gives the same mask, and
+    another seed, or none, another one."""
+    key = jax.random.PRNGKey(0)
+    seeded = {seed: _identity_rnn({"dropout": 0.5, "seed": seed})[1](key) for seed in (3, 4)}
+    np.testing.assert_array_equal(_identity_rnn({"dropout": 0.5, "seed": 3})[1](key), seeded[3])
+    unseeded = _identity_rnn({"dropout": 0.5})[1](key)
+    assert not np.array_equal(seeded[3], seeded[4])
+    assert not np.array_equal(seeded[3], unseeded)
+
+
 def test_dropout_in_training_needs_an_rng() -> None:
     model, _ = _identity_rnn({"dropout": 0.1})
     with pytest.raises(ValueError, match="SimpleRNN in training mode needs an rng"):

@@ -136,6 +136,34 @@ def test_reversible_embedding_ties_input_and_output(tie: bool, cap: float | None
     assert model.compiled.output_shapes == [(None, 5, 11)]
 
 
+def test_reversible_and_rotary_embeddings_pass_the_padding_mask_on() -> None:
+    """`mask_zero` ids mask the ReversibleEmbedding's output (as keras-hub's Embedding base),
+    and RotaryEmbedding propagates it: a masked average then skips the padded steps."""
+    layers = [
+        {"type": "ReversibleEmbedding", "input_dim": 7, "output_dim": 4, "mask_zero": True},
+        {"type": "RotaryEmbedding"},
+        {"type": "GlobalAveragePooling1D", "name": "mean"},
+    ]
+    model = kspec.load(_spec({"ids": {"shape": [5], "dtype": "int32"}}, layers))
+    variables = model.init(0)
+    ids = np.array([[3, 1, 0, 0, 0], [2, 5, 6, 4, 0]], np.int32)
+    rotated = kspec.load(_spec({"ids": {"shape": [5], "dtype": "int32"}}, layers[:2]))
+    per_step = np.asarray(rotated.apply(variables, ids))
+    kept = (ids != 0)[..., None]
+    expected = (per_step * kept).sum(1) / kept.sum(1)
+    np.testing.assert_allclose(model.apply(variables, ids), expected, rtol=1e-6)
+
+
+def test_reversible_embedding_in_reverse_needs_vectors_of_its_size() -> None:
+    layer = {"type": "ReversibleEmbedding", "input_dim": 7, "output_dim": 4,
+             "inputs": {"reverse": "h"}}  # fmt: skip
+    with pytest.raises(kspec.SpecError) as raised:
+        kspec.load(_spec({"h": {"shape": [5, 3]}}, [layer]))
+    assert [d.message for d in raised.value.diagnostics] == [
+        "ReversibleEmbedding in reverse expects vectors of size 4. Received: shape=(None, 5, 3)"
+    ]
+
+
 def test_sine_position_encoding_against_keras_hub_formula() -> None:
     """NumPy of `sine_position_encoding.py`: sin on even features, cos on odd ones."""
     model = kspec.load(_spec({"x": {"shape": [7, 6]}}, [{"type": "SinePositionEncoding",

@@ -205,6 +205,22 @@ def test_time_distributed(inner: dict, keras_inner: Any, shape: tuple[int, ...])
     assert ours.get_layer("td").weight_names() == ["kernel", "bias"]  # shared across steps
 
 
+def test_time_distributed_batch_norm_updates_its_moving_statistics() -> None:
+    """The wrapped layer's new state becomes the wrapper's: one BatchNormalization over every
+    timestep, so its batch statistics fold time into the batch (NumPy of Keras' update,
+    `moving = momentum * moving + (1 - momentum) * batch`, biased variance)."""
+    spec = {"kspec": 1, "inputs": {"x": {"shape": [4, 3]}},
+            "layers": [{"type": "TimeDistributed", "name": "td",
+                        "layer": {"type": "BatchNormalization", "momentum": 0.9}}]}  # fmt: skip
+    model = kspec.load(spec)
+    x = np.random.default_rng(5).standard_normal((2, 4, 3)).astype(np.float32) + 1.5
+    _, aux = model.apply(model.init(0), x, training=True, return_aux=True)
+    steps = x.reshape(-1, 3)
+    np.testing.assert_allclose(aux.state["td"]["moving_mean"], 0.1 * steps.mean(0), rtol=1e-5)
+    expected_var = 0.9 + 0.1 * steps.var(0)
+    np.testing.assert_allclose(aux.state["td"]["moving_variance"], expected_var, rtol=1e-5)
+
+
 def test_time_distributed_over_a_sub_model() -> None:
     """Keras lets TimeDistributed wrap any layer, a Model included: the sub-model runs on
     every timestep with one set of weights (random biases, so the bias path counts)."""
