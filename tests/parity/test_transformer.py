@@ -1,6 +1,8 @@
 """keras-hub building blocks against keras-hub itself (the optional `hub` test extra; skipped
 without it) with randomised weights, and against NumPy references of keras-hub's code for the
-weight-free position layers and the ViT class token (these always run)."""
+weight-free position layers and the ViT class token (these always run; the encoder's and
+decoder's NumPy references are conformance rows, tests/conformance/transformer.py), and the
+TransformerDecoder's refusals of encoder masks it cannot apply."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import numpy as np
 import pytest
 
 import kspec
+from kspec.errors import SpecError
 from tests.parity.harness import RTOL, assert_random_parity, keras_side
 
 L = keras.layers
@@ -102,6 +105,40 @@ def test_transformer_decoder_matches_keras_hub(cross: bool, params: dict) -> Non
             keras_model = keras.Model(x, decoder(e, use_causal_mask=causal))
     xs = [_ids(3, 6, 9)] + ([RNG.standard_normal((3, 4, 8)).astype(np.float32)] if cross else [])
     assert_random_parity(_spec(inputs, [EMBED, layer]), keras_model, xs)
+
+
+def _decoder_error(inputs: dict[str, Any], call: dict[str, str]) -> str:
+    layer = {"type": "TransformerDecoder", "intermediate_dim": 8, "num_heads": 2, "inputs": call}
+    with pytest.raises(SpecError) as info:
+        kspec.load(_spec(inputs, [layer]))
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.node == "transformer_decoder"
+    return diagnostic.message
+
+
+@pytest.mark.parametrize(
+    ("mask", "shape"), [("encoder_padding_mask", [5]), ("encoder_attention_mask", [6, 5])]
+)
+def test_transformer_decoder_encoder_masks_need_an_encoder_sequence(mask: str, shape: list) -> None:
+    """keras-hub's decoder reads the encoder masks only in its cross-attention block, which it
+    builds only for an `encoder_sequence`: kspec refuses a mask that would be dropped."""
+    inputs = {"x": {"shape": [6, 4]}, "m": {"shape": shape, "dtype": "int32"}}
+    message = _decoder_error(inputs, {"decoder_sequence": "x", mask: "m"})
+    shapes = ", ".join(f"(None, {', '.join(map(str, s))})" for s in ([6, 4], shape))
+    assert message == (
+        f"TransformerDecoder: encoder masks need an `encoder_sequence` (input shapes: {shapes})"
+    )
+
+
+def test_transformer_decoder_encoder_padding_mask_has_the_encoder_length() -> None:
+    """The cross-attention's padding mask covers the encoder's positions (5), not the decoder's."""
+    inputs = {"x": {"shape": [6, 4]}, "ctx": {"shape": [5, 4]},
+              "pad": {"shape": [6], "dtype": "int32"}}  # fmt: skip
+    call = {"decoder_sequence": "x", "encoder_sequence": "ctx", "encoder_padding_mask": "pad"}
+    assert _decoder_error(inputs, call) == (
+        "TransformerDecoder: a padding mask has shape (batch, 5). Received: (None, 6) "
+        "(input shapes: (None, 6, 4), (None, 5, 4), (None, 6))"
+    )
 
 
 def test_position_embedding_matches_keras_hub() -> None:
