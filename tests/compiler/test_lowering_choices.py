@@ -15,6 +15,7 @@ import pytest
 
 import kspec
 from kspec import LoweringOptions
+from kspec.compiler.layers.conv_grad import CONCAT_BELOW_CHANNELS
 
 
 def _model(layer: dict[str, Any], shape: list[int], options: LoweringOptions) -> Any:
@@ -63,8 +64,9 @@ def _jaxpr(layer: dict[str, Any], shape: list[int], options: LoweringOptions) ->
     return str(jax.make_jaxpr(lambda v, x: compiled.apply(v, {"x": x})[0])(variables, x))
 
 
-CONVS = [
+CONVS = [  # input channels below CONCAT_BELOW_CHANNELS: the concatenated form
     ({"type": "Conv2D", "filters": 5, "kernel_size": 3}, [9, 8, 3]),
+    ({"type": "Conv2D", "filters": 3, "kernel_size": 3}, [7, 6, 1]),
     ({"type": "Conv2D", "filters": 4, "kernel_size": [3, 2], "strides": 2, "padding": "same"},
      [9, 7, 3]),
     ({"type": "Conv2D", "filters": 4, "kernel_size": 3, "dilation_rate": 2}, [9, 9, 2]),
@@ -72,7 +74,31 @@ CONVS = [
      [3, 8, 7]),
     ({"type": "Conv1D", "filters": 4, "kernel_size": 3, "padding": "causal"}, [10, 3]),
     ({"type": "Conv3D", "filters": 3, "kernel_size": 2, "strides": [1, 2, 1]}, [5, 6, 4, 2]),
+    # from CONCAT_BELOW_CHANNELS on: one matmul per tap
+    ({"type": "Conv2D", "filters": 5, "kernel_size": 3}, [7, 6, 8]),
+    ({"type": "Conv2D", "filters": 4, "kernel_size": [3, 2], "strides": 2, "padding": "same"},
+     [9, 7, 9]),
+    ({"type": "Conv2D", "filters": 4, "kernel_size": 3, "dilation_rate": 2, "padding": "same"},
+     [8, 9, 8]),
+    ({"type": "Conv2D", "filters": 3, "kernel_size": 3, "strides": [1, 2],
+      "data_format": "channels_first"}, [10, 8, 7]),
+    ({"type": "Conv1D", "filters": 4, "kernel_size": 3, "strides": 2, "padding": "same"}, [11, 12]),
+    ({"type": "Conv1D", "filters": 4, "kernel_size": 2, "dilation_rate": 3, "padding": "causal"},
+     [10, 8]),
+    ({"type": "Conv3D", "filters": 3, "kernel_size": 2, "padding": "same",
+      "data_format": "channels_first"}, [8, 4, 5, 3]),
 ]  # fmt: skip
+
+
+def _input_channels(layer: dict[str, Any], shape: list[int]) -> int:
+    return shape[0 if layer.get("data_format") == "channels_first" else -1]
+
+
+def test_conv_table_covers_both_weight_gradient_forms() -> None:
+    """CONVS runs the concatenated form and the per-tap one, C = 1 included."""
+    channels = {_input_channels(layer, shape) for layer, shape in CONVS}
+    assert 1 in channels
+    assert min(channels) < CONCAT_BELOW_CHANNELS <= max(channels)
 
 
 @pytest.mark.parametrize(("layer", "shape"), CONVS)
