@@ -36,11 +36,12 @@ patch matrix (one input-sized slice at a time), so the cap does not apply to it.
 CONCAT_BELOW_CHANNELS = 8
 """Input channel count below which the taps are concatenated into one patch matrix and one
 matmul; from this many channels on, each tap takes its own matmul. Measured with
-`python -m bench.conv_grad` (XLA:CPU, jax 0.10.2, shared 2-core CPU): with few channels each
-per-tap matmul is a thin (C, M) @ (M, O) product that XLA:CPU runs far below matmul speed
-(3.4x XLA's gradient at C=1), while the concatenated matrix makes one product of depth
-prod(kernel_size) * C; with many channels the per-tap products are already full-width and
-skip writing the patch matrix, which the concatenated form pays for."""
+`python -m bench.conv_grad` (XLA:CPU, jax 0.10.2, a shared 2-core CPU; docs/performance.md
+has the table): the crossover lies between 4 and 8 channels. With few channels each per-tap
+matmul is a thin (C, M) @ (M, O) product that XLA:CPU runs far below matmul speed (1.7-2.5x
+XLA's gradient at C=1, against 0.23-0.37 concatenated), while the concatenated matrix makes
+one product of depth prod(kernel_size) * C. With many channels the per-tap products are
+already wide and skip writing the patch matrix (C=32: 0.80 per tap, 1.12-1.19 concatenated)."""
 
 
 def concatenates_taps(kernel_shape: tuple[int, ...]) -> bool:
@@ -124,7 +125,7 @@ def concatenated_weight_gradient(
 ) -> Array:
     """dw as one matmul of the im2col patch matrix (the taps side by side on the channel
     axis, columns ordered (tap, c)) with dy. The batch and spatial axes are contracted as
-    they are: on XLA:CPU that ran 0.6-0.8 of the time of flattening them first (C <= 4)."""
+    they are: on XLA:CPU that ran 0.6-0.85 of the time of flattening them first (C = 1, 4)."""
     x, dy = _channels_last(geometry, x), _channels_last(geometry, dy)
     patches = jnp.concatenate(_taps(geometry, x, kernel_shape, dy.shape), axis=-1)
     return _contract(patches, dy, dy.ndim - 1).reshape(kernel_shape)
@@ -135,7 +136,7 @@ def tap_weight_gradient(
 ) -> Array:
     """dw as one (M, C)^T @ (M, O) matmul per kernel tap, M = N * out_positions, each its own
     (C, O) block: no patch matrix. The operands are flattened to 2-D first: contracting the
-    batch and spatial axes in place ran 1.2-1.6x slower on XLA:CPU (C = 32, 64)."""
+    batch and spatial axes in place ran 1.6x slower on XLA:CPU (C = 32, 64)."""
     x, dy = _channels_last(geometry, x), _channels_last(geometry, dy)
     taps = _taps(geometry, x, kernel_shape, dy.shape)
     dy = dy.reshape(-1, dy.shape[-1])
