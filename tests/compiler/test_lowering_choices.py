@@ -15,7 +15,11 @@ import pytest
 
 import kspec
 from kspec import LoweringOptions
-from kspec.compiler.layers.conv_grad import CONCAT_BELOW_CHANNELS
+from kspec.compiler.layers.conv_grad import (
+    CONCAT_BELOW_CHANNELS,
+    MAX_PATCH_ELEMENTS,
+    ConvGeometry,
+)
 
 
 def _model(layer: dict[str, Any], shape: list[int], options: LoweringOptions) -> Any:
@@ -104,6 +108,17 @@ def test_conv_table_covers_both_weight_gradient_forms() -> None:
 @pytest.mark.parametrize(("layer", "shape"), CONVS)
 def test_im2col_weight_gradient_equals_xla(layer: dict[str, Any], shape: list[int]) -> None:
     _assert_forms_agree(layer, shape, "conv_weight_grad", ("im2col", "xla"))
+
+
+def test_patch_cap_applies_to_the_concatenated_form_only() -> None:
+    """Only the concatenated form builds a patch matrix, so only it falls back to XLA's
+    gradient above MAX_PATCH_ELEMENTS; the per-tap form takes any static size."""
+    geometry = ConvGeometry((1, 1), ((0, 0), (0, 0)), (1, 1), ("NHWC", "HWIO", "NHWC"))
+    few, many = CONCAT_BELOW_CHANNELS - 1, CONCAT_BELOW_CHANNELS
+    batch = MAX_PATCH_ELEMENTS // (24 * 24 * 9 * few) + 1  # a patch matrix just over the cap
+    assert geometry.fits_im2col((1, 26, 26, few), (3, 3, few, 4))
+    assert not geometry.fits_im2col((batch, 26, 26, few), (3, 3, few, 4))
+    assert geometry.fits_im2col((batch, 26, 26, many), (3, 3, many, 4))
 
 
 def test_conv_weight_gradient_switch_picks_the_form() -> None:
