@@ -18,8 +18,9 @@ from typing import Literal
 from kspec.compiler.deferred import jax
 
 ConvWeightGrad = Literal["auto", "im2col", "xla"]
-"""How a convolution's weight gradient is computed: `im2col` (patches @ output gradient, one
-matmul, in a `custom_vjp`) or `xla` (XLA's transposed convolution). `auto`: im2col on CPU."""
+"""How a convolution's weight gradient is computed: `im2col` (matmuls of strided slices of
+the input with the output gradient, in a `custom_vjp`: compiler/layers/conv_grad.py) or `xla`
+(XLA's transposed convolution). `auto`: im2col on CPU."""
 
 MaxPool = Literal["auto", "reshape", "reduce_window"]
 """How max pooling is lowered when strides equal the pool size, the padding is `valid` and the

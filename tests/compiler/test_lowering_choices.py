@@ -15,6 +15,11 @@ import pytest
 
 import kspec
 from kspec import LoweringOptions
+from kspec.compiler.layers.conv_grad import (
+    CONCAT_BELOW_CHANNELS,
+    MAX_PATCH_ELEMENTS,
+    ConvGeometry,
+)
 
 
 def _model(layer: dict[str, Any], shape: list[int], options: LoweringOptions) -> Any:
@@ -63,8 +68,9 @@ def _jaxpr(layer: dict[str, Any], shape: list[int], options: LoweringOptions) ->
     return str(jax.make_jaxpr(lambda v, x: compiled.apply(v, {"x": x})[0])(variables, x))
 
 
-CONVS = [
+CONVS = [  # input channels below CONCAT_BELOW_CHANNELS: the concatenated form
     ({"type": "Conv2D", "filters": 5, "kernel_size": 3}, [9, 8, 3]),
+    ({"type": "Conv2D", "filters": 3, "kernel_size": 3}, [7, 6, 1]),
     ({"type": "Conv2D", "filters": 4, "kernel_size": [3, 2], "strides": 2, "padding": "same"},
      [9, 7, 3]),
     ({"type": "Conv2D", "filters": 4, "kernel_size": 3, "dilation_rate": 2}, [9, 9, 2]),
@@ -72,12 +78,47 @@ CONVS = [
      [3, 8, 7]),
     ({"type": "Conv1D", "filters": 4, "kernel_size": 3, "padding": "causal"}, [10, 3]),
     ({"type": "Conv3D", "filters": 3, "kernel_size": 2, "strides": [1, 2, 1]}, [5, 6, 4, 2]),
+    # from CONCAT_BELOW_CHANNELS on: one matmul per tap
+    ({"type": "Conv2D", "filters": 5, "kernel_size": 3}, [7, 6, 8]),
+    ({"type": "Conv2D", "filters": 4, "kernel_size": [3, 2], "strides": 2, "padding": "same"},
+     [9, 7, 9]),
+    ({"type": "Conv2D", "filters": 4, "kernel_size": 3, "dilation_rate": 2, "padding": "same"},
+     [8, 9, 8]),
+    ({"type": "Conv2D", "filters": 3, "kernel_size": 3, "strides": [1, 2],
+      "data_format": "channels_first"}, [10, 8, 7]),
+    ({"type": "Conv1D", "filters": 4, "kernel_size": 3, "strides": 2, "padding": "same"}, [11, 12]),
+    ({"type": "Conv1D", "filters": 4, "kernel_size": 2, "dilation_rate": 3, "padding": "causal"},
+     [10, 8]),
+    ({"type": "Conv3D", "filters": 3, "kernel_size": 2, "padding": "same",
+      "data_format": "channels_first"}, [8, 4, 5, 3]),
 ]  # fmt: skip
+
+
+def _input_channels(layer: dict[str, Any], shape: list[int]) -> int:
+    return shape[0 if layer.get("data_format") == "channels_first" else -1]
+
+
+def test_conv_table_covers_both_weight_gradient_forms() -> None:
+    """CONVS runs the concatenated form and the per-tap one, C = 1 included."""
+    channels = {_input_channels(layer, shape) for layer, shape in CONVS}
+    assert 1 in channels
+    assert min(channels) < CONCAT_BELOW_CHANNELS <= max(channels)
 
 
 @pytest.mark.parametrize(("layer", "shape"), CONVS)
 def test_im2col_weight_gradient_equals_xla(layer: dict[str, Any], shape: list[int]) -> None:
     _assert_forms_agree(layer, shape, "conv_weight_grad", ("im2col", "xla"))
+
+
+def test_patch_cap_applies_to_the_concatenated_form_only() -> None:
+    """Only the concatenated form builds a patch matrix, so only it falls back to XLA's
+    gradient above MAX_PATCH_ELEMENTS; the per-tap form takes any static size."""
+    geometry = ConvGeometry((1, 1), ((0, 0), (0, 0)), (1, 1), ("NHWC", "HWIO", "NHWC"))
+    few, many = CONCAT_BELOW_CHANNELS - 1, CONCAT_BELOW_CHANNELS
+    batch = MAX_PATCH_ELEMENTS // (24 * 24 * 9 * few) + 1  # a patch matrix just over the cap
+    assert geometry.fits_im2col((1, 26, 26, few), (3, 3, few, 4))
+    assert not geometry.fits_im2col((batch, 26, 26, few), (3, 3, few, 4))
+    assert geometry.fits_im2col((batch, 26, 26, many), (3, 3, many, 4))
 
 
 def test_conv_weight_gradient_switch_picks_the_form() -> None:
