@@ -119,6 +119,10 @@ def test_patch_cap_applies_to_the_concatenated_form_only() -> None:
     assert geometry.fits_im2col((1, 26, 26, few), (3, 3, few, 4))
     assert not geometry.fits_im2col((batch, 26, 26, few), (3, 3, few, 4))
     assert geometry.fits_im2col((batch, 26, 26, many), (3, 3, many, 4))
+    # the cap itself still fits: 1x1 kernel, 4 channels, 2**15 * 32 * 32 positions = 2**27
+    assert MAX_PATCH_ELEMENTS == 2**27
+    assert geometry.fits_im2col((2**15, 32, 32, 4), (1, 1, 4, 1))
+    assert not geometry.fits_im2col((2**15 + 1, 32, 32, 4), (1, 1, 4, 1))
 
 
 def test_conv_weight_gradient_switch_picks_the_form() -> None:
