@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import keras
 import numpy as np
 import pytest
@@ -219,6 +220,20 @@ def test_time_distributed_batch_norm_updates_its_moving_statistics() -> None:
     np.testing.assert_allclose(aux.state["td"]["moving_mean"], 0.1 * steps.mean(0), rtol=1e-5)
     expected_var = 0.9 + 0.1 * steps.var(0)
     np.testing.assert_allclose(aux.state["td"]["moving_variance"], expected_var, rtol=1e-5)
+
+
+def test_time_distributed_dropout_draws_from_the_calls_rng() -> None:
+    """The wrapped layer gets the wrapper's rng: in training a wrapped Dropout zeroes and
+    rescales (one draw over every timestep), the same key gives the same draw."""
+    dropout = {"type": "TimeDistributed", "layer": {"type": "Dropout", "rate": 0.5}}
+    spec = {"kspec": 1, "inputs": {"x": {"shape": [6, 50]}}, "layers": [dropout]}
+    model = kspec.load(spec)
+    variables, x = model.init(0), np.ones((4, 6, 50), np.float32)
+    out = np.asarray(model.apply(variables, x, training=True, rng=jax.random.PRNGKey(1)))
+    assert set(np.unique(out)) == {0.0, 2.0}
+    assert 0.4 < (out == 0).mean() < 0.6
+    again = model.apply(variables, x, training=True, rng=jax.random.PRNGKey(1))
+    np.testing.assert_array_equal(again, out)
 
 
 def test_time_distributed_over_a_sub_model() -> None:
