@@ -108,13 +108,16 @@ def _reader_tests(root: Path, anchors: list[str], traced: CoverageMap) -> set[st
 
 def select_tests(root: Path, mutant: Mutant, traced: CoverageMap, config: Config) -> set[str]:
     """The quick tests that can see this mutant; empty when none runs its line."""
-    if mutant.scope is None:  # module or class level: its readers, else the file's tests
+    if mutant.header:  # a default argument: read by the function's calls
+        assert mutant.scope is not None
+        return traced.tests_on(mutant.path, range(mutant.scope[0] + 1, mutant.scope[1] + 1))
+    at_import = mutant.scope is None or traced.runs_only_at_import(mutant.path, mutant.statement)
+    if at_import:  # module or class level, or run only at import: the file's tests, readers'
+        tests = traced.tests_in_file(mutant.path)
         for prefix, anchors in config.readers.items():
             if mutant.path.startswith(prefix):
-                return _reader_tests(root, anchors, traced)
-        return traced.tests_in_file(mutant.path)
-    if mutant.header:
-        return traced.tests_on(mutant.path, range(mutant.scope[0] + 1, mutant.scope[1] + 1))
+                tests |= _reader_tests(root, anchors, traced)
+        return tests
     return traced.tests_on(mutant.path, range(mutant.statement, mutant.statement + 1))
 
 

@@ -79,6 +79,11 @@ class CoverageMap:
         at = self.lines.get(path, {})
         return {t for line in lines for t in at.get(line, ()) if t}
 
+    def runs_only_at_import(self, path: str, line: int) -> bool:
+        """Whether `line` runs outside any test only: at import (a function that builds a
+        module-level table), so no test's coverage says which tests depend on it."""
+        return self.lines.get(path, {}).get(line) == [""]
+
     def tests_in_file(self, path: str) -> set[str]:
         return {t for tests in self.lines.get(path, {}).values() for t in tests if t}
 

@@ -3,12 +3,14 @@ which line of the mutated files, and which tests pass unmutated and how long eac
 
 coverage.py records the lines with the test's node id as its dynamic context (what pytest-cov's
 `--cov-context=test` does); each process, xdist workers included, writes its own data file
-under `KSPEC_MUTATE_TRACE`. Lines run outside any test (imports, collection) get the empty
-context. The controller writes `outcomes.json`: node id -> [passed, seconds].
+under `KSPEC_MUTATE_TRACE`. Every traced module is imported when the plugin starts, so the
+lines run at import (and nowhere else) get the empty context, as do any others run outside a
+test (collection). The controller writes `outcomes.json`: node id -> [passed, seconds].
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import warnings
@@ -35,6 +37,29 @@ def pytest_configure(config: pytest.Config) -> None:
         config_file=False,
     )
     _COVERAGE.start()
+    for path in json.loads(os.environ["KSPEC_MUTATE_INCLUDE"]):
+        module = _module_of(Path(path))
+        if module is not None:  # import now, outside any test: its import-time lines get ""
+            importlib.import_module(module)
+
+
+_ROOT = Path(__file__).resolve().parents[2]
+_PACKAGES = {"kspec": "kspec", "spec": "kspec.spec", "schemas": "kspec.schemas",
+             "compiler": "kspec.compiler", "runtime": "kspec.runtime"}  # fmt: skip
+"""pyproject's `package-dir`: each top-level folder and the package it installs as."""
+
+
+def _module_of(path: Path) -> str | None:
+    """The module a traced file installs as (None for a test file, which pytest imports).
+
+    Imported lazily, a module would run its top level (lowering tables, the helpers that
+    build them) inside whichever test imports it first, and coverage would credit that test
+    alone with lines every test depends on."""
+    folder, *rest = path.relative_to(_ROOT).with_suffix("").parts
+    if folder not in _PACKAGES:
+        return None
+    parts = rest[:-1] if rest and rest[-1] == "__init__" else rest
+    return ".".join([_PACKAGES[folder], *parts])
 
 
 @pytest.hookimpl(hookwrapper=True)
