@@ -113,10 +113,11 @@ def _skip_masked(op: Callable[[Array, Array], Array], xs: list[Array], masks: Ma
     return out
 
 
-def _multiply_masked(xs: list[Array], masks: Masks) -> Array:
-    """Masked entries count as 1; where every input is masked the product is 0."""
+def _multiply_masked(op: Callable[[Array, Array], Array], xs: list[Array], masks: Masks) -> Array:
+    """Masked entries count as 1 (the product's identity); where every input is masked the
+    product is 0."""
     out = functools.reduce(
-        jnp.multiply,
+        op,
         [
             x if m is None else jnp.where(m, x, jnp.ones((), x.dtype))
             for x, m in zip(xs, masks, strict=True)
@@ -139,7 +140,7 @@ def _elementwise_apply(
     if rule.masked == "skip":
         y = _skip_masked(getattr(jnp, rule.op), xs, masks)
     elif rule.masked == "one":
-        y = _multiply_masked(xs, masks)
+        y = _multiply_masked(getattr(jnp, rule.op), xs, masks)
     else:
         y = functools.reduce(getattr(jnp, rule.op), xs)
     return [y / len(xs) if rule.mean else y]
