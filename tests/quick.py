@@ -49,6 +49,7 @@ FUNCTIONS = (
     "tests/parity/test_wrappers.py::test_bidirectional_grid",  # each merge mode, masks, states
     "tests/parity/test_wrappers.py::test_bidirectional_stateful_halves_equal_the_whole",
     "tests/parity/test_wrappers.py::test_bidirectional_backward_layer_and_initial_states",
+    "tests/parity/test_recurrent.py::test_parity_options",  # each cell's variants (reset_after)
     # each encoder mask alone: either one without an `encoder_sequence` is refused
     "tests/parity/test_transformer.py::test_transformer_decoder_encoder_masks_need_an_encoder_sequence",
 )

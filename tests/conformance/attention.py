@@ -90,8 +90,16 @@ INVALID: dict[str, list[Invalid]] = {
         Invalid(
             {"num_heads": 2, "key_dim": 2},
             [[4, 3], [5, 3], [5, 3], [4, 6]],
-            "does not broadcast to the attention scores",
+            "MultiHeadAttention: `attention_mask` of shape (None, 4, 6) does not broadcast to "
+            "the attention scores",
             id="mask-shape",
+        ),
+        Invalid(
+            {"num_heads": 2, "key_dim": 2},
+            [[4, 3], [5, None]],
+            "MultiHeadAttention needs a known last dimension of `value`. "
+            "Received: value_shape=(None, 5, None)",
+            id="value-features",
         ),
     ],
     "GroupQueryAttention": [

@@ -16,6 +16,12 @@ CASES: dict[str, list[Case]] = {
         Case({"filters": 4, "kernel_size": 3, "padding": "same"}, [[6, 5, 2]]),
         Case({"filters": 4, "kernel_size": [3, 2], "groups": 2, **_CF}, [[4, 6, 5]], id="groups"),
         Case({"filters": 2, "kernel_size": 2, "lora_rank": 2}, [[4, 4, 3]], id="lora"),
+        # `same` pads depend on the spatial sizes only when strided: read from the right axes
+        Case(
+            {"filters": 2, "kernel_size": 3, "strides": 2, "padding": "same", **_CF},
+            [[3, 7, 6]],
+            id="same-strided-cf",
+        ),
     ],
     "Conv3D": [
         Case({"filters": 1, "kernel_size": [1, 2, 1], "padding": "same", **_CF}, [[1, 3, 3, 2]]),
@@ -66,11 +72,21 @@ CASES: dict[str, list[Case]] = {
 INVALID: dict[str, list[Invalid]] = {
     "Conv1D": [
         Invalid({"filters": 2, "kernel_size": 5}, [[4, 2]], "larger than the input", id="big"),
-        Invalid({"filters": 2, "kernel_size": 2}, [[4, 2, 2]], "rank 3", id="rank"),
+        Invalid(
+            {"filters": 2, "kernel_size": 2},
+            [[4, 2, 2]],
+            "Conv1D expects an input of rank 3. Received: shape=(None, 4, 2, 2)",
+            id="rank",
+        ),
         Invalid({"filters": 2, "kernel_size": 2}, [[4, None]], "known channel", id="channels"),
     ],
     "Conv2D": [
-        Invalid({"filters": 4, "kernel_size": 2, "groups": 2}, [[4, 4, 3]], "groups=2"),
+        Invalid(
+            {"filters": 4, "kernel_size": 2, "groups": 2},
+            [[4, 4, 3]],
+            "The number of input channels must be evenly divisible by the number of groups. "
+            "Received: groups=2, input shape (None, 4, 4, 3) has 3 channels",
+        ),
         Invalid({"filters": 2, "kernel_size": 3, "dilation_rate": 3}, [[6, 6, 1]], "larger"),
     ],
     "Conv3D": [Invalid({"filters": 2, "kernel_size": 2}, [[4, 4, 2]], "rank 5")],
@@ -89,4 +105,5 @@ REFERENCES = [
     KerasReference("SeparableConv2D", CASES["SeparableConv2D"][1]),
     KerasReference("DepthwiseConv1D", CASES["DepthwiseConv1D"][0]),
     KerasReference("Conv2DTranspose", CASES["Conv2DTranspose"][0]),
+    KerasReference("Conv2D", CASES["Conv2D"][3]),
 ]

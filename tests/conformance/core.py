@@ -67,7 +67,9 @@ INVALID: dict[str, list[Invalid]] = {
         Invalid({"target_shape": [5]}, [[12]], "cannot reshape", id="size-mismatch"),
         Invalid({"target_shape": [-1, 5]}, [[12]], "do not divide", id="not-divisible"),
     ],
-    "Permute": [Invalid({"dims": [2, 1]}, [[3]], "rank 3", id="rank-mismatch")],
+    "Permute": [
+        Invalid({"dims": [2, 1]}, [[3]], "Permute expects an input of rank 3", id="rank-mismatch"),
+    ],
     "RepeatVector": [Invalid({"n": 2}, [[3, 4]], "rank 2", id="rank-3")],
     "Dropout": [Invalid({"rate": 0.5, "noise_shape": [None, 3]}, [[4]], "broadcast")],
     "Lambda": [

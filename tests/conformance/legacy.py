@@ -35,10 +35,17 @@ def _maxout(spec: Any, p: dict[str, np.ndarray], xs: list[np.ndarray]) -> list[n
     return [np.max(pieces, axis=0)]
 
 
+_ACTIVATIONS = {None: lambda v: v, "relu": lambda v: np.maximum(v, 0.0)}
+"""The activations the Highway cases use (None: Keras 1's default, linear)."""
+
+
 def _highway(spec: Any, p: dict[str, np.ndarray], xs: list[np.ndarray]) -> list[np.ndarray]:
+    """Keras 1 `Highway.call`: y = t * activation(x W + b) + (1 - t) * x, t = sigmoid(x W_carry
+    + b_carry); `bias=False` drops both biases."""
     x = xs[0]
-    transform = 1.0 / (1.0 + np.exp(-(x @ p["carry_kernel"] + p["carry_bias"])))
-    value = x @ p["kernel"] + p["bias"]  # Keras 1's default activation: linear
+    carry_bias, bias = (p["carry_bias"], p["bias"]) if spec.use_bias else (0.0, 0.0)
+    transform = 1.0 / (1.0 + np.exp(-(x @ p["carry_kernel"] + carry_bias)))
+    value = _ACTIVATIONS[spec.activation](x @ p["kernel"] + bias)
     return [transform * value + (1.0 - transform) * x]
 
 
@@ -46,4 +53,5 @@ REFERENCES = [
     NumpyReference("MaxoutDense", CASES["MaxoutDense"][0], _maxout),
     NumpyReference("MaxoutDense", CASES["MaxoutDense"][1], _maxout),
     NumpyReference("Highway", CASES["Highway"][0], _highway),
+    NumpyReference("Highway", CASES["Highway"][1], _highway),
 ]

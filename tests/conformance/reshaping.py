@@ -65,6 +65,7 @@ INVALID: dict[str, list[Invalid]] = {
 
 REFERENCES = [
     KerasReference("Cropping2D", CASES["Cropping2D"][0]),
+    KerasReference("Cropping2D", CASES["Cropping2D"][1]),  # channels_first
     KerasReference("ZeroPadding3D", CASES["ZeroPadding3D"][1]),
     KerasReference("UpSampling2D", CASES["UpSampling2D"][0]),
 ]

@@ -54,10 +54,13 @@ INVALID: dict[str, list[Invalid]] = {
                 "Attention `key_dim` computed cannot be zero", id="heads"),
         Invalid({"intermediate_dim": 4, "num_heads": 1}, [[3, 4], [4]],
                 "TransformerEncoder: a padding mask has shape", id="padding"),
+        Invalid({"intermediate_dim": 4, "num_heads": 1}, [[3, None]],
+                "TransformerEncoder: `inputs` needs a known feature size. "
+                "Received: inputs_shape=(None, 3, None)", id="features"),
     ],
     "TransformerDecoder": [
-        Invalid({"intermediate_dim": 4, "num_heads": 1}, [[3]], "expects an input of rank 3",
-                id="rank"),
+        Invalid({"intermediate_dim": 4, "num_heads": 1}, [[3]],
+                "TransformerDecoder expects an input of rank 3", id="rank"),
     ],
     "PositionEmbedding": [
         Invalid({"sequence_length": 3}, [[4, 2]], "embeds at most sequence_length=3", id="long"),

@@ -132,6 +132,14 @@ def test_alpha_dropout_keeps_mean_and_variance(rate: float) -> None:
     assert abs(y.var() - 1.0) < 0.02
 
 
+def test_alpha_dropout_at_rate_zero_is_the_identity_even_in_training() -> None:
+    """Keras' `AlphaDropout.call` applies noise only `if training and self.rate > 0`: at rate 0
+    a training call returns its input and draws nothing (so it needs no rng)."""
+    model = _model({"type": "AlphaDropout", "rate": 0.0}, N[1:])
+    x = random_input(N[1:], batch=N[0])
+    np.testing.assert_array_equal(model.apply(model.variables, x, training=True), x)
+
+
 def test_alpha_dropout_noise_shape_broadcasts() -> None:
     layer = {"type": "AlphaDropout", "rate": 0.5, "noise_shape": [None, 1, 6]}
     x = random_input((5, 6), batch=8)

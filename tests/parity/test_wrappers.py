@@ -236,6 +236,24 @@ def test_time_distributed_dropout_draws_from_the_calls_rng() -> None:
     np.testing.assert_array_equal(again, out)
 
 
+def test_bidirectional_dropout_draws_one_mask_per_direction() -> None:
+    """In training each direction draws its own dropout mask from the call's rng: with the
+    same weights both ways on a constant sequence, the halves differ only by their masks."""
+    inner = {"type": "SimpleRNN", "units": 8, "dropout": 0.5, "activation": "linear",
+             "use_bias": False}  # fmt: skip
+    spec = {"kspec": 1, "inputs": {"x": {"shape": [1, 8]}},
+            "layers": [{"type": "Bidirectional", "layer": inner, "merge_mode": None}]}  # fmt: skip
+    model = kspec.load(spec)
+    model.init(0)
+    model.set_weights([np.eye(8), np.zeros((8, 8))] * 2)
+    x = np.ones((16, 1, 8), np.float32)
+    forward, backward = model.apply(model.variables, x, training=True, rng=jax.random.PRNGKey(0))
+    assert set(np.unique(forward)) == set(np.unique(backward)) == {0.0, 2.0}
+    assert not np.array_equal(forward, backward)
+    again = model.apply(model.variables, x, training=True, rng=jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(again[0], forward)
+
+
 def test_time_distributed_over_a_sub_model() -> None:
     """Keras lets TimeDistributed wrap any layer, a Model included: the sub-model runs on
     every timestep with one set of weights (random biases, so the bias path counts)."""
