@@ -254,6 +254,25 @@ def test_bidirectional_dropout_draws_one_mask_per_direction() -> None:
     np.testing.assert_array_equal(again[0], forward)
 
 
+def test_bidirectional_sequences_pass_the_mask_on() -> None:
+    """With `return_sequences` the output keeps the input's mask (Keras' `compute_mask`): a
+    masked average after it skips the padded steps."""
+    layers = [
+        {"type": "Masking"},
+        {"type": "Bidirectional", "name": "bi",
+         "layer": {"type": "GRU", "units": 3, "return_sequences": True}},
+        {"type": "GlobalAveragePooling1D"},
+    ]  # fmt: skip
+    spec = {"kspec": 1, "inputs": {"x": {"shape": [6, 3]}}, "layers": layers}
+    model = kspec.load(spec)
+    per_step = kspec.load({**spec, "layers": layers[:2]})
+    x = padded_batch()
+    steps = np.asarray(per_step.apply(model.variables, x))
+    kept = np.any(x != 0.0, axis=-1)[..., None]
+    expected = (steps * kept).sum(1) / kept.sum(1)
+    np.testing.assert_allclose(model.apply(model.variables, x), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_time_distributed_over_a_sub_model() -> None:
     """Keras lets TimeDistributed wrap any layer, a Model included: the sub-model runs on
     every timestep with one set of weights (random biases, so the bias path counts)."""
