@@ -1,5 +1,5 @@
 """The quick subset (`make test-fast`, `pytest -m quick`): the inner loop and the runner of
-`make mutate`, under two minutes on a 2-core machine.
+`make mutate`, about two minutes on a 2-core machine.
 
 One declaration of what it holds, applied as the `quick` marker at collection. It keeps every
 stage's cheap tests whole, runs each parity test of each layer family once (its first
