@@ -226,13 +226,15 @@ class Composite(Generic[S]):
     bind: Callable[[S, Resolve], Lowering[S]]
 
 
-def expect_rank(shape: Shape, at_least: int, layer: str, *, exactly: bool = False) -> None:
-    """Raise `ShapeError` unless `shape` (batch included) has the rank `layer` needs."""
+def expect_rank(spec: LayerSpec, shape: Shape, at_least: int, *, exactly: bool = False) -> None:
+    """Raise `ShapeError` unless `shape` (batch included) has the rank `spec`'s layer needs,
+    naming the layer by its schema type (as `expect_inputs` does)."""
     ok = len(shape) == at_least if exactly else len(shape) >= at_least
     if not ok:
         need = f"rank {at_least}" if exactly else f"rank >= {at_least}"
         raise ShapeError(
-            f"{layer} expects an input of {need}. Received: shape={format_shape(shape)}"
+            f"{type(spec).__name__} expects an input of {need}. "
+            f"Received: shape={format_shape(shape)}"
         )
 
 

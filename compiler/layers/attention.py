@@ -50,7 +50,7 @@ def _qkv_shapes(spec: LayerSpec, shapes: list[Shape]) -> tuple[Shape, Shape, Sha
     query, value, key, mask = padded(shapes)
     assert query is not None and value is not None
     key = value if key is None else key
-    expect_rank(query, 3, layer)
+    expect_rank(spec, query, 3)
     for name, shape in (("query", query), ("value", value), ("key", key)):
         if shape[-1] is None:
             raise ShapeError(
@@ -227,7 +227,7 @@ def _masked_like_query(spec: Any, masked: list[bool]) -> list[bool]:
 
 def _gqa_shape(spec: s.GroupQueryAttention, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     query, value, key, mask = _qkv_shapes(spec, shapes)
-    expect_rank(query, 3, "GroupQueryAttention", exactly=True)
+    expect_rank(spec, query, 3, exactly=True)
     if query[-1] != value[-1]:
         raise ShapeError(
             "GroupQueryAttention: the last dimension of `query` and `value` must be equal. "
@@ -276,7 +276,7 @@ def _luong_shape(spec: Any, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     assert query is not None and value is not None
     key = value if key is None else key
     for shape in (query, value, key):
-        expect_rank(shape, 3, layer, exactly=True)
+        expect_rank(spec, shape, 3, exactly=True)
     if query[-1] != key[-1] or key[1] != value[1]:
         raise ShapeError(
             f"{layer}: `query` and `key` need the same last dimension and `key` the value's "

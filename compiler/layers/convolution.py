@@ -66,7 +66,7 @@ def _input_channels(spec: s.Convolution, shapes: list[Shape]) -> tuple[Shape, in
     layer = type(spec).__name__
     expect_inputs(spec, shapes, 1)
     (shape,) = shapes
-    expect_rank(shape, spec.rank + 2, layer, exactly=True)
+    expect_rank(spec, shape, spec.rank + 2, exactly=True)
     spatial, channels = split_shape(shape, spec.data_format)
     if channels is None:
         raise ShapeError(

@@ -37,7 +37,7 @@ from kspec.schemas.layers import core as s
 def _dense_shape(spec: s.Dense, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     expect_inputs(spec, shapes, 1)
     (shape,) = shapes
-    expect_rank(shape, 2, "Dense")
+    expect_rank(spec, shape, 2)
     if shape[-1] is None:
         raise ShapeError(
             f"Dense needs a known last dimension. Received: shape={format_shape(shape)}"
@@ -162,7 +162,7 @@ def _masking_mask(
 def _flatten_shape(spec: s.Flatten, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     expect_inputs(spec, shapes, 1)
     (shape,) = shapes
-    expect_rank(shape, 1, "Flatten")
+    expect_rank(spec, shape, 1)
     rest = shape[1:]
     return [(shape[0], None if None in rest else math.prod(rest))]  # type: ignore[arg-type]
 
@@ -202,7 +202,7 @@ def _reshape_target(spec: s.Reshape, shape: Shape) -> Shape:
 
 def _reshape_shape(spec: s.Reshape, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     expect_inputs(spec, shapes, 1)
-    expect_rank(shapes[0], 1, "Reshape")
+    expect_rank(spec, shapes[0], 1)
     return [_reshape_target(spec, shapes[0])]
 
 
@@ -216,7 +216,7 @@ def _reshape_apply(
 def _permute_shape(spec: s.Permute, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     expect_inputs(spec, shapes, 1)
     (shape,) = shapes
-    expect_rank(shape, len(spec.dims) + 1, "Permute", exactly=True)
+    expect_rank(spec, shape, len(spec.dims) + 1, exactly=True)
     return [(shape[0], *(shape[d] for d in spec.dims))]
 
 
@@ -229,7 +229,7 @@ def _permute_apply(
 def _repeat_shape(spec: s.RepeatVector, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     expect_inputs(spec, shapes, 1)
     (shape,) = shapes
-    expect_rank(shape, 2, "RepeatVector", exactly=True)
+    expect_rank(spec, shape, 2, exactly=True)
     return [(shape[0], spec.n, shape[1])]
 
 

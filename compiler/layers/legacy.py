@@ -31,7 +31,7 @@ def _features(spec: s.MaxoutDense | s.Highway, shapes: list[Shape]) -> int:
     """The known feature count of the one rank-2 input of a Keras 1 dense-like layer."""
     layer = type(spec).__name__
     expect_inputs(spec, shapes, 1)
-    expect_rank(shapes[0], 2, layer, exactly=True)
+    expect_rank(spec, shapes[0], 2, exactly=True)
     features = shapes[0][-1]
     if features is None:
         raise ShapeError(

@@ -49,7 +49,7 @@ def _geometry(
 def _shape(spec: s.LocallyConnected, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     name = type(spec).__name__
     expect_inputs(spec, shapes, 1)
-    expect_rank(shapes[0], spec.rank + 2, name, exactly=True)
+    expect_rank(spec, shapes[0], spec.rank + 2, exactly=True)
     spatial, channels = split_shape(shapes[0], spec.data_format)
     if None in spatial or channels is None:
         raise ShapeError(

@@ -98,7 +98,7 @@ def _channel_axis(spec: s.SpatialDropout) -> int:
 
 def _spatial_shape(spec: s.SpatialDropout, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     expect_inputs(spec, shapes, 1)
-    expect_rank(shapes[0], spec.rank + 2, type(spec).__name__, exactly=True)
+    expect_rank(spec, shapes[0], spec.rank + 2, exactly=True)
     return [shapes[0]]
 
 

@@ -39,9 +39,8 @@ from kspec.schemas.layers import pooling as s
 def _spatial_input(
     spec: s.Pooling | s.GlobalPooling, shapes: list[Shape]
 ) -> tuple[Shape, int | None]:
-    name = type(spec).__name__
     expect_inputs(spec, shapes, 1)
-    expect_rank(shapes[0], spec.rank + 2, name, exactly=True)
+    expect_rank(spec, shapes[0], spec.rank + 2, exactly=True)
     return split_shape(shapes[0], spec.data_format)
 
 

@@ -33,7 +33,7 @@ def _features(spec: LayerSpec, shapes: list[Shape]) -> Shape:
     layer = type(spec).__name__
     expect_inputs(spec, shapes, 1)
     (shape,) = shapes
-    expect_rank(shape, 3, layer)
+    expect_rank(spec, shape, 3)
     if shape[-1] is None:
         raise ShapeError(f"{layer} needs a known feature size. Received: {format_shape(shape)}")
     return shape
@@ -186,7 +186,7 @@ def _reversible_mask(
 
 def _token_shape(spec: s.ClassToken, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     shape = _features(spec, shapes)
-    expect_rank(shape, 3, "ClassToken", exactly=True)
+    expect_rank(spec, shape, 3, exactly=True)
     return [(shape[0], None if shape[1] is None else shape[1] + 1, shape[2])]
 
 

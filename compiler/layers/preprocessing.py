@@ -109,7 +109,7 @@ def _normalization_apply(
 
 
 def _image_axes(spec: s.Resizing | s.CenterCrop, shape: Shape) -> tuple[int, int]:
-    expect_rank(shape, 4, type(spec).__name__, exactly=True)
+    expect_rank(spec, shape, 4, exactly=True)
     return (2, 3) if spec.data_format == "channels_first" else (1, 2)
 
 

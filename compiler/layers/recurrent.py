@@ -52,7 +52,7 @@ def _rnn_shape(spec: s.Recurrent, shapes: list[Shape], env: BuildEnv) -> list[Sh
             f"Received: {len(shapes)} inputs"
         )
     x = shapes[0]
-    expect_rank(x, 3, name, exactly=True)
+    expect_rank(spec, x, 3, exactly=True)
     if x[-1] is None:
         raise ShapeError(f"{name} needs a known last dimension. Received: shape={format_shape(x)}")
     for state in shapes[1:]:
@@ -101,7 +101,7 @@ def _conv_lstm_shape(spec: s.ConvLSTM2D, shapes: list[Shape], env: BuildEnv) -> 
             f"{name} takes 1 input, or 1 + 2 with initial states. Received: {len(shapes)} inputs"
         )
     x = shapes[0]
-    expect_rank(x, 5, name, exactly=True)
+    expect_rank(spec, x, 5, exactly=True)
     spatial, channels = split_shape((x[0], *x[2:]), fmt)
     if channels is None:
         raise ShapeError(

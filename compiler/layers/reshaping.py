@@ -32,9 +32,8 @@ _Spatial = s.CroppingOrPadding | _UpSampling
 
 def _spatial_input(spec: _Spatial, shapes: list[Shape]) -> tuple[Shape, int | None, DataFormat]:
     """Check one input of rank `spec.rank + 2`; return (spatial sizes, channels, layout)."""
-    name = type(spec).__name__
     expect_inputs(spec, shapes, 1)
-    expect_rank(shapes[0], spec.rank + 2, name, exactly=True)
+    expect_rank(spec, shapes[0], spec.rank + 2, exactly=True)
     data_format = getattr(spec, "data_format", "channels_last")
     spatial, channels = split_shape(shapes[0], data_format)
     return spatial, channels, data_format

@@ -28,18 +28,21 @@ from kspec.compiler.lowering import (
     format_shape,
 )
 from kspec.errors import ShapeError
+from kspec.schemas.base import LayerSpec
 from kspec.schemas.layers import transformer as s
 
 _FEEDFORWARD = ("feedforward_intermediate_dense", "feedforward_output_dense")
 
 
-def _sequence(layer: str, name: str, shape: Shape | None, hidden: int | None = None) -> None:
+def _sequence(spec: LayerSpec, name: str, shape: Shape | None) -> None:
+    """Call argument `name`, when given, is a (batch, steps, features) sequence with known
+    features."""
     if shape is None:
         return
-    expect_rank(shape, 3, layer, exactly=True)
-    if shape[-1] is None or (hidden is not None and shape[-1] != hidden):
+    expect_rank(spec, shape, 3, exactly=True)
+    if shape[-1] is None:
         raise ShapeError(
-            f"{layer}: `{name}` needs a known feature size{f' of {hidden}' if hidden else ''}. "
+            f"{type(spec).__name__}: `{name}` needs a known feature size. "
             f"Received: {name}_shape={format_shape(shape)}"
         )
 
@@ -69,7 +72,7 @@ def _heads(spec: Any, hidden: int) -> int:
 
 def _encoder_shape(spec: s.TransformerEncoder, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     x, padding, attention = padded(shapes, 3)
-    _sequence("TransformerEncoder", "inputs", x)
+    _sequence(spec, "inputs", x)
     _heads(spec, x[-1])
     _masks_fit("TransformerEncoder", x, padding, attention, x)
     return [x]
@@ -77,8 +80,8 @@ def _encoder_shape(spec: s.TransformerEncoder, shapes: list[Shape], env: BuildEn
 
 def _decoder_shape(spec: s.TransformerDecoder, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     x, enc, dec_pad, dec_att, enc_pad, enc_att = padded(shapes, 6)
-    _sequence("TransformerDecoder", "decoder_sequence", x)
-    _sequence("TransformerDecoder", "encoder_sequence", enc)
+    _sequence(spec, "decoder_sequence", x)
+    _sequence(spec, "encoder_sequence", enc)
     _heads(spec, x[-1])
     _masks_fit("TransformerDecoder", x, dec_pad, dec_att, x)
     if enc is None and (enc_pad or enc_att):

@@ -105,7 +105,7 @@ def _bind_time_distributed(
 
     def infer_shape(spec: s.TimeDistributed, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
         expect_inputs(spec, shapes, 1)
-        expect_rank(shapes[0], 3, "TimeDistributed")
+        expect_rank(spec, shapes[0], 3)
         if not inner.wrappable:
             raise ShapeError(
                 f"TimeDistributed cannot wrap {type(spec.layer).__name__}: the layer declares "

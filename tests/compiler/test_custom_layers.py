@@ -46,7 +46,7 @@ class GatedSkip(LayerSpec):
 
 def _shape(spec: GatedSkip, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     expect_inputs(spec, shapes, 1)
-    expect_rank(shapes[0], 2, "GatedSkip")
+    expect_rank(spec, shapes[0], 2)
     return [shapes[0]]
 
 

@@ -47,7 +47,7 @@ class GatedLinearUnit(LayerSpec):
 def _shape(spec: GatedLinearUnit, shapes: list[Shape], env: BuildEnv) -> list[Shape]:
     expect_inputs(spec, shapes, 1)
     (shape,) = shapes
-    expect_rank(shape, 2, "GatedLinearUnit")
+    expect_rank(spec, shape, 2)
     if shape[-1] is None:
         raise ShapeError(
             f"GatedLinearUnit needs a known last dimension. Received: shape={format_shape(shape)}"
