@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from kspec.runtime.training.losses import ALIASES as LOSS_ALIASES
 from kspec.runtime.training.losses import LOSSES
-from kspec.runtime.training.metric_base import Metric, confusion, mean_metric, ratio
+from kspec.runtime.training.metric_base import Metric, confusion, mean_metric, ratio, zeros
 from kspec.runtime.training.metrics_confusion import (
     AT_CONSTRAINT,
     COUNTS,
@@ -80,7 +80,7 @@ def precision_recall(name: str, threshold: float = 0.5) -> Metric:
 
     return Metric(
         name,
-        lambda: jnp.zeros((4, 1)),
+        lambda: zeros((4, 1)),
         lambda s, t, p, w: s + confusion(thresholds, t, p, w),
         result,
     )
@@ -122,7 +122,7 @@ def auc(name: str = "auc", num_thresholds: int = 200, curve: str = "ROC") -> Met
 
     return Metric(
         name,
-        lambda: jnp.zeros((4, num_thresholds)),
+        lambda: zeros((4, num_thresholds)),
         lambda s, t, p, w: s + confusion(thresholds, t, p, w),
         lambda s: area(*s),
     )

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from kspec.runtime.training.metric_base import Metric, confusion, ratio, weights_like
+from kspec.runtime.training.metric_base import Metric, confusion, ratio, weights_like, zeros
 
 Array = jax.Array
 EPSILON = 1e-7
@@ -23,7 +23,7 @@ def count(kind: str, name: str, thresholds: float = 0.5) -> Metric:
     index, at = COUNTS.index(kind), jnp.asarray([thresholds], jnp.float32)
     return Metric(
         name,
-        lambda: jnp.zeros((4, 1)),
+        lambda: zeros((4, 1)),
         lambda s, t, p, w: s + confusion(at, t, p, w),
         lambda s: s[index, 0],
     )
@@ -63,7 +63,7 @@ def at_constraint(
         feasible = rates[constrained] >= value
         return jnp.max(jnp.where(feasible, rates[dependent], 0.0), initial=0.0)
 
-    return Metric(name, lambda: jnp.zeros((4, num_thresholds)), update, result)
+    return Metric(name, lambda: zeros((4, num_thresholds)), update, result)
 
 
 def _two_dimensional(name: str, t: Array, p: Array) -> None:
@@ -103,7 +103,7 @@ def fbeta(
             return jnp.sum(score * support / (jnp.sum(support) + EPSILON))
         return jnp.mean(score)
 
-    return Metric(name, lambda: jnp.zeros(shape), update, result)
+    return Metric(name, lambda: zeros(shape), update, result)
 
 
 def iou(
@@ -137,7 +137,7 @@ def iou(
         if ignore_class is not None:
             valid = valid & (t != ignore_class)
         t, p = jnp.where(valid, t, 0), jnp.where(valid, p, 0)
-        return state.at[t, p].add(jnp.where(valid, weight, 0.0))
+        return jnp.asarray(state).at[t, p].add(jnp.where(valid, weight, 0.0))
 
     def result(matrix: Array) -> Array:
         tp = jnp.diag(matrix)
@@ -146,4 +146,4 @@ def iou(
         scores = jnp.where(valid, tp[ids] / (denominator + EPSILON), 0.0)
         return jnp.sum(scores) / (jnp.sum(valid.astype(jnp.float32)) + EPSILON)
 
-    return Metric(name, lambda: jnp.zeros((num_classes, num_classes)), update, result)
+    return Metric(name, lambda: zeros((num_classes, num_classes)), update, result)

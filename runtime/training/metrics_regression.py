@@ -10,7 +10,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from kspec.runtime.training.metric_base import Metric, mean_metric
+from kspec.runtime.training.metric_base import Metric, mean_metric, zeros
 
 Array = jax.Array
 EPSILON = 1e-7
@@ -92,4 +92,4 @@ def r2_score(
         adjusted = 1.0 - (1.0 - score) * (samples - 1.0) / (samples - num_regressors - 1.0)
         return jnp.where(num_regressors < samples - 1, adjusted, score)
 
-    return Metric(name, lambda: (jnp.zeros((4, outputs)), jnp.zeros([])), update, result)
+    return Metric(name, lambda: (zeros((4, outputs)), zeros()), update, result)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import jax
@@ -64,8 +64,7 @@ class DataParallel:
     def replicate(self, tree: Any) -> Any:
         """The tree on every device. Checking first is ~30x cheaper than `device_put` of a
         tree already in place, which is the usual case from the second step on."""
-        leaves = jax.tree.leaves(tree)
-        if all(getattr(leaf, "sharding", None) == self.replicated for leaf in leaves):
+        if all(placed(leaf, self.replicated) for leaf in jax.tree.leaves(tree)):
             return tree
         return jax.device_put(tree, self.replicated)
 
@@ -106,8 +105,7 @@ class DataParallel:
         if not self.layout:
             return self.replicate(tree)
         shardings = self.shardings(tree)
-        placed = jax.tree.map(lambda leaf, s: getattr(leaf, "sharding", None) == s, tree, shardings)
-        if all(jax.tree.leaves(placed)):
+        if all(jax.tree.leaves(jax.tree.map(placed, tree, shardings))):
             return tree
         return jax.device_put(tree, shardings)
 
@@ -149,6 +147,23 @@ class DataParallel:
                 seen.add(start)
                 parts.append(np.asarray(shard.data))
         return np.concatenate(parts)
+
+
+def placed(leaf: Any, sharding: NamedSharding) -> bool:
+    """Whether `leaf` is a device array laid out as `sharding` says. Equivalent layouts
+    count: on one device, the arrays `init` and eager code make (a `SingleDeviceSharding`) are
+    already replicated, and putting them again cost ~30 us per array on every `predict`."""
+    current = getattr(leaf, "sharding", None)
+    return current == sharding or (
+        current is not None and _equivalent(current, sharding, np.ndim(leaf))
+    )
+
+
+@lru_cache(maxsize=256)
+def _equivalent(current: Any, sharding: NamedSharding, ndim: int) -> bool:
+    """`is_equivalent_to`, remembered: shardings are few and hashable, and the check itself
+    costs as much as a small model's whole dispatch when run for every weight per call."""
+    return bool(current.is_equivalent_to(sharding, ndim))
 
 
 @cache

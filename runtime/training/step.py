@@ -298,10 +298,16 @@ def build_steps(
                 new.append(t.metric.update(state, size, value * size, None))
         return new
 
-    fresh, unpack = ravel_pytree([t.metric.init() for t in tracked])
+    initial = [t.metric.init() for t in tracked]
+    # `ravel_pytree`'s layout, packed on the host: run eagerly, its concatenation would
+    # compile a program of its own on the first step
+    fresh = np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(initial)])
 
     def pack(states: list[Any]) -> Array:
         return ravel_pytree(states)[0]
+
+    def unpack(metrics: Array) -> list[Any]:
+        return ravel_pytree(initial)[1](metrics)  # traced: the host zeros fold away
 
     def read(metrics: Array) -> Array:
         states = unpack(metrics)

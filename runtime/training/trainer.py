@@ -132,7 +132,8 @@ class TrainingMixin:
         if self._opt_state is None:
             trainable = self._trainable_layers()
             params = self.variables["params"]
-            self._opt_state = self._recipe.optimizer.init(
+            # one program: run eagerly, an optimizer's zeros compile one per weight shape
+            self._opt_state = jax.jit(self._recipe.optimizer.init)(
                 {k: v for k, v in params.items() if k in trainable}
             )
         return self._steps  # type: ignore[return-value]
@@ -240,9 +241,8 @@ class TrainingMixin:
         parallel = data_parallel()
         inputs = {k: np.asarray(v) for k, v in self._named_inputs(x).items()}  # type: ignore[attr-defined]
         check_inputs(self.compiled, inputs)
-        outputs = self._predict_step(  # type: ignore[attr-defined]
-            parallel.replicate(self.variables), parallel.shard(inputs)
-        )
+        variables = self._placed_variables()  # type: ignore[attr-defined]
+        outputs = self._predict_step(variables, parallel.shard(inputs))  # type: ignore[attr-defined]
         arrays = [parallel.local_rows(o) for o in outputs]
         return arrays[0] if len(arrays) == 1 else arrays
 
