@@ -21,6 +21,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,12 @@ timer and the scheduler, not the call: MLP apply at B=1 read 1.20x hand-written 
 bursts and 1.0x in 200-call ones."""
 
 
+def rotated(names: list[str], round_: int) -> list[str]:
+    """`names` starting at the `round_`-th: each contender goes first in turn."""
+    start = round_ % len(names)
+    return names[start:] + names[:start]
+
+
 def interleaved(fns: Contenders, rounds: int, inner: int) -> dict[str, float]:
     """Median seconds per call of each function, timed in bursts of at least `inner` calls
     (more where calls are fast, so every burst lasts `BURST_SECONDS`; the same count for every
@@ -61,27 +68,64 @@ def interleaved(fns: Contenders, rounds: int, inner: int) -> dict[str, float]:
     calls = max(inner, math.ceil(BURST_SECONDS / fastest))
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
+        for name in rotated(names, r):
             times[name].append(burst(fns[name], calls))
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def first_call(fn: Callable[[], Any]) -> float:
-    started = time.perf_counter()
-    jax.block_until_ready(fn())
-    return time.perf_counter() - started
+Fresh = Callable[[], Callable[[], Any]]
+"""Builds a contender anew (untimed) and returns its first call."""
 
 
-def _kspec(workload: Workload) -> tuple[kspec.Model, Any]:
+def first_calls(fresh: dict[str, Fresh], rounds: int) -> dict[str, float]:
+    """Median seconds of each contender's first call (trace, compile, run), each built anew
+    and started from empty JAX caches (`jax.clear_caches`), the order rotating every round.
+    JAX caches the jitted library functions every contender calls (`jax.nn.softmax`, the
+    `jnp` operators), so without clearing, whichever went first paid for tracing them all:
+    about 20 ms of an MLP's 100 ms, always charged to kspec, which went first."""
+    names = list(fresh)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in rotated(names, r):
+            call = fresh[name]()
+            jax.clear_caches()
+            started = time.perf_counter()
+            jax.block_until_ready(call())
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _kspec(workload: Workload) -> kspec.Model:
     model = kspec.load(workload.spec)
     model.init(0)
     model.compile({"type": "adam", "learning_rate": 1e-3}, "categorical_crossentropy")
-    return model, model.variables
+    return model
+
+
+def _handwritten_trainer(workload: Workload, params: Any, x: Any, y: Any) -> Callable[[], float]:
+    """The hand-written train step on (x, y), carrying its own params and optimizer state,
+    which its first call makes (as `train_on_batch`'s does)."""
+    optimizer = optax.adam(1e-3, eps=1e-7)
+    step = handwritten_step(workload.train_forward, optimizer)
+    carried = {"params": params, "opt": None, "i": 0}
+
+    def train() -> float:
+        if carried["opt"] is None:
+            carried["opt"] = optimizer.init(params)
+        carried["params"], carried["opt"], loss = step(
+            carried["params"], carried["opt"], carried["i"], x, y
+        )
+        carried["i"] += 1
+        return float(loss)
+
+    return train
 
 
 def contenders(workload: Workload, peers: dict[str, Any], big: int) -> dict[str, dict[str, Any]]:
-    """mode -> column -> zero-argument callable, and the first-call times."""
-    model, variables = _kspec(workload)
+    """mode -> column -> zero-argument callable; "first call apply" / "first call train" ->
+    column -> `Fresh` builder."""
+    model = _kspec(workload)
+    variables = model.variables
     params = variables["params"]
     inputs = {n: workload.batch(n, seed=n)[0] for n in (1, big)}
     device_inputs = {n: jax.device_put(x) for n, x in inputs.items()}
@@ -90,22 +134,6 @@ def contenders(workload: Workload, peers: dict[str, Any], big: int) -> dict[str,
     theirs_apply = jax.jit(workload.apply)
     ours = {n: lambda n=n: ours_apply(variables, device_inputs[n]) for n in inputs}
     theirs = {n: lambda n=n: theirs_apply(params, device_inputs[n]) for n in inputs}
-    optimizer = optax.adam(1e-3, eps=1e-7)
-    step = handwritten_step(workload.train_forward, optimizer)
-    hand = {"params": params, "opt": optimizer.init(params), "i": 0}
-
-    def hand_train() -> float:
-        hand["params"], hand["opt"], loss = step(
-            hand["params"], hand["opt"], hand["i"], x_train, y_train
-        )
-        hand["i"] += 1
-        return float(loss)
-
-    first: dict[str, dict[str, float]] = {"apply": {}, "train": {}}
-    first["apply"]["kspec"] = first_call(ours[big])
-    first["apply"]["handwritten"] = first_call(theirs[big])
-    first["train"]["kspec"] = first_call(lambda: float(model.train_on_batch(x_train, y_train)))
-    first["train"]["handwritten"] = first_call(hand_train)
     np.testing.assert_allclose(  # the same network: kspec and the baseline agree
         np.asarray(ours[big]()), np.asarray(theirs[big]()), rtol=1e-4, atol=1e-5
     )
@@ -113,29 +141,47 @@ def contenders(workload: Workload, peers: dict[str, Any], big: int) -> dict[str,
         "apply B=1": {"kspec": ours[1], "handwritten": theirs[1]},
         f"apply B={big}": {"kspec": ours[big], "handwritten": theirs[big]},
         f"train B={workload.train_batch}": {
-            "kspec": lambda: float(model.train_on_batch(x_train, y_train)),
-            "handwritten": hand_train,
+            "kspec": partial(_train_float, model, x_train, y_train),
+            "handwritten": _handwritten_trainer(workload, params, x_train, y_train),
         },
         "predict B=1": {
             "kspec": lambda: model.predict(inputs[1], batch_size=1),
             "handwritten": lambda: np.asarray(theirs_apply(params, inputs[1])),
         },
     }
+    fresh: dict[str, dict[str, Fresh]] = {
+        "first call apply": {
+            "kspec": lambda: partial(jax.jit(model.apply), variables, device_inputs[big]),
+            "handwritten": lambda: partial(jax.jit(workload.apply), params, device_inputs[big]),
+        },
+        "first call train": {
+            "kspec": lambda: partial(_train_float, _kspec(workload), x_train, y_train),
+            "handwritten": lambda: _handwritten_trainer(workload, params, x_train, y_train),
+        },
+    }
     for column, build in peers.items():
         peer = build(workload)
-        first["apply"][column] = first_call(lambda peer=peer: peer.apply(inputs[big]))
-        first["train"][column] = first_call(lambda peer=peer: peer.train(x_train, y_train))
         modes["apply B=1"][column] = lambda peer=peer: peer.apply(inputs[1])
         modes[f"apply B={big}"][column] = lambda peer=peer: peer.apply(inputs[big])
         modes[f"train B={workload.train_batch}"][column] = lambda peer=peer: peer.train(
             x_train, y_train
         )
         modes["predict B=1"][column] = lambda peer=peer: np.asarray(peer.apply(inputs[1]))
-    return {"modes": modes, "first": first}
+        fresh["first call apply"][column] = lambda build=build: partial(
+            build(workload).apply, inputs[big]
+        )
+        fresh["first call train"][column] = lambda build=build: partial(
+            build(workload).train, x_train, y_train
+        )
+    return {"modes": modes, "fresh": fresh}
+
+
+def _train_float(model: kspec.Model, x: Any, y: Any) -> float:
+    return float(model.train_on_batch(x, y))
 
 
 def run(quick: bool) -> list[dict[str, Any]]:
-    rounds, inner = (3, 1) if quick else (7, 2)
+    rounds, inner, first_rounds = (3, 1, 1) if quick else (7, 2, 5)
     peers = available_peers()
     rows: list[dict[str, Any]] = []
     for workload in WORKLOADS:
@@ -144,10 +190,10 @@ def run(quick: bool) -> list[dict[str, Any]]:
             medians = interleaved(fns, rounds, inner)
             rows.append({"workload": workload.name, "mode": mode, "seconds": medians})
             print(f"  measured {workload.name} {mode}", flush=True)
-        for kind, seconds in built["first"].items():
-            rows.append(
-                {"workload": workload.name, "mode": f"first call {kind}", "seconds": seconds}
-            )
+        for mode, fresh in built["fresh"].items():
+            seconds = first_calls(fresh, first_rounds)
+            rows.append({"workload": workload.name, "mode": mode, "seconds": seconds})
+            print(f"  measured {workload.name} {mode}", flush=True)
     return rows
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from kspec.runtime.training.losses import ALIASES as LOSS_ALIASES
 from kspec.runtime.training.losses import LOSSES
@@ -72,7 +73,7 @@ def sparse_top_k_categorical_accuracy(t: Array, p: Array, k: int = 5) -> Array:
 
 
 def precision_recall(name: str, threshold: float = 0.5) -> Metric:
-    thresholds = jnp.asarray([threshold], jnp.float32)
+    thresholds = np.asarray([threshold], np.float32)
 
     def result(state: Array) -> Array:
         tp, fp, _, fn = state[:, 0]
@@ -117,7 +118,7 @@ def auc(name: str = "auc", num_thresholds: int = 200, curve: str = "ROC") -> Met
     if num_thresholds < 2:
         raise ValueError(f"AUC needs num_thresholds >= 2. Received: {num_thresholds}")
     inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
-    thresholds = jnp.asarray([0.0 - EPSILON, *inner, 1.0 + EPSILON], jnp.float32)
+    thresholds = np.asarray([0.0 - EPSILON, *inner, 1.0 + EPSILON], np.float32)
     area = CURVES[curve]
 
     return Metric(

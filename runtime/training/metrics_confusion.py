@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from kspec.runtime.training.metric_base import Metric, confusion, ratio, weights_like, zeros
 
@@ -20,7 +21,7 @@ COUNTS = ("true_positives", "false_positives", "true_negatives", "false_negative
 
 def count(kind: str, name: str, thresholds: float = 0.5) -> Metric:
     """`TruePositives` ...: the weighted count where prediction > threshold."""
-    index, at = COUNTS.index(kind), jnp.asarray([thresholds], jnp.float32)
+    index, at = COUNTS.index(kind), np.asarray([thresholds], np.float32)
     return Metric(
         name,
         lambda: zeros((4, 1)),
@@ -50,7 +51,7 @@ def at_constraint(
 ) -> Metric:
     """The best rate among the thresholds whose other rate reaches `value` (0 if none)."""
     inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
-    thresholds = jnp.asarray([0.0, *inner, 1.0], jnp.float32)
+    thresholds = np.asarray([0.0, *inner, 1.0], np.float32)
     constrained, dependent = AT_CONSTRAINT[kind]
 
     def update(state: Array, t: Array, p: Array, w: Array | None) -> Array:
@@ -122,7 +123,7 @@ def iou(
         raise ValueError(
             f"Target class id {max(target_class_ids)} is out of range, which is [0, {num_classes})."
         )
-    ids = jnp.asarray(list(target_class_ids), jnp.int32)
+    ids = np.asarray(list(target_class_ids), np.int32)
 
     def update(state: Array, t: Array, p: Array, w: Array | None) -> Array:
         if threshold is not None:
