@@ -6,7 +6,9 @@ of apply and of the train step (trace + compile). Columns: kspec, the same netwo
 in JAX (the baseline), Keras 3 `predict` / `train_on_batch`, Flax NNX, Equinox (the last three
 when installed: `pip install -e '.[bench]'`). Each cell is the median of interleaved bursts
 (every contender timed in turn, the order rotating each round, so load on this shared machine
-hits all alike) and its ratio to hand-written. Writes bench/results.json and bench/results.png.
+hits all alike) and its ratio to hand-written; a first call is the median of five, each
+contender built anew and started from empty JAX caches (`first_calls`). Writes
+bench/results.json and bench/results.png.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def interleaved(fns: Contenders, rounds: int, inner: int) -> dict[str, float]:
     contender), the order rotating every round."""
 
     def burst(fn: Callable[[], Any], calls: int) -> float:
+        jax.block_until_ready(fn())  # untimed: the switch from the previous contender
         started = time.perf_counter()
         for _ in range(calls):
             out = fn()
@@ -181,7 +184,7 @@ def _train_float(model: kspec.Model, x: Any, y: Any) -> float:
 
 
 def run(quick: bool) -> list[dict[str, Any]]:
-    rounds, inner, first_rounds = (3, 1, 1) if quick else (7, 2, 5)
+    rounds, inner, first_rounds = (3, 1, 1) if quick else (11, 2, 5)
     peers = available_peers()
     rows: list[dict[str, Any]] = []
     for workload in WORKLOADS:
