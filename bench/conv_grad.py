@@ -6,14 +6,14 @@ process, with each form's ratio to XLA's. The figures behind `CONCAT_BELOW_CHANN
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bench.timing import interleaved
 from kspec.compiler.layers.conv_grad import (
     ConvGeometry,
     concatenated_weight_gradient,
@@ -49,13 +49,7 @@ def _time_channels(channels: int, args: argparse.Namespace) -> dict[str, float]:
         name: jax.jit(form, static_argnums=(0, 2)).lower(_GEOMETRY, x, kernel_shape, dy).compile()
         for name, form in FORMS.items()
     }
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(args.rounds + 1):  # the first round warms up and is dropped
-        for name, step in steps.items():
-            started = time.perf_counter()
-            jax.block_until_ready(step(x, dy))
-            times[name].append(time.perf_counter() - started)
-    return {name: statistics.median(t[1:]) for name, t in times.items()}
+    return interleaved({name: partial(step, x, dy) for name, step in steps.items()}, args.rounds)
 
 
 def main(argv: list[str] | None = None) -> None:

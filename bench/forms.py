@@ -7,8 +7,7 @@ quotes them)."""
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+from functools import partial
 from typing import Any
 
 import jax
@@ -16,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import kspec
+from bench.timing import interleaved
 from bench.workloads import EXAMPLES
 
 _BN_STACK = {  # BatchNormalization-heavy: the statistics, not a convolution, dominate
@@ -104,20 +104,14 @@ def compare(case: str, rounds: int) -> None:
     for label, spec, shape in models:
         x = jnp.asarray(np.random.default_rng(0).normal(size=shape), jnp.float32)
         steps = {form: _steps(spec, field, form, x) for form in forms}
-        times: dict[tuple[str, str], list[float]] = {}
-        for _ in range(rounds):
-            for form, (apply, step, params) in steps.items():
-                for kind, fn in (("apply", apply), ("value_and_grad", step)):
-                    started = time.perf_counter()
-                    jax.block_until_ready(fn(params))
-                    times.setdefault((kind, form), []).append(time.perf_counter() - started)
         print(f"{label} {shape}, {field}, training mode, median of {rounds} interleaved")
-        for kind in ("apply", "value_and_grad"):
-            base = statistics.median(times[kind, forms[0]])
-            for form in forms:
-                median = statistics.median(times[kind, form])
+        for kind, which in (("apply", 0), ("value_and_grad", 1)):
+            calls = {str(form): partial(fns[which], fns[2]) for form, fns in steps.items()}
+            medians = interleaved(calls, rounds)
+            base = medians[str(forms[0])]
+            for form, median in medians.items():
                 ratio = median / base
-                print(f"  {kind:15s} {form!s:12s} {median * 1e3:9.2f} ms  ratio {ratio:.2f}")
+                print(f"  {kind:15s} {form:12s} {median * 1e3:9.2f} ms  ratio {ratio:.2f}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,8 +5,7 @@ with the ratio of each to XLA's forms. The figures behind `LoweringOptions`' `au
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+from functools import partial
 from typing import Any
 
 import jax
@@ -14,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import kspec
+from bench.timing import interleaved
 from bench.workloads import EXAMPLES
 
 FORMS = {
@@ -44,16 +44,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     x = jnp.asarray(np.random.default_rng(0).normal(size=(args.batch, 28, 28, 1)), jnp.float32)
     steps = {name: _step(options, x) for name, options in FORMS.items()}
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(args.rounds):
-        for name, (step, params) in steps.items():
-            started = time.perf_counter()
-            jax.block_until_ready(step(params))
-            times[name].append(time.perf_counter() - started)
-    base = statistics.median(next(iter(times.values())))
+    calls = {name: partial(step, params) for name, (step, params) in steps.items()}
+    medians = interleaved(calls, args.rounds)
+    base = next(iter(medians.values()))
     print(f"MNIST CNN value_and_grad, batch {args.batch}, median of {args.rounds} interleaved")
-    for name, t in times.items():
-        median = statistics.median(t)
+    for name, median in medians.items():
         print(f"  {name:36s} {median * 1e3:9.1f} ms  ratio {median / base:.2f}")
 
 

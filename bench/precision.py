@@ -13,6 +13,7 @@ figure that matters is a GPU's or TPU's. `--rounds N` for a longer, steadier run
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +61,16 @@ def run(
     apply_full = jax.jit(lambda v, x: full.apply(v, x)).lower(variables, x).compile()
     apply_mixed = jax.jit(lambda v, x: mixed.apply(v, x)).lower(variables, x).compile()
     args = (variables, x)
-    t_full, t_mixed = interleaved(apply_full, args, apply_mixed, args, rounds, 5, warmup)
+    applies = {"full": partial(apply_full, *args), "mixed": partial(apply_mixed, *args)}
+    t_full, t_mixed = interleaved(applies, rounds, 5, warmup).values()
     optimizer = optax.adam(1e-3)
     params, state = variables["params"], variables["state"]
     train_args = (params, state, optimizer.init(params), x, y)
-    s_full, s_mixed = interleaved(
-        _train_step(full, optimizer), train_args, _train_step(mixed, optimizer), train_args,
-        rounds, 3, warmup,
-    )  # fmt: skip
+    steps = {
+        "full": partial(_train_step(full, optimizer), *train_args),
+        "mixed": partial(_train_step(mixed, optimizer), *train_args),
+    }
+    s_full, s_mixed = interleaved(steps, rounds, 3, warmup).values()
     return {
         "apply_f32_us": t_full * 1e6,
         "apply_mixed_us": t_mixed * 1e6,

@@ -19,7 +19,6 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import argparse
 import json
-import math
 import statistics
 import time
 from collections.abc import Callable
@@ -33,47 +32,12 @@ import optax
 
 import kspec
 from bench.peers import available_peers
+from bench.timing import interleaved, rotated
 from bench.train_step import handwritten_step
 from bench.workloads import WORKLOADS, Workload
 
 HERE = Path(__file__).resolve().parent
 COLUMNS = ["kspec", "handwritten", "keras", "flax_nnx", "equinox"]
-Contenders = dict[str, Callable[[], Any]]
-
-
-BURST_SECONDS = 0.02
-"""The shortest timed burst. A burst of one or two calls of tens of microseconds times the
-timer and the scheduler, not the call: MLP apply at B=1 read 1.20x hand-written in 2-call
-bursts and 1.0x in 200-call ones."""
-
-
-def rotated(names: list[str], round_: int) -> list[str]:
-    """`names` starting at the `round_`-th: each contender goes first in turn."""
-    start = round_ % len(names)
-    return names[start:] + names[:start]
-
-
-def interleaved(fns: Contenders, rounds: int, inner: int) -> dict[str, float]:
-    """Median seconds per call of each function, timed in bursts of at least `inner` calls
-    (more where calls are fast, so every burst lasts `BURST_SECONDS`; the same count for every
-    contender), the order rotating every round."""
-
-    def burst(fn: Callable[[], Any], calls: int) -> float:
-        jax.block_until_ready(fn())  # untimed: the switch from the previous contender
-        started = time.perf_counter()
-        for _ in range(calls):
-            out = fn()
-        jax.block_until_ready(out)
-        return (time.perf_counter() - started) / calls
-
-    names = list(fns)
-    fastest = min(burst(fns[name], 1) for name in names)  # also the warm-up: caches, allocator
-    calls = max(inner, math.ceil(BURST_SECONDS / fastest))
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(rounds):
-        for name in rotated(names, r):
-            times[name].append(burst(fns[name], calls))
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 Fresh = Callable[[], Callable[[], Any]]

@@ -1,10 +1,13 @@
-"""Shared timing for the benchmarks: AOT compile time, and two compiled functions timed in
-interleaved bursts so machine noise hits both alike; ratios, never absolute claims."""
+"""Shared timing for the benchmarks: AOT compile time, and contenders timed in interleaved
+bursts so machine noise hits all alike; ratios, never absolute claims."""
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,14 @@ import kspec
 GOAL = 1.05
 """kspec may cost at most 5% over the same network written by hand."""
 
+BURST_SECONDS = 0.02
+"""The shortest timed burst. A burst of one or two calls of tens of microseconds times the
+timer and the scheduler, not the call: MLP apply at B=1 read 1.20x hand-written in 2-call
+bursts and 1.0x in 200-call ones."""
+
+Contenders = dict[str, Callable[[], Any]]
+"""Name -> a zero-argument call (its result blockable)."""
+
 
 def time_compile(fn: Any, *args: Any) -> tuple[Any, float]:
     started = time.perf_counter()
@@ -23,32 +34,38 @@ def time_compile(fn: Any, *args: Any) -> tuple[Any, float]:
     return compiled, time.perf_counter() - started
 
 
-def interleaved(
-    ours: Any, ours_args: tuple[Any, ...], theirs: Any, theirs_args: tuple[Any, ...],
-    rounds: int, inner: int, warmup: int = 20,
-) -> tuple[float, float]:  # fmt: skip
-    """Median seconds per call of two compiled functions, timed in alternating bursts after
-    `warmup` untimed bursts of each."""
+def rotated(names: list[str], round_: int) -> list[str]:
+    """`names` starting at the `round_`-th: each contender goes first in turn."""
+    start = round_ % len(names)
+    return names[start:] + names[:start]
 
-    def burst(fn: Any, *args: Any) -> float:
+
+def interleaved(fns: Contenders, rounds: int, inner: int = 1, warmup: int = 1) -> dict[str, float]:
+    """Median seconds per call of each function, after `warmup` untimed bursts of each
+    (caches, clocks, allocator). Each is timed in bursts of at least `inner` calls (more where
+    calls are fast, so every burst lasts `BURST_SECONDS`; the same count for every contender),
+    each burst after one untimed call (the switch from the previous contender), the order
+    rotating every round."""
+
+    def burst(fn: Callable[[], Any], calls: int) -> float:
+        jax.block_until_ready(fn())
         started = time.perf_counter()
-        for _ in range(inner):
-            out = fn(*args)
+        for _ in range(calls):
+            out = fn()
         jax.block_until_ready(out)
-        return (time.perf_counter() - started) / inner
+        return (time.perf_counter() - started) / calls
 
-    for _ in range(warmup):  # warm up caches, clocks, allocator
-        burst(ours, *ours_args)
-        burst(theirs, *theirs_args)
-    times_ours, times_theirs = [], []
-    for i in range(rounds):  # alternate which goes first, so drift hits both alike
-        if i % 2:
-            times_theirs.append(burst(theirs, *theirs_args))
-            times_ours.append(burst(ours, *ours_args))
-        else:
-            times_ours.append(burst(ours, *ours_args))
-            times_theirs.append(burst(theirs, *theirs_args))
-    return statistics.median(times_ours), statistics.median(times_theirs)
+    names = list(fns)
+    fastest = min(burst(fns[name], 1) for name in names)
+    calls = max(inner, math.ceil(BURST_SECONDS / fastest))
+    for _ in range(warmup - 1):
+        for name in names:
+            burst(fns[name], calls)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in rotated(names, r):
+            times[name].append(burst(fns[name], calls))
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def compare_apply(
@@ -64,9 +81,12 @@ def compare_apply(
     np.testing.assert_allclose(
         np.asarray(ours(variables, x)), np.asarray(theirs(variables["params"], x)), atol=1e-5
     )
-    median_ours, median_theirs = interleaved(
-        ours, (variables, x), theirs, (variables["params"], x), rounds, inner
+    medians = interleaved(
+        {"ours": partial(ours, variables, x), "theirs": partial(theirs, variables["params"], x)},
+        rounds,
+        inner,
     )
+    median_ours, median_theirs = medians["ours"], medians["theirs"]
     return {
         "kspec_us": median_ours * 1e6,
         "handwritten_us": median_theirs * 1e6,

@@ -134,8 +134,9 @@ def run(spec: str, forward: Forward, batch: int, rounds: int, inner: int) -> dic
     first = [(ours(), handwritten()) for _ in range(3)]
     np.testing.assert_allclose(*first[0], rtol=1e-6)
     np.testing.assert_allclose(*zip(*first, strict=True), rtol=2e-3)
-    kspec_s, hand_s = interleaved(ours, (), handwritten, (), rounds, inner)
-    keras_s, hand2_s = interleaved(keras_step, (), handwritten, (), rounds, inner)
+    kspec_s, hand_s = interleaved({"kspec": ours, "hand": handwritten}, rounds, inner).values()
+    keras_pair = {"keras": keras_step, "hand": handwritten}
+    keras_s, hand2_s = interleaved(keras_pair, rounds, inner).values()
     return {
         "kspec_us": kspec_s * 1e6,
         "handwritten_us": hand_s * 1e6,

@@ -17,6 +17,7 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import argparse
+from functools import partial
 from typing import Any
 
 import jax
@@ -108,10 +109,11 @@ def bench_apply(model: kspec.Model, x: jax.Array, rounds: int, inner: int, warmu
     def keras_fn(weights: Any, x: jax.Array) -> jax.Array:
         return reference.stateless_call(*weights, x, training=False)[0]
 
-    a, b = interleaved(ours, (variables, x), theirs, (variables["params"], x),
-                       rounds, inner, warmup)  # fmt: skip
-    c, d = interleaved(keras_fn, (keras_weights, x), theirs, (variables["params"], x),
-                       rounds, inner, warmup)  # fmt: skip
+    hand = partial(theirs, variables["params"], x)
+    a, b = interleaved({"kspec": partial(ours, variables, x), "hand": hand},
+                       rounds, inner, warmup).values()  # fmt: skip
+    c, d = interleaved({"keras": partial(keras_fn, keras_weights, x), "hand": hand},
+                       rounds, inner, warmup).values()  # fmt: skip
     return {"kspec": a, "hand": b, "keras": c, "hand2": d}
 
 
@@ -141,8 +143,8 @@ def bench_step(model: kspec.Model, x: np.ndarray, y: np.ndarray, rounds: int, in
         return float(reference.train_on_batch(x, y))
 
     np.testing.assert_allclose(ours(), theirs(), rtol=1e-4)  # same weights, same first loss
-    a, b = interleaved(ours, (), theirs, (), rounds, inner, warmup)
-    c, d = interleaved(keras_step, (), theirs, (), rounds, inner, warmup)
+    a, b = interleaved({"kspec": ours, "hand": theirs}, rounds, inner, warmup).values()
+    c, d = interleaved({"keras": keras_step, "hand": theirs}, rounds, inner, warmup).values()
     return {"kspec": a, "hand": b, "keras": c, "hand2": d}
 
 

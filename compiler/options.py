@@ -24,9 +24,10 @@ the input with the output gradient, in a `custom_vjp`: compiler/layers/conv_grad
 
 MaxPool = Literal["auto", "reshape", "reduce_window"]
 """How max pooling is lowered when strides equal the pool size, the padding is `valid` and the
-sizes divide: `reshape` (split each spatial axis into (out, pool) and take the max; the gradient
-is an elementwise mask) or `reduce_window` (XLA's; its gradient is `select_and_scatter`).
-`auto`: reshape on CPU. Other windows always use `reduce_window`."""
+sizes divide: `reshape` (XLA's forward; the gradient, in a `custom_vjp`, splits each spatial
+axis into (out, pool) and puts dy where each block held its maximum: elementwise) or
+`reduce_window` (XLA's; its gradient is `select_and_scatter`). `auto`: reshape on CPU. Other
+windows always use `reduce_window`."""
 
 RnnInputProjection = Literal["auto", "hoisted", "per_step"]
 """Where a recurrent layer computes `x @ kernel`: for all timesteps as one matmul before the
@@ -103,7 +104,7 @@ class LoweringOptions:
         return _pick(self.conv_weight_grad, "im2col")
 
     def reshape_max_pool(self) -> bool:
-        """Whether a non-overlapping max pool lowers to reshape + max."""
+        """Whether a non-overlapping max pool takes the block (reshaped) gradient."""
         return _pick(self.max_pool, "reshape")
 
     def hoist_input_projection(self) -> bool:

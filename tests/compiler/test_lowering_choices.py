@@ -20,6 +20,7 @@ from kspec.compiler.layers.conv_grad import (
     MAX_PATCH_ELEMENTS,
     ConvGeometry,
 )
+from kspec.compiler.layers.window_max import block_max
 
 
 def _model(layer: dict[str, Any], shape: list[int], options: LoweringOptions) -> Any:
@@ -162,9 +163,42 @@ def test_reshape_max_pool_equals_reduce_window(layer: dict[str, Any], shape: lis
 def test_reshape_max_pool_only_where_windows_tile(
     layer: dict[str, Any], shape: list[int], reshaped: bool
 ) -> None:
+    """The block form is XLA's forward in a `custom_vjp` that supplies the block gradient."""
     jaxpr = _jaxpr(layer, shape, LoweringOptions(max_pool="reshape"))
-    assert ("reduce_window" not in jaxpr) is reshaped
-    assert "reduce_window" in _jaxpr(layer, shape, LoweringOptions(max_pool="reduce_window"))
+    assert ("custom_vjp_call" in jaxpr) is reshaped
+    assert "reduce_window" in jaxpr
+    assert "custom_vjp" not in _jaxpr(layer, shape, LoweringOptions(max_pool="reduce_window"))
+
+
+@pytest.mark.parametrize(
+    ("shape", "spatial_axes", "pool"),
+    [((2, 6, 4, 3), (1, 2), (2, 2)), ((2, 3, 4, 9), (2, 3), (2, 3)), ((2, 9, 3), (1,), (3,))],
+)
+def test_block_max_gradient_splits_ties_as_jnp_max(
+    shape: tuple[int, ...], spatial_axes: tuple[int, ...], pool: tuple[int, ...]
+) -> None:
+    """Values from {0, 1, 2} tie within most blocks: the gradient is dy shared evenly among
+    a block's maxima, exactly what autodiff of reshape + `jnp.max` gives."""
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.integers(0, 3, shape), jnp.float32)
+
+    def reshaped(x: jax.Array) -> jax.Array:
+        split, axes = [], []
+        for axis, size in enumerate(x.shape):
+            if axis in spatial_axes:
+                k = pool[spatial_axes.index(axis)]
+                split += [size // k, k]
+                axes.append(len(split) - 1)
+            else:
+                split.append(size)
+        return jnp.max(x.reshape(split), axis=tuple(axes))
+
+    y = block_max(x, spatial_axes, pool)
+    np.testing.assert_array_equal(y, reshaped(x))
+    dy = jnp.asarray(rng.normal(size=y.shape), jnp.float32)
+    (ours,) = jax.vjp(lambda x: block_max(x, spatial_axes, pool), x)[1](dy)
+    (theirs,) = jax.vjp(reshaped, x)[1](dy)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-7)
 
 
 def test_unknown_form_is_a_clear_error() -> None:
