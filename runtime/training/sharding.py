@@ -117,8 +117,10 @@ class DataParallel:
         """A batch tree split along axis 0 over the devices (replicated when it does not
         divide evenly on one host). On one device the numpy arrays are returned as they are:
         the jitted call copies them in itself, at half the cost of a `device_put` first."""
+        if self.size == 1 and not self.multi_host:
+            return tree
         leaves = jax.tree.leaves(tree)
-        if not leaves or (self.size == 1 and not self.multi_host):
+        if not leaves:
             return tree
         rows = len(leaves[0])
         if self.multi_host:
