@@ -19,7 +19,7 @@ from kspec.compiler.layers.spatial import (
     split_shape,
     window,
 )
-from kspec.compiler.layers.window_max import block_max, fits_blocks
+from kspec.compiler.layers.window_max import block_max, fits_blocks, window_max
 from kspec.compiler.lowering import (
     Array,
     BuildEnv,
@@ -87,10 +87,7 @@ def _pool_apply(
             tuple(spatial), pool, strides, spec.padding
         ):
             return [block_max(x, _spatial_axes(spec), pool)]
-        # a concrete (numpy) identity: JAX only differentiates reduce_window for known monoids,
-        # and a jnp constant is a tracer under jit
-        low = np.array(-np.inf, x.dtype)
-        return [lax.reduce_window(x, low, lax.max, dims, steps, pads)]
+        return [window_max(x, dims, steps, pads)]
     total = lax.reduce_window(x, np.array(0, x.dtype), lax.add, dims, steps, pads)
     if spec.padding == "valid":
         return [total / math.prod(pool)]

@@ -45,22 +45,28 @@ def block_max(x: Array, spatial_axes: tuple[int, ...], pool: tuple[int, ...]) ->
 @cache
 def _block_max() -> Any:
     """The `custom_vjp` function, made on first use (it needs JAX: compiler/deferred.py)."""
-    pooled = jax.custom_vjp(_window_max, nondiff_argnums=(1,))
+    pooled = jax.custom_vjp(_block_window_max, nondiff_argnums=(1,))
     pooled.defvjp(_forward, _backward)
     return pooled
 
 
-def _window_max(x: Array, blocks: Blocks) -> Array:
+def window_max(x: Array, dims: Any, strides: Any, padding: Any) -> Array:
+    """XLA's max pooling: `lax.reduce_window` with max, any window (every pooling's forward)."""
+    # a concrete (numpy) identity: JAX only differentiates reduce_window for known monoids,
+    # and a jnp constant is a tracer under jit
+    return lax.reduce_window(x, np.array(-np.inf, x.dtype), lax.max, dims, strides, padding)
+
+
+def _block_window_max(x: Array, blocks: Blocks) -> Array:
     spatial_axes, pool = blocks
     window = [1] * x.ndim
     for axis, k in zip(spatial_axes, pool, strict=True):
         window[axis] = k
-    # a concrete (numpy) identity: JAX only differentiates reduce_window for known monoids
-    return lax.reduce_window(x, np.array(-np.inf, x.dtype), lax.max, window, window, "VALID")
+    return window_max(x, window, window, "VALID")
 
 
 def _forward(x: Array, blocks: Blocks) -> tuple[Array, tuple[Array, Array]]:
-    y = _window_max(x, blocks)
+    y = _block_window_max(x, blocks)
     return y, (x, y)
 
 
