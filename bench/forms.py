@@ -1,8 +1,8 @@
-"""`python -m bench.forms {batch_norm,depthwise,rnn,rnn_projection} [--rounds R]`: one
-model's training-mode `apply` and `value_and_grad` under each form of one `LoweringOptions`
-choice, interleaved in one process, with each form's ratio to the first. The figures behind
-the `auto` rules in `compiler/options.py` that this module measures (docs/performance.md
-quotes them)."""
+"""`python -m bench.forms CASE [--rounds R]` (CASE: batch_norm, depthwise, rnn, rnn_projection,
+rnn_weight_grad): one model's training-mode `apply` and `value_and_grad` under each form of
+one `LoweringOptions` choice, interleaved in one process, with each form's ratio to the
+first. The figures behind the `auto` rules in `compiler/options.py` that this module measures
+(docs/performance.md quotes them)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,23 @@ _LSTM = {  # the bench suite's LSTM classifier on float inputs: 40 steps of 64 f
     ],
 }
 
+_RECURRENT = {  # each additive cell: a masked, sequence-returning LSTM and a SimpleRNN
+    "lstm_masked": {
+        "kspec": 1,
+        "inputs": {"x": [100, 128]},
+        "layers": [
+            {"type": "Masking", "name": "mask", "mask_value": 0.0},
+            {"type": "LSTM", "name": "lstm", "units": 128, "return_sequences": True},
+            {"type": "GlobalAveragePooling1D", "name": "pool"},
+        ],
+    },
+    "simple_rnn": {
+        "kspec": 1,
+        "inputs": {"x": [100, 128]},
+        "layers": [{"type": "SimpleRNN", "name": "rnn", "units": 128}],
+    },
+}
+
 _RESNET = EXAMPLES / "resnet_small.yaml"
 CASES: dict[str, tuple[str, tuple[Any, ...], list[tuple[str, Any, tuple[int, ...]]]]] = {
     "batch_norm": (
@@ -72,6 +89,16 @@ CASES: dict[str, tuple[str, tuple[Any, ...], list[tuple[str, Any, tuple[int, ...
         ],
     ),
     "rnn": ("rnn_scan_unroll", (1, 2, 4, 8, 40), [("LSTM(64) + Dense", _LSTM, (64, 40, 64))]),
+    "rnn_weight_grad": (
+        "rnn_weight_grad",
+        ("per_step", "batched"),
+        [
+            ("LSTM(64) + Dense", _LSTM, (64, 40, 64)),
+            ("LSTM(64) + Dense", _LSTM, (8, 40, 64)),
+            ("Masking + LSTM(128, sequences) + mean", _RECURRENT["lstm_masked"], (64, 100, 128)),
+            ("SimpleRNN(128)", _RECURRENT["simple_rnn"], (64, 100, 128)),
+        ],
+    ),
     "rnn_projection": (
         "rnn_input_projection",
         ("per_step", "hoisted"),

@@ -34,6 +34,18 @@ RnnInputProjection = Literal["auto", "hoisted", "per_step"]
 scan (`hoisted`) or once per step inside it (`per_step`). `auto`: per step on every backend
 (measured faster on CPU: `python -m bench.apply_lstm` prints both forms; XLA:GPU fuses either)."""
 
+RnnWeightGrad = Literal["auto", "batched", "per_step"]
+"""Where the backward pass of SimpleRNN and LSTM computes the kernel, recurrent kernel, bias
+and input gradients: `per_step` (autodiff of the scan: a (batch)-row matmul for each, every
+timestep, inside the backward loop) or `batched` (a `custom_vjp` whose backward loop carries
+only the state gradients; each weight gradient is then one matmul over all timesteps:
+compiler/layers/recurrent_batched.py). `auto`: batched on CPU, where XLA:CPU runs a
+(batch)-row matmul at about half the speed of one over all rows: `value_and_grad` takes
+0.80-0.93 of the per-step time on four LSTM and SimpleRNN models (`python -m bench.forms
+rnn_weight_grad`); autodiff's form elsewhere.
+GRU and ConvLSTM2D, a layer with `unroll: true`, and a hoisted input projection always
+take autodiff's form. The batched form has no forward-mode rule (`jax.jvp` raises)."""
+
 RnnScanUnroll = int | Literal["auto"]
 """How many timesteps one trip of a recurrent layer's `lax.scan` loop runs (its `unroll`:
 the same recurrence in fewer, longer trips; a layer's own `unroll: true` still unrolls the
@@ -74,6 +86,7 @@ class LoweringOptions:
     max_pool: MaxPool = "auto"
     rnn_input_projection: RnnInputProjection = "auto"
     rnn_scan_unroll: RnnScanUnroll = "auto"
+    rnn_weight_grad: RnnWeightGrad = "auto"
     batch_norm_statistics: BatchNormStatistics = "auto"
     depthwise_conv: DepthwiseConv = "auto"
 
@@ -82,6 +95,7 @@ class LoweringOptions:
             ("conv_weight_grad", ("auto", "im2col", "xla")),
             ("max_pool", ("auto", "reshape", "reduce_window")),
             ("rnn_input_projection", ("auto", "hoisted", "per_step")),
+            ("rnn_weight_grad", ("auto", "batched", "per_step")),
             ("batch_norm_statistics", ("auto", "two_pass", "one_pass")),
             ("depthwise_conv", ("auto", "shifted", "xla")),
         ):
@@ -110,6 +124,10 @@ class LoweringOptions:
     def hoist_input_projection(self) -> bool:
         """Whether recurrent layers project all timesteps' inputs before the scan."""
         return self.rnn_input_projection == "hoisted"
+
+    def batch_rnn_weight_grad(self) -> bool:
+        """Whether SimpleRNN and LSTM compute their weight gradients after the backward scan."""
+        return _pick(self.rnn_weight_grad, "batched")
 
     def scan_unroll(self) -> int:
         """Timesteps per trip of a recurrent layer's scan loop (`lax.scan`'s `unroll`)."""

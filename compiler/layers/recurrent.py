@@ -9,6 +9,7 @@ from typing import Any
 
 from kspec.compiler.deferred import jax, jnp
 from kspec.compiler.initializers import initialize
+from kspec.compiler.layers.recurrent_batched import batched_recurrence
 from kspec.compiler.layers.recurrent_cells import (
     CELLS,
     Cell,
@@ -200,7 +201,8 @@ def _recurrence(
     """Final states, and the time-major outputs when `return_sequences` (else None). `masks`:
     the timestep mask and the recurrent-dropout mask; `lowering` says whether every
     timestep's input is projected before the scan and how many steps one scan trip runs
-    (`rnn_input_projection`, `rnn_scan_unroll`)."""
+    (`rnn_input_projection`, `rnn_scan_unroll`), and whether an additive cell's weight
+    gradients are computed after the backward scan (`rnn_weight_grad`)."""
     mask, state_mask = masks
     bias = cell.input_bias(spec, params) if spec.use_bias else None
 
@@ -217,6 +219,16 @@ def _recurrence(
     ms = None
     if mask is not None:  # (time, batch, 1, ...): broadcast against each state
         ms = jnp.swapaxes(mask, 0, 1).reshape(*mask.shape[1::-1], *[1] * (states[0].ndim - 1))
+    if (
+        cell.activate is not None
+        and not (hoist or spec.unroll)
+        and lowering.batch_rnn_weight_grad()
+    ):
+        weights = (params["kernel"], bias, params["recurrent_kernel"])
+        return batched_recurrence(
+            partial(cell.activate, spec), weights, xs, (ms, state_mask), states,
+            spec.return_sequences, lowering.scan_unroll(),
+        )  # fmt: skip
 
     def body(carry: States, step_in: tuple[Array, Array | None]) -> tuple[States, Any]:
         xt, mt = step_in

@@ -25,37 +25,54 @@ from kspec.schemas.layers import recurrent as s
 
 States = tuple[Array, ...]
 Step = Callable[[Any, Weights, Array, States, Array | None], States]
+Activate = Callable[[Any, Array, States], States]
 
 
 @dataclass(frozen=True)
 class Cell:
-    """What distinguishes one recurrent layer: gates per unit, state names, bias, step."""
+    """What distinguishes one recurrent layer: gates per unit, state names, bias, step.
+
+    A cell declares either `activate` (its step is `activate(x W + b + h U, states)`) or, for
+    steps of another form, `custom_step`."""
 
     gates: int
     states: tuple[str, ...]
-    step: Step
     bias: Callable[[Any, Array], Array]
     input_bias: Callable[[Any, Weights], Array]
+    activate: Activate | None = None
+    """The nonlinear part of an additive step: the pre-activation `z = x W + b + h U` (all
+    gates, `gates * units` wide) and the previous states -> the new states. Declaring it lets
+    the recurrence differentiate just this part per timestep and compute the matmuls'
+    gradients after the scan (`rnn_weight_grad="batched"`, compiler/layers/recurrent_batched.py)."""
+    custom_step: Step | None = None
+    """The step of a cell that is not additive (GRU's reset gate, ConvLSTM2D's convolution)."""
     project: Callable[[Any, Weights, Array], Array] | None = None
     """x_t -> x_t W (bias not added); default: a matmul with `kernel`."""
     state_shape: Callable[[Any, tuple[int, ...]], tuple[int, ...]] | None = None
     """Shape of each state from the input's shape; default: `(batch, units)`."""
 
+    def step(self, spec: Any, p: Weights, xw: Array, st: States, rd: Array | None) -> States:
+        """One timestep: `xw` is the input projection `x_t W + b`, `rd` the recurrent dropout
+        keep mask (or None)."""
+        if self.activate is not None:
+            return self.activate(spec, xw + _dropped(st[0], rd) @ p["recurrent_kernel"], st)
+        assert self.custom_step is not None  # every cell declares one of the two
+        return self.custom_step(spec, p, xw, st, rd)
+
 
 # Steps: xw is the input projection x_t @ kernel (+ the input-side bias) -----------------------
 
 
-def _simple_step(spec: s.SimpleRNN, p: Weights, xw: Array, st: States, rd: Array | None) -> States:
+def _simple_activate(spec: s.SimpleRNN, z: Array, st: States) -> States:
     """h = activation(x W + h U + b)"""
-    (h,) = st
-    return (activation(spec.activation)(xw + _dropped(h, rd) @ p["recurrent_kernel"]),)
+    return (activation(spec.activation)(z),)
 
 
-def _lstm_step(spec: s.LSTM, p: Weights, xw: Array, st: States, rd: Array | None) -> States:
+def _lstm_activate(spec: s.LSTM, z: Array, st: States) -> States:
     """c = f * c + i * g; h = o * activation(c)"""
-    h, c = st
+    _, c = st
     gate, act = activation(spec.recurrent_activation), activation(spec.activation)
-    i, f, g, o = jnp.split(xw + _dropped(h, rd) @ p["recurrent_kernel"], 4, axis=-1)
+    i, f, g, o = jnp.split(z, 4, axis=-1)
     c = gate(f) * c + gate(i) * act(g)
     return gate(o) * act(c), c
 
@@ -159,21 +176,21 @@ def _gru_bias(spec: s.GRU, key: Array) -> Array:
 
 
 CELLS: dict[type, Cell] = {
-    s.SimpleRNN: Cell(1, ("h",), _simple_step, _plain_bias, lambda spec, p: p["bias"]),
-    s.LSTM: Cell(4, ("h", "c"), _lstm_step, lstm_bias, lambda spec, p: p["bias"]),
+    s.SimpleRNN: Cell(1, ("h",), _plain_bias, lambda spec, p: p["bias"], activate=_simple_activate),
+    s.LSTM: Cell(4, ("h", "c"), lstm_bias, lambda spec, p: p["bias"], activate=_lstm_activate),
     s.GRU: Cell(
         3,
         ("h",),
-        _gru_step,
         _gru_bias,
         lambda spec, p: p["bias"][0] if spec.reset_after else p["bias"],
+        custom_step=_gru_step,
     ),
     s.ConvLSTM2D: Cell(
         4,
         ("h", "c"),
-        _conv_lstm_step,
         lstm_bias,
         lambda spec, p: p["bias"],
+        custom_step=_conv_lstm_step,
         project=_conv_project,
         state_shape=conv_state_shape,
     ),

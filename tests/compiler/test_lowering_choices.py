@@ -23,32 +23,47 @@ from kspec.compiler.layers.conv_grad import (
 from kspec.compiler.layers.window_max import block_max
 
 
-def _model(layer: dict[str, Any], shape: list[int], options: LoweringOptions) -> Any:
-    spec = {"kspec": 1, "inputs": {"x": shape}, "layers": [layer]}
+def _model(
+    layer: dict[str, Any] | list[dict[str, Any]], shape: list[int], options: LoweringOptions
+) -> Any:
+    """A one-input model of `layer` (or of a stack of layers)."""
+    layers = layer if isinstance(layer, list) else [layer]
+    spec = {"kspec": 1, "inputs": {"x": shape}, "layers": layers}
     return kspec.load(spec, lowering=options).compiled
 
 
 def _loss_and_grads(compiled: Any, variables: Any, x: jax.Array, training: bool) -> Any:
     """Outputs, new state, and value and gradients (params and input) of a loss that weighs
-    every output element differently, so a gradient routed to the wrong position shows."""
+    every output element differently, so a gradient routed to the wrong position shows.
+    In training, dropout draws from the same key in every form."""
+    rng = jax.random.PRNGKey(7) if training else None
 
     def loss(params: Any, x: jax.Array) -> jax.Array:
-        (y,), _ = compiled.apply({**variables, "params": params}, {"x": x}, training=training)
-        weights = jnp.sin(jnp.arange(y.size, dtype=y.dtype)).reshape(y.shape)
-        return jnp.sum(y * weights)
+        outputs, _ = compiled.apply(
+            {**variables, "params": params}, {"x": x}, training=training, rng=rng
+        )
+        weights = [jnp.sin(jnp.arange(y.size, dtype=y.dtype)).reshape(y.shape) for y in outputs]
+        return sum(jnp.sum(y * w) for y, w in zip(outputs, weights, strict=True))
 
     @jax.jit
     def run(variables: Any, x: jax.Array) -> Any:
-        (y,), aux = compiled.apply(variables, {"x": x}, training=training)
+        outputs, aux = compiled.apply(variables, {"x": x}, training=training, rng=rng)
         grads = jax.value_and_grad(loss, argnums=(0, 1))(variables["params"], x)
-        return y, aux.state, grads
+        return outputs, aux.state, grads
 
     return run(variables, x)
 
 
 def _assert_forms_agree(
-    layer: dict[str, Any], shape: list[int], field: str, forms: Any, training: bool = False
+    layer: dict[str, Any] | list[dict[str, Any]],
+    shape: list[int],
+    field: str,
+    forms: Any,
+    training: bool = False,
+    x: np.ndarray | None = None,
 ) -> None:
+    """Both forms give equal outputs, state and gradients on randomised weights and on `x`
+    (default: a random batch of two)."""
     fast, plain = (LoweringOptions(**{field: form}) for form in forms)
     models = [_model(layer, shape, options) for options in (fast, plain)]
     rng = np.random.default_rng(0)
@@ -56,7 +71,7 @@ def _assert_forms_agree(
         lambda a: rng.standard_normal(a.shape).astype(a.dtype),
         jax.eval_shape(models[0].init, jax.random.PRNGKey(0)),
     )
-    x = rng.standard_normal((2, *shape)).astype(np.float32)
+    x = rng.standard_normal((2, *shape)).astype(np.float32) if x is None else x
     ours, theirs = (_loss_and_grads(m, variables, x, training) for m in models)
     for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
@@ -241,18 +256,107 @@ def test_unrolled_scan_trips_equal_one_step_trips(layer: dict[str, Any], shape: 
     _assert_forms_agree(layer, shape, "rnn_scan_unroll", (3, 1))
 
 
-def test_scan_unroll_switch_sets_the_scans_unroll() -> None:
+@pytest.mark.parametrize("weight_grad", ["per_step", "batched"])
+def test_scan_unroll_switch_sets_the_scans_unroll(weight_grad: str) -> None:
     layer, shape = RNNS[0]
 
     def unrolls(count: int) -> list[int]:
-        compiled = _model(layer, shape, LoweringOptions(rnn_scan_unroll=count))
+        options = LoweringOptions(rnn_scan_unroll=count, rnn_weight_grad=weight_grad)
+        compiled = _model(layer, shape, options)
         variables = jax.eval_shape(compiled.init, jax.random.PRNGKey(0))
         x = jax.ShapeDtypeStruct((2, *shape), jnp.float32)
         jaxpr = jax.make_jaxpr(lambda v, x: compiled.apply(v, {"x": x})[0])(variables, x)
-        return [e.params["unroll"] for e in jaxpr.jaxpr.eqns if e.primitive.name == "scan"]
+        return [e.params["unroll"] for e in _equations(jaxpr.jaxpr) if e.primitive.name == "scan"]
 
     assert unrolls(4) == [4]
     assert unrolls(1) == [1]
+
+
+def _equations(jaxpr: Any) -> list[Any]:
+    """Every equation of `jaxpr`, those of the jaxprs it holds (custom_vjp bodies) too."""
+    found = []
+    for eqn in jaxpr.eqns:
+        found.append(eqn)
+        for param in eqn.params.values():
+            inner = getattr(param, "jaxpr", None)
+            if inner is not None:
+                found += _equations(getattr(inner, "jaxpr", inner))
+    return found
+
+
+def _masked_batch(shape: list[int]) -> np.ndarray:
+    """Three sequences whose masks differ: padded at the end, padded first, none padded."""
+    x = np.random.default_rng(1).standard_normal((3, *shape)).astype(np.float32)
+    x[0, 3:] = 0.0
+    x[1, 0] = 0.0
+    return x
+
+
+ADDITIVE_RNNS = [  # (layers, input shape, training, input): SimpleRNN and LSTM, every path
+    ({"type": "LSTM", "units": 4}, [5, 3], False, None),
+    ({"type": "SimpleRNN", "units": 3, "use_bias": False, "return_sequences": True}, [4, 2],
+     False, None),
+    ({"type": "LSTM", "units": 3, "return_sequences": True, "return_state": True,
+      "go_backwards": True, "recurrent_activation": "hard_sigmoid"}, [5, 2], False, None),
+    ([{"type": "Masking"}, {"type": "LSTM", "units": 4, "return_sequences": True}], [6, 3],
+     False, _masked_batch([6, 3])),
+    ([{"type": "Masking"}, {"type": "SimpleRNN", "units": 3, "return_state": True}], [6, 3],
+     False, _masked_batch([6, 3])),
+    ({"type": "LSTM", "units": 4, "dropout": 0.3, "recurrent_dropout": 0.4,
+      "return_sequences": True}, [5, 3], True, None),
+    ([{"type": "Masking"}, {"type": "SimpleRNN", "units": 4, "recurrent_dropout": 0.5}],
+     [6, 3], True, _masked_batch([6, 3])),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("layers", "shape", "training", "x"), ADDITIVE_RNNS)
+def test_batched_rnn_weight_grad_equals_per_step(
+    layers: Any, shape: list[int], training: bool, x: np.ndarray | None
+) -> None:
+    """Masks, recurrent dropout, sequences, states, reversed input, no bias."""
+    _assert_forms_agree(layers, shape, "rnn_weight_grad", ("batched", "per_step"), training, x)
+
+
+def test_batched_rnn_weight_grad_differentiates_initial_states() -> None:
+    """States passed in as inputs (an encoder's, say) get the same gradients in both forms."""
+    spec = {
+        "kspec": 1,
+        "inputs": {"x": [5, 3], "h": [4], "c": [4]},
+        "layers": [{"type": "LSTM", "name": "rnn", "units": 4, "return_sequences": True,
+                    "inputs": ["x", "h", "c"]}],
+    }  # fmt: skip
+    rng = np.random.default_rng(2)
+    inputs = {n: rng.standard_normal((2, *shape)).astype(np.float32)
+              for n, shape in (("x", (5, 3)), ("h", (4,)), ("c", (4,)))}  # fmt: skip
+    grads = []
+    for form in ("batched", "per_step"):
+        model = kspec.load(spec, lowering=LoweringOptions(rnn_weight_grad=form)).compiled
+        variables = model.init(jax.random.PRNGKey(0))
+
+        def loss(params: Any, inputs: Any, model: Any = model, variables: Any = variables) -> Any:
+            (y,), _ = model.apply({**variables, "params": params}, inputs)
+            return jnp.sum(jnp.sin(y))
+
+        grads.append(jax.grad(loss, argnums=(0, 1))(variables["params"], inputs))
+    for a, b in zip(*(jax.tree.leaves(g) for g in grads), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    assert np.abs(np.asarray(grads[0][1]["c"])).min() > 0  # the states' gradient is real
+
+
+def test_rnn_weight_grad_switch_picks_the_form() -> None:
+    """Batched, the recurrence is a `custom_vjp`; per step it is autodiff's scan. GRU,
+    ConvLSTM2D and a layer unrolled in full keep autodiff whatever the switch."""
+    batched = LoweringOptions(rnn_weight_grad="batched")
+    for layer, shape in [RNNS[0], ({"type": "SimpleRNN", "units": 2}, [3, 2])]:
+        assert "custom_vjp_call" in _jaxpr(layer, shape, batched)
+        assert "custom_vjp_call" not in _jaxpr(
+            layer, shape, LoweringOptions(rnn_weight_grad="per_step")
+        )
+    for layer, shape in [RNNS[1], RNNS[3], ({"type": "ConvLSTM2D", "filters": 2,
+                                            "kernel_size": 3}, [3, 5, 5, 1])]:  # fmt: skip
+        assert "custom_vjp_call" not in _jaxpr(layer, shape, batched)
+    hoisted = LoweringOptions(rnn_weight_grad="batched", rnn_input_projection="hoisted")
+    assert "custom_vjp_call" not in _jaxpr(*RNNS[0], hoisted)
 
 
 @pytest.mark.parametrize("count", [0, -2, True, 2.5, "4"])
