@@ -343,6 +343,27 @@ def test_batched_rnn_weight_grad_differentiates_initial_states() -> None:
     assert np.abs(np.asarray(grads[0][1]["c"])).min() > 0  # the states' gradient is real
 
 
+@pytest.mark.parametrize("form", ["batched", "per_step"])
+def test_only_autodiffs_rnn_form_has_forward_mode(form: str) -> None:
+    """What docs/jax.md tells users: `jax.jvp` through the batched form raises; per step, the
+    tangent is the directional derivative (checked against a finite difference)."""
+    compiled = _model(*RNNS[0], LoweringOptions(rnn_weight_grad=form))
+    variables = compiled.init(jax.random.PRNGKey(0))
+    x, dx = (jnp.asarray(np.random.default_rng(i).standard_normal((2, 5, 3))) for i in (0, 1))
+
+    def f(x: jax.Array) -> jax.Array:
+        return compiled.apply(variables, {"x": x})[0][0]
+
+    if form == "batched":
+        with pytest.raises(TypeError, match="can't apply forward-mode autodiff"):
+            jax.jvp(f, (x,), (dx,))
+        return
+    _, tangent = jax.jvp(f, (x,), (dx,))
+    step = 1e-3
+    finite = (f(x + step * dx) - f(x - step * dx)) / (2 * step)
+    np.testing.assert_allclose(np.asarray(tangent), np.asarray(finite), rtol=1e-2, atol=1e-4)
+
+
 def test_rnn_weight_grad_switch_picks_the_form() -> None:
     """Batched, the recurrence is a `custom_vjp`; per step it is autodiff's scan. GRU,
     ConvLSTM2D and a layer unrolled in full keep autodiff whatever the switch."""
