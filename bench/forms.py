@@ -1,8 +1,8 @@
-"""`python -m bench.forms CASE [--rounds R]` (CASE: batch_norm, depthwise, rnn, rnn_projection,
-rnn_weight_grad): one model's training-mode `apply` and `value_and_grad` under each form of
-one `LoweringOptions` choice, interleaved in one process, with each form's ratio to the
-first. The figures behind the `auto` rules in `compiler/options.py` that this module measures
-(docs/performance.md quotes them)."""
+"""`python -m bench.forms CASE [--rounds R]` (CASE: batch_norm, depthwise, dropout, rnn,
+rnn_projection, rnn_weight_grad): one model's training-mode `apply` and `value_and_grad`
+under each form of one `LoweringOptions` choice, interleaved in one process, with each form's
+ratio to the first. The figures behind the `auto` rules in `compiler/options.py` that this
+module measures (docs/performance.md quotes them)."""
 
 from __future__ import annotations
 
@@ -71,6 +71,12 @@ _RECURRENT = {  # each additive cell: a masked, sequence-returning LSTM and a Si
 }
 
 _RESNET = EXAMPLES / "resnet_small.yaml"
+_MNIST_CNN = EXAMPLES / "mnist_cnn.yaml"
+_DROPOUT = {  # the MNIST CNN's first dropout alone, at its input
+    "kspec": 1,
+    "inputs": {"x": [12, 12, 64]},
+    "layers": [{"type": "Dropout", "name": "dropout", "rate": 0.25}],
+}
 CASES: dict[str, tuple[str, tuple[Any, ...], list[tuple[str, Any, tuple[int, ...]]]]] = {
     "batch_norm": (
         "batch_norm_statistics",
@@ -86,6 +92,14 @@ CASES: dict[str, tuple[str, tuple[Any, ...], list[tuple[str, Any, tuple[int, ...
         [
             ("DepthwiseConv2D(3)+ReLU x3", _DEPTHWISE_STACK, (32, 56, 56, 64)),
             ("DepthwiseConv2D(3)+ReLU x3", _DEPTHWISE_STACK, (1, 56, 56, 64)),
+        ],
+    ),
+    "dropout": (
+        "dropout_mask",
+        ("per_element", "packed"),
+        [
+            ("Dropout(0.25)", _DROPOUT, (128, 12, 12, 64)),
+            (_MNIST_CNN.name, _MNIST_CNN, (128, 28, 28, 1)),
         ],
     ),
     "rnn": ("rnn_scan_unroll", (1, 2, 4, 8, 40), [("LSTM(64) + Dense", _LSTM, (64, 40, 64))]),
@@ -113,12 +127,18 @@ def _steps(spec: Any, field: str, form: Any, x: jax.Array) -> tuple[Any, Any, An
     variables = model.init(0)
     name = model.compiled.graph.inputs[0]
 
+    rng = jax.random.PRNGKey(0)  # dropout's
+
     def loss(params: Any) -> jax.Array:
-        (y,), aux = model.compiled.apply({**variables, "params": params}, {name: x}, training=True)
+        (y,), aux = model.compiled.apply(
+            {**variables, "params": params}, {name: x}, training=True, rng=rng
+        )
         return jnp.sum(y**2) + sum(jnp.sum(v) for v in jax.tree.leaves(aux.state))
 
     def apply(params: Any) -> Any:
-        return model.compiled.apply({**variables, "params": params}, {name: x}, training=True)
+        return model.compiled.apply(
+            {**variables, "params": params}, {name: x}, training=True, rng=rng
+        )
 
     apply, step = jax.jit(apply), jax.jit(jax.value_and_grad(loss))
     jax.block_until_ready((apply(variables["params"]), step(variables["params"])))

@@ -19,6 +19,7 @@ import string
 from dataclasses import dataclass
 
 from kspec.compiler.deferred import jax, jnp
+from kspec.compiler.dropout import dropped
 from kspec.compiler.lowering import Array
 
 _LARGE_NEGATIVE = -1e9  # keras.src.layers.activations.softmax._large_negative_number
@@ -149,10 +150,12 @@ def attend(
     *,
     training: bool = False,
     rng: Array | None = None,
+    packed_dropout: bool = False,
 ) -> tuple[Array, Array | None]:
     """Attention over projected `query (B, ..., N, Hk)`, `key`, `value (B, ..., N|K, Hv)`:
     the output `(B, ..., N, Hv)` and, on the einsum path, the probabilities. A `key`/`value`
-    with fewer heads than `query` is shared by groups of query heads (grouped-query)."""
+    with fewer heads than `query` is shared by groups of query heads (grouped-query).
+    `packed_dropout`: the form of the attention dropout's mask (`LoweringOptions.dropout_mask`)."""
     if plan.fused:
         if mask is not None:
             mask = _expand(mask, 4, plan.axes)
@@ -186,18 +189,18 @@ def attend(
         probs = jnp.where(mask, probs, jnp.zeros((), probs.dtype))
     kept = probs
     if training and plan.dropout > 0.0:
-        kept = dropout(probs, plan.dropout, plan.seed, rng)
+        kept = dropout(probs, plan.dropout, plan.seed, rng, packed_dropout)
     return jnp.einsum(combine, kept, value), probs
 
 
-def dropout(x: Array, rate: float, seed: int | None, rng: Array | None) -> Array:
-    """Keras' Dropout in training: keep with probability `1 - rate`, scale by `1/(1-rate)`."""
+def dropout(x: Array, rate: float, seed: int | None, rng: Array | None, packed: bool) -> Array:
+    """Keras' Dropout in training: keep with probability `1 - rate`, scale by `1/(1-rate)`;
+    `packed`: the mask's form (`LoweringOptions.dropout_mask`)."""
     if rng is None:
         raise ValueError("attention dropout in training mode needs an rng: pass rng=key")
     if seed is not None:
         rng = jax.random.fold_in(rng, seed)
-    keep = jax.random.bernoulli(rng, 1.0 - rate, x.shape)
-    return jnp.where(keep, x / (1.0 - rate), jnp.zeros((), x.dtype))
+    return dropped(x, rate, rng, packed)
 
 
 def _expand(mask: Array, rank: int, axes: tuple[int, ...]) -> Array:

@@ -74,6 +74,16 @@ forward and 0.21-0.22 for `value_and_grad`, and 0.05-0.07 and 0.21-0.23 at B=1
 depth_multiplier and data format is covered; an input with a symbolic (export) dimension
 other than the batch keeps XLA's form."""
 
+DropoutMask = Literal["auto", "packed", "per_element"]
+"""How dropout draws its keep masks (Dropout, SpatialDropout, AlphaDropout, recurrent and
+attention dropout): `per_element` (`jax.random.bernoulli`: one 32-bit hash per element) or
+`packed` (where the keep probability is a multiple of 1/65536, as 0.5 and 0.75 are, k-bit
+fields of fewer words with exactly bernoulli's probability: compiler/dropout.py; other rates
+draw per element). The masks differ between the forms, their distribution does not. `auto`:
+packed on CPU, where a Dropout(0.25) over (128, 12, 12, 64) takes 0.13 of the per-element
+time and the MNIST CNN's training-mode `value_and_grad` 0.96 (`python -m bench.forms
+dropout`); per element elsewhere."""
+
 _CPU = ("cpu",)
 
 
@@ -89,6 +99,7 @@ class LoweringOptions:
     rnn_weight_grad: RnnWeightGrad = "auto"
     batch_norm_statistics: BatchNormStatistics = "auto"
     depthwise_conv: DepthwiseConv = "auto"
+    dropout_mask: DropoutMask = "auto"
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -98,6 +109,7 @@ class LoweringOptions:
             ("rnn_weight_grad", ("auto", "batched", "per_step")),
             ("batch_norm_statistics", ("auto", "two_pass", "one_pass")),
             ("depthwise_conv", ("auto", "shifted", "xla")),
+            ("dropout_mask", ("auto", "packed", "per_element")),
         ):
             value = getattr(self, name)
             if value not in allowed:
@@ -140,6 +152,10 @@ class LoweringOptions:
     def shifted_depthwise(self) -> bool:
         """Whether depthwise convolutions lower to per-tap shifted slices."""
         return _pick(self.depthwise_conv, "shifted")
+
+    def packed_dropout_masks(self) -> bool:
+        """Whether dropout masks come from packed k-bit fields where the rate allows."""
+        return _pick(self.dropout_mask, "packed")
 
 
 def _pick(choice: str, fast_on_cpu: str) -> bool:

@@ -202,7 +202,10 @@ def multi_head(
     k = att.project(value if key is None else key, p["key/kernel"], p["key/bias"])
     v = att.project(value, p["value/kernel"], p["value/bias"])
     rng = call.rng if call.training and plan.dropout > 0.0 else None
-    out, probs = att.attend(plan, q, k, v, mask, training=call.training, rng=rng)
+    packed = call.env.lowering.packed_dropout_masks()
+    out, probs = att.attend(
+        plan, q, k, v, mask, training=call.training, rng=rng, packed_dropout=packed
+    )
     if gate:
         out = out * jax.nn.sigmoid(att.project(query, p["gate/kernel"], p["gate/bias"]))
     y = att.project_out(out, p["attention_output/kernel"], p["attention_output/bias"])
@@ -330,7 +333,8 @@ def _luong_apply(spec: Any, params: Weights, inputs: list[Array], call: LayerCal
     weights = jax.nn.softmax(scores, axis=-1)
     kept = weights
     if call.training and spec.dropout > 0:
-        kept = att.dropout(weights, spec.dropout, spec.seed, call.rng)
+        packed = call.env.lowering.packed_dropout_masks()
+        kept = att.dropout(weights, spec.dropout, spec.seed, call.rng, packed)
     out = kept @ value
     if query_mask is not None:
         out = jnp.where(query_mask.astype(bool)[..., None], out, jnp.zeros((), out.dtype))

@@ -8,6 +8,7 @@ from typing import Any
 
 from kspec.compiler.activations import activation
 from kspec.compiler.deferred import jax, jnp
+from kspec.compiler.dropout import dropped
 from kspec.compiler.expressions import evaluate
 from kspec.compiler.initializers import initialize
 from kspec.compiler.lora import effective_weight, lora_weights
@@ -112,8 +113,7 @@ def _dropout_apply(
     shape = x.shape
     if spec.noise_shape is not None:
         shape = tuple(d if d is not None else x.shape[i] for i, d in enumerate(spec.noise_shape))
-    keep = jax.random.bernoulli(rng, 1.0 - spec.rate, shape)
-    return [jnp.where(keep, x / (1.0 - spec.rate), jnp.zeros((), x.dtype))]
+    return [dropped(x, spec.rate, rng, call.env.lowering.packed_dropout_masks(), shape)]
 
 
 def _dropout_shape(spec: s.Dropout, shapes: list[Shape], env: BuildEnv) -> list[Shape]:

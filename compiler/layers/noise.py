@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from kspec.compiler.deferred import jax, jnp
+from kspec.compiler.dropout import dropped, keep_mask
 from kspec.compiler.lowering import (
     Array,
     BuildEnv,
@@ -83,7 +84,8 @@ def _alpha_dropout(
         return [x]
     alpha_p = -_SELU_ALPHA * _SELU_SCALE
     shape = _noise_shape(spec.noise_shape, x.shape)
-    kept = jax.random.uniform(_rng(spec, call), shape) >= spec.rate
+    packed = call.env.lowering.packed_dropout_masks()
+    kept = keep_mask(_rng(spec, call), 1.0 - spec.rate, shape, packed)
     a = ((1 - spec.rate) * (1 + spec.rate * alpha_p**2)) ** -0.5
     b = -a * alpha_p * spec.rate
     return [a * jnp.where(kept, x, jnp.asarray(alpha_p, x.dtype)) + b]
@@ -112,8 +114,9 @@ def _spatial_dropout(
         return [x]
     axis = _channel_axis(spec) % x.ndim
     shape = tuple(d if i in (0, axis) else 1 for i, d in enumerate(x.shape))
-    keep = jax.random.bernoulli(_rng(spec, call), 1.0 - spec.rate, shape)
-    return [jnp.where(keep, x / (1.0 - spec.rate), jnp.zeros((), x.dtype))]
+    return [
+        dropped(x, spec.rate, _rng(spec, call), call.env.lowering.packed_dropout_masks(), shape)
+    ]
 
 
 LOWERINGS: list[Lowering[Any]] = [

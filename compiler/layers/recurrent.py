@@ -8,6 +8,7 @@ from functools import partial
 from typing import Any
 
 from kspec.compiler.deferred import jax, jnp
+from kspec.compiler.dropout import keep_mask
 from kspec.compiler.initializers import initialize
 from kspec.compiler.layers.recurrent_batched import batched_recurrence
 from kspec.compiler.layers.recurrent_cells import (
@@ -267,12 +268,12 @@ def _dropout_masks(
     if spec.seed is not None:
         rng = jax.random.fold_in(rng, spec.seed)
     x_key, h_key = jax.random.split(rng)
+    packed = call.env.lowering.packed_dropout_masks()
 
     def keep(key: Array, rate: float, shape: tuple[int, ...]) -> Array | None:
         if rate == 0.0:
             return None
-        kept = jax.random.bernoulli(key, 1.0 - rate, shape)
-        return kept.astype(dtype) / (1.0 - rate)
+        return keep_mask(key, 1.0 - rate, shape, packed).astype(dtype) / (1.0 - rate)
 
     return keep(x_key, spec.dropout, x_step), keep(h_key, spec.recurrent_dropout, state)
 

@@ -157,7 +157,8 @@ def _residual(
     h = branch(_layer_norm(params, norm, x, eps) if spec.normalize_first else x)
     if call.training and spec.dropout > 0.0:
         salt = sum(ord(c) for c in norm)
-        h = att.dropout(h, spec.dropout, salt, call.need_rng(type(spec).__name__))
+        rng, packed = call.need_rng(type(spec).__name__), call.env.lowering.packed_dropout_masks()
+        h = att.dropout(h, spec.dropout, salt, rng, packed)
     y = x + h
     return y if spec.normalize_first else _layer_norm(params, norm, y, eps)
 

@@ -21,6 +21,7 @@ from kspec.compiler.layers.conv_grad import (
     ConvGeometry,
 )
 from kspec.compiler.layers.window_max import block_max
+from tests.compiler.jaxprs import equations
 
 
 def _model(
@@ -266,22 +267,10 @@ def test_scan_unroll_switch_sets_the_scans_unroll(weight_grad: str) -> None:
         variables = jax.eval_shape(compiled.init, jax.random.PRNGKey(0))
         x = jax.ShapeDtypeStruct((2, *shape), jnp.float32)
         jaxpr = jax.make_jaxpr(lambda v, x: compiled.apply(v, {"x": x})[0])(variables, x)
-        return [e.params["unroll"] for e in _equations(jaxpr.jaxpr) if e.primitive.name == "scan"]
+        return [e.params["unroll"] for e in equations(jaxpr.jaxpr) if e.primitive.name == "scan"]
 
     assert unrolls(4) == [4]
     assert unrolls(1) == [1]
-
-
-def _equations(jaxpr: Any) -> list[Any]:
-    """Every equation of `jaxpr`, those of the jaxprs it holds (custom_vjp bodies) too."""
-    found = []
-    for eqn in jaxpr.eqns:
-        found.append(eqn)
-        for param in eqn.params.values():
-            inner = getattr(param, "jaxpr", None)
-            if inner is not None:
-                found += _equations(getattr(inner, "jaxpr", inner))
-    return found
 
 
 def _masked_batch(shape: list[int]) -> np.ndarray:
