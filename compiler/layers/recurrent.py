@@ -17,6 +17,7 @@ from kspec.compiler.layers.recurrent_cells import (
     States,
     conv_out_spatial,
     conv_state_shape,
+    hold_masked,
     lstm_bias,
 )
 from kspec.compiler.layers.spatial import (
@@ -234,9 +235,7 @@ def _recurrence(
     def body(carry: States, step_in: tuple[Array, Array | None]) -> tuple[States, Any]:
         xt, mt = step_in
         xw = xt if hoist else project(xt)
-        new = cell.step(spec, params, xw, carry, state_mask)
-        if mt is not None:
-            new = tuple(jnp.where(mt, n, c) for n, c in zip(new, carry, strict=True))
+        new = hold_masked(cell.step(spec, params, xw, carry, state_mask), carry, mt)
         return new, new[0] if spec.return_sequences else None
 
     if not spec.unroll:

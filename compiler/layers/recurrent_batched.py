@@ -22,9 +22,9 @@ from collections.abc import Callable
 from typing import Any
 
 from kspec.compiler.deferred import Array, jax, jnp
+from kspec.compiler.layers.recurrent_cells import States, hold_masked
 from kspec.compiler.lowering import add_bias
 
-States = tuple[Array, ...]
 Activate = Callable[[Array, States], States]
 """One step's nonlinear part: pre-activation z, previous states -> new states."""
 
@@ -48,7 +48,7 @@ def batched_recurrence(
         kernel, bias, recurrent = weights
         xw = x @ kernel if bias is None else add_bias(x @ kernel, bias)
         z = xw + (carry[0] if kept is None else carry[0] * kept) @ recurrent
-        return z, _masked(activate, z, carry, mask)
+        return z, hold_masked(activate(z, carry), carry, mask)
 
     def scan(xs: Array, weights: Any, states: States, mask: Any, kept: Any, save: bool) -> Any:
         """(final states, (outputs or None, (z_t, states_{t-1}) per step or None))"""
@@ -77,7 +77,7 @@ def batched_recurrence(
             z, prev, m, dy = step_in
             if dy is not None:  # the step's output is its new h
                 d_states = (d_states[0] + dy, *d_states[1:])
-            _, vjp = jax.vjp(lambda z, prev: _masked(activate, z, prev, m), z, prev)
+            _, vjp = jax.vjp(lambda z, prev: hold_masked(activate(z, prev), prev, m), z, prev)
             dz, d_prev = vjp(d_states)
             dh = dz @ recurrent.T
             dh = dh if kept is None else dh * kept
@@ -95,10 +95,3 @@ def batched_recurrence(
 
     run.defvjp(forward, backward)
     return run(xs, weights, states, *masks)
-
-
-def _masked(activate: Activate, z: Array, prev: States, mask: Array | None) -> States:
-    new = activate(z, prev)
-    if mask is None:
-        return new
-    return tuple(jnp.where(mask, n, p) for n, p in zip(new, prev, strict=True))

@@ -149,6 +149,14 @@ def conv_state_shape(spec: s.ConvLSTM2D, x_shape: tuple[int, ...]) -> tuple[int,
     return tuple(join_shape(x_shape[0], out, spec.filters, spec.data_format))  # type: ignore[arg-type]
 
 
+def hold_masked(new: States, previous: States, mask: Array | None) -> States:
+    """The step's new states, or the previous ones where the timestep `mask` is False (Keras:
+    a masked step carries the states through)."""
+    if mask is None:
+        return new
+    return tuple(jnp.where(mask, n, p) for n, p in zip(new, previous, strict=True))
+
+
 def _dropped(h: Array, mask: Array | None) -> Array:
     return h if mask is None else h * mask
 
