@@ -72,6 +72,7 @@ _RECURRENT = {  # each additive cell: a masked, sequence-returning LSTM and a Si
 
 _RESNET = EXAMPLES / "resnet_small.yaml"
 _MNIST_CNN = EXAMPLES / "mnist_cnn.yaml"
+_MLP = EXAMPLES / "mlp.yaml"
 _DROPOUT = {  # the MNIST CNN's first dropout alone, at its input
     "kspec": 1,
     "inputs": {"x": [12, 12, 64]},
@@ -100,6 +101,7 @@ CASES: dict[str, tuple[str, tuple[Any, ...], list[tuple[str, Any, tuple[int, ...
         [
             ("Dropout(0.25)", _DROPOUT, (128, 12, 12, 64)),
             (_MNIST_CNN.name, _MNIST_CNN, (128, 28, 28, 1)),
+            (_MLP.name, _MLP, (256, 784)),  # Dropout(0.2): no packed fields, whole hashes
         ],
     ),
     "rnn": ("rnn_scan_unroll", (1, 2, 4, 8, 40), [("LSTM(64) + Dense", _LSTM, (64, 40, 64))]),

@@ -77,12 +77,13 @@ other than the batch keeps XLA's form."""
 DropoutMask = Literal["auto", "packed", "per_element"]
 """How dropout draws its keep masks (Dropout, SpatialDropout, AlphaDropout, recurrent and
 attention dropout): `per_element` (`jax.random.bernoulli`: one 32-bit hash per element) or
-`packed` (where the keep probability is a multiple of 1/65536, as 0.5 and 0.75 are, k-bit
-fields of fewer words with exactly bernoulli's probability: compiler/dropout.py; other rates
-draw per element). The masks differ between the forms, their distribution does not. `auto`:
-packed on CPU, where a Dropout(0.25) over (128, 12, 12, 64) takes 0.13 of the per-element
-time and the MNIST CNN's training-mode `value_and_grad` 0.96 (`python -m bench.forms
-dropout`); per element elsewhere."""
+`packed` (exactly bernoulli's probability from fewer hashes: where the keep probability is a
+multiple of 1/65536, as 0.5 and 0.75 are, k-bit fields of each random word; at other rates
+both halves of each threefry hash: compiler/dropout.py). The masks differ between the forms,
+their distribution does not. `auto`: packed on CPU, where a Dropout(0.25) over (128, 12, 12,
+64) takes 0.13 of the per-element time, the MNIST CNN's training-mode `value_and_grad` 0.97
+and the MLP's (two Dropout(0.2)) 0.88 (`python -m bench.forms dropout`); per element
+elsewhere (the other-rate draw cannot be split over devices)."""
 
 _CPU = ("cpu",)
 

@@ -63,12 +63,14 @@ def test_packed_mask_keeps_independent_elements_at_the_rate(keep: float) -> None
     assert abs(both.mean() - keep**2) < 5 * sigma_pairs
 
 
-def test_rates_without_packed_fields_draw_per_element() -> None:
-    rng = jax.random.PRNGKey(1)
-    np.testing.assert_array_equal(
-        np.asarray(keep_mask(rng, 0.9, (6, 5), packed=True)),
-        np.asarray(jax.random.bernoulli(rng, 0.9, (6, 5))),
-    )
+def test_rates_without_packed_fields_draw_bernoulli_from_both_words_of_each_hash() -> None:
+    rng, shape = jax.random.PRNGKey(1), (6, 5)
+    with jax.threefry_partitionable(False):
+        expected = np.asarray(jax.random.bernoulli(rng, 0.9, shape))
+    np.testing.assert_array_equal(np.asarray(keep_mask(rng, 0.9, shape, packed=True)), expected)
+    jitted = jax.jit(lambda rng: keep_mask(rng, 0.9, shape, packed=True))  # set per equation
+    np.testing.assert_array_equal(np.asarray(jitted(rng)), expected)
+    assert not np.array_equal(np.asarray(jax.random.bernoulli(rng, 0.9, shape)), expected)
 
 
 DROPOUTS = [  # (layers, input shape, elements of each per-element mask), all at rate 0.5
