@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kspec.compiler.deferred import Array, jax, jnp
-from kspec.compiler.layers.recurrent_cells import States, hold_masked
+from kspec.compiler.layers.recurrent_cells import States, hold_masked, preactivation
 from kspec.compiler.lowering import add_bias
 
 Activate = Callable[[Array, States], States]
@@ -47,7 +47,7 @@ def batched_recurrence(
     def step(carry: States, x: Array, mask: Array | None, kept: Array | None, weights: Any) -> Any:
         kernel, bias, recurrent = weights
         xw = x @ kernel if bias is None else add_bias(x @ kernel, bias)
-        z = xw + (carry[0] if kept is None else carry[0] * kept) @ recurrent
+        z = preactivation(xw, carry[0], kept, recurrent)
         return z, hold_masked(activate(z, carry), carry, mask)
 
     def scan(xs: Array, weights: Any, states: States, mask: Any, kept: Any, save: bool) -> Any:

@@ -55,7 +55,7 @@ class Cell:
         """One timestep: `xw` is the input projection `x_t W + b`, `rd` the recurrent dropout
         keep mask (or None)."""
         if self.activate is not None:
-            return self.activate(spec, xw + _dropped(st[0], rd) @ p["recurrent_kernel"], st)
+            return self.activate(spec, preactivation(xw, st[0], rd, p["recurrent_kernel"]), st)
         assert self.custom_step is not None  # every cell declares one of the two
         return self.custom_step(spec, p, xw, st, rd)
 
@@ -147,6 +147,11 @@ def conv_state_shape(spec: s.ConvLSTM2D, x_shape: tuple[int, ...]) -> tuple[int,
     spatial, _ = split_shape(step, spec.data_format)
     out = conv_out_spatial(spec, spatial)
     return tuple(join_shape(x_shape[0], out, spec.filters, spec.data_format))  # type: ignore[arg-type]
+
+
+def preactivation(xw: Array, h: Array, rd: Array | None, recurrent: Array) -> Array:
+    """An additive cell's `z = x W + b + (h * rd) U`, from the input projection `xw`."""
+    return xw + _dropped(h, rd) @ recurrent
 
 
 def hold_masked(new: States, previous: States, mask: Array | None) -> States:
